@@ -1,0 +1,62 @@
+# Usual commands. `make demo` and `make test` are the README's two fresh-machine commands.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export DJANGO_SETTINGS_MODULE ?= gateway_project.settings.base
+
+.PHONY: venv demo run test test-fast lint format check migrate worker beat bench clean services
+
+$(BIN)/.installed: requirements.txt requirements-dev.txt
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements-dev.txt
+	touch $@
+
+venv: $(BIN)/.installed
+
+## Embedded mode (SQLite, local cache, eager tasks): migrate, print demo keys, serve on :8000.
+demo: venv
+	$(BIN)/python manage.py migrate --noinput -v0
+	$(BIN)/python manage.py create_merchant --name "Demo Merchant"
+	$(BIN)/python manage.py runserver 127.0.0.1:8000
+
+run: demo
+
+## Test suite against real PostgreSQL, Redis and a real Celery worker (starts services if down).
+test: venv services
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: venv services
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+services:
+	@bash scripts/services.sh
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: venv
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+check: venv
+	$(BIN)/python manage.py makemigrations --check --dry-run
+	DJANGO_SETTINGS_MODULE=gateway_project.settings.production SECRET_KEY=$$($(BIN)/python -c 'import secrets;print(secrets.token_urlsafe(64))') \
+		DATABASE_URL=postgres://postgres@127.0.0.1:5432/gateway REDIS_URL=redis://127.0.0.1:6379/0 ALLOWED_HOSTS=gateway.example.com \
+		$(BIN)/python manage.py check --deploy --fail-level WARNING
+
+migrate: venv
+	$(BIN)/python manage.py migrate
+
+worker: venv
+	$(BIN)/celery -A gateway_project worker --loglevel=INFO
+
+beat: venv
+	$(BIN)/celery -A gateway_project beat --loglevel=INFO
+
+bench: venv services
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) gateway-demo.sqlite3 staticfiles

@@ -1,0 +1,15 @@
+"""Per-request context (request id, merchant) available to logging and to the event outbox."""
+
+from contextvars import ContextVar
+
+request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+merchant_id_var: ContextVar[str | None] = ContextVar("merchant_id", default=None)
+idempotency_key_var: ContextVar[str | None] = ContextVar("idempotency_key", default=None)
+
+
+def current_request_id() -> str | None:
+    return request_id_var.get()
+
+
+def current_idempotency_key() -> str | None:
+    return idempotency_key_var.get()

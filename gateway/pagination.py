@@ -1,0 +1,67 @@
+"""Cursor pagination over time-sortable ids: newest first, ``limit`` (1..100, default 10),
+``starting_after`` / ``ending_before``; answers ``{"object": "list", "data", "has_more"}``."""
+
+from typing import Any
+
+from django.db.models import QuerySet
+from drf_spectacular.utils import OpenApiParameter
+from rest_framework import serializers
+
+from .errors import InvalidRequest
+
+DEFAULT_LIMIT = 10
+MAX_LIMIT = 100
+
+LIST_PARAMETERS = [
+    OpenApiParameter("limit", int, description="1 to 100, default 10."),
+    OpenApiParameter("starting_after", str, description="Cursor: id of the last object of the previous page."),
+    OpenApiParameter("ending_before", str, description="Cursor: id of the first object of the next page."),
+]
+
+
+def _limit(params) -> int:
+    raw = params.get("limit")
+    if raw in (None, ""):
+        return DEFAULT_LIMIT
+    try:
+        limit = int(raw)
+    except (TypeError, ValueError):
+        limit = 0
+    if not 1 <= limit <= MAX_LIMIT:
+        raise InvalidRequest("limit must be an integer between 1 and 100.", code="parameter_invalid", param="limit")
+    return limit
+
+
+def paginate(*, queryset: QuerySet, params, serialize) -> dict[str, Any]:
+    """``serialize`` turns one page (a list of objects) into a list of dicts."""
+    limit = _limit(params)
+    starting_after = params.get("starting_after")
+    ending_before = params.get("ending_before")
+    if starting_after and ending_before:
+        raise InvalidRequest(
+            "Use either starting_after or ending_before, not both.", code="parameter_invalid", param="ending_before"
+        )
+    if ending_before:
+        page = list(queryset.filter(pk__gt=ending_before).order_by("pk")[: limit + 1])
+        has_more = len(page) > limit
+        page = list(reversed(page[:limit]))
+    else:
+        if starting_after:
+            queryset = queryset.filter(pk__lt=starting_after)
+        page = list(queryset.order_by("-pk")[: limit + 1])
+        has_more = len(page) > limit
+        page = page[:limit]
+    return {"object": "list", "data": serialize(page), "has_more": has_more}
+
+
+def list_envelope_serializer(item_serializer: type[serializers.Serializer], name: str):
+    """An OpenAPI-only serializer describing the list envelope around ``item_serializer``."""
+    return type(
+        name,
+        (serializers.Serializer,),
+        {
+            "object": serializers.CharField(default="list"),
+            "data": item_serializer(many=True),
+            "has_more": serializers.BooleanField(),
+        },
+    )

@@ -1,0 +1,29 @@
+"""Who may call what. Secret keys do everything merchant-side; publishable keys only what a
+browser or app may; customer session tokens only ``/v1/me...`` and logout."""
+
+from rest_framework.permissions import BasePermission
+
+
+class _KindPermission(BasePermission):
+    allowed_kinds: tuple[str, ...] = ()
+    message = "This endpoint requires a secret API key."
+
+    def has_permission(self, request, view) -> bool:
+        principal = request.auth
+        return principal is not None and getattr(principal, "kind", None) in self.allowed_kinds
+
+
+class IsSecretKey(_KindPermission):
+    allowed_kinds = ("secret",)
+
+
+class IsPublishableKey(_KindPermission):
+    """Endpoints a browser or app may call with the publishable key (secret keys too)."""
+
+    allowed_kinds = ("publishable", "secret")
+    message = "This endpoint requires a publishable or secret API key."
+
+
+class IsCustomer(_KindPermission):
+    allowed_kinds = ("customer",)
+    message = "This endpoint requires a customer session token."

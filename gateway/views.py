@@ -1,0 +1,73 @@
+"""The base view every API endpoint uses: authentication, then the token bucket, then
+permissions (so unauthenticated floods are limited per IP), then idempotency for POSTs."""
+
+from rest_framework.exceptions import Throttled
+from rest_framework.views import APIView
+
+from .idempotency import idempotency_key_from, idempotent_execute
+from .ratelimit import bucket_take, client_ip
+
+
+class GatewayAPIView(APIView):
+    def initial(self, request, *args, **kwargs):
+        self.format_kwarg = self.get_format_suffix(**kwargs)
+        neg = self.perform_content_negotiation(request)
+        request.accepted_renderer, request.accepted_media_type = neg
+        version, scheme = self.determine_version(request, *args, **kwargs)
+        request.version, request.versioning_scheme = version, scheme
+        self._rate_limit(request)
+        self.perform_authentication(request)
+        self.check_permissions(request)
+
+    def _rate_limit(self, request) -> None:
+        try:
+            principal = request.auth
+        except Exception:
+            principal = None  # bad credentials: count against the client IP, then fail auth
+        if principal is not None:
+            result = bucket_take(
+                key=principal.rate_limit_key,
+                rate=principal.rate_limit_per_second,
+                burst=principal.rate_limit_burst,
+            )
+        else:
+            result = bucket_take(key=f"ip:{client_ip(request)}")
+        if result is None:
+            return
+        request._request.gateway_ratelimit_headers = result.headers()
+        if not result.allowed:
+            raise Throttled(wait=result.retry_after_seconds, detail="Too many requests; slow down.")
+
+    def dispatch(self, request, *args, **kwargs):
+        self.args = args
+        self.kwargs = kwargs
+        request = self.initialize_request(request, *args, **kwargs)
+        self.request = request
+        self.headers = self.default_response_headers
+        try:
+            self.initial(request, *args, **kwargs)
+            handler = getattr(self, request.method.lower(), None)
+            if request.method.lower() not in self.http_method_names or handler is None:
+                handler = self.http_method_not_allowed
+            key = idempotency_key_from(request) if request.method == "POST" else None
+            if key is not None and handler != self.http_method_not_allowed:
+                return idempotent_execute(
+                    request=request,
+                    principal=request.auth,
+                    key=key,
+                    execute=lambda: self._execute(handler, request, *args, **kwargs),
+                )
+            response = handler(request, *args, **kwargs)
+        except Exception as exc:
+            response = self.handle_exception(exc)
+        self.response = self.finalize_response(request, response, *args, **kwargs)
+        return self.response
+
+    def _execute(self, handler, request, *args, **kwargs):
+        try:
+            response = handler(request, *args, **kwargs)
+        except Exception as exc:
+            response = self.handle_exception(exc)
+        response = self.finalize_response(request, response, *args, **kwargs)
+        response.render()
+        return response

@@ -1,0 +1,90 @@
+import hashlib
+import secrets
+import string
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+
+from .models import ApiKey, Merchant
+
+_KEY_ALPHABET = string.ascii_letters + string.digits
+_KEY_RANDOM_LENGTH = 32
+
+
+def api_key_hash(raw_key: str) -> str:
+    return hashlib.sha256(raw_key.encode()).hexdigest()
+
+
+def api_key_cache_key(key_hash: str) -> str:
+    return f"apikey:{key_hash}"
+
+
+@dataclass(frozen=True)
+class CreatedKey:
+    api_key: ApiKey
+    raw_key: str  # shown once, never stored
+
+
+def api_key_create(*, merchant: Merchant, kind: str, livemode: bool = False, name: str = "") -> CreatedKey:
+    prefix = {"secret": "sk", "publishable": "pk"}[kind] + ("_live_" if livemode else "_test_")
+    raw_key = prefix + "".join(secrets.choice(_KEY_ALPHABET) for _ in range(_KEY_RANDOM_LENGTH))
+    api_key = ApiKey.objects.create(
+        merchant=merchant,
+        kind=kind,
+        livemode=livemode,
+        name=name,
+        key_hash=api_key_hash(raw_key),
+        prefix=raw_key[: len(prefix) + 4],
+    )
+    return CreatedKey(api_key=api_key, raw_key=raw_key)
+
+
+def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
+    if api_key.revoked_at is None:
+        api_key.revoked_at = timezone.now()
+        api_key.save(update_fields=["revoked_at"])
+    # Drop the cached principal so the revocation takes effect on the next request.
+    cache.delete(api_key_cache_key(api_key.key_hash))
+    return api_key
+
+
+def api_key_touch(*, api_key_id: str) -> None:
+    """Record use at most once a minute per key, so authentication does not write on every request."""
+    if cache.add(f"apikey-used:{api_key_id}", 1, timeout=60):
+        ApiKey.objects.filter(id=api_key_id).update(last_used_at=timezone.now())
+
+
+@dataclass(frozen=True)
+class CreatedMerchant:
+    merchant: Merchant
+    secret_key: CreatedKey
+    publishable_key: CreatedKey
+
+
+@transaction.atomic
+def merchant_create(*, name: str, livemode: bool = False) -> CreatedMerchant:
+    merchant = Merchant.objects.create(name=name)
+    return CreatedMerchant(
+        merchant=merchant,
+        secret_key=api_key_create(merchant=merchant, kind="secret", livemode=livemode),
+        publishable_key=api_key_create(merchant=merchant, kind="publishable", livemode=livemode),
+    )
+
+
+def merchant_update_rate_limit(*, merchant: Merchant, per_second: float | None, burst: int | None) -> Merchant:
+    merchant.rate_limit_per_second = per_second
+    merchant.rate_limit_burst = burst
+    merchant.save(update_fields=["rate_limit_per_second", "rate_limit_burst", "updated"])
+    merchant_invalidate_cached_keys(merchant=merchant)
+    return merchant
+
+
+def merchant_invalidate_cached_keys(*, merchant: Merchant) -> None:
+    cache.delete_many([api_key_cache_key(h) for h in merchant.api_keys.values_list("key_hash", flat=True)])
+
+
+def default_rate_limit() -> tuple[float, int]:
+    return settings.RATE_LIMIT_PER_SECOND, settings.RATE_LIMIT_BURST

@@ -1,0 +1,133 @@
+"""The one interface every processor connector implements (sandbox, Stripe, PayPal, ...).
+
+The payments app drives a payment through these calls; connectors translate them to the
+processor's wire format. Rules every connector keeps:
+
+* ``reference`` is our id for the operation (payment attempt id, capture/refund id). It is
+  sent as the processor's idempotency key (Stripe ``Idempotency-Key``, PayPal
+  ``PayPal-Request-Id``), so repeating a call can never move money twice.
+* A connector never raises for a processor outcome: it returns a ``ProcessorResult``.
+  Exceptions are for bugs. Network failures are mapped by ``outcome``:
+  connection refused / a documented "not processed" 5xx -> FAILED (no money moved, safe to
+  fall back to another processor); read timeout / lost reply / undocumented 5xx -> UNKNOWN
+  (resolve with ``status``; never retry with a new reference).
+* Card data (``CardDetails``) is used for the one call and never logged; its repr is masked.
+"""
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Literal
+
+
+class Outcome(StrEnum):
+    SUCCEEDED = "succeeded"  # the operation happened (authorized / captured / voided / refunded)
+    REQUIRES_ACTION = "requires_action"  # the customer must visit redirect_url (3-D Secure, PayPal)
+    DECLINED = "declined"  # refused by the processor or issuer; no money moved; decline_code set
+    PENDING = "pending"  # accepted; the final outcome arrives later (status query or webhook)
+    FAILED = "failed"  # not processed, provably (connection refused, breaker open, documented 5xx)
+    UNKNOWN = "unknown"  # may or may not have happened (timeout, lost reply): ask with status()
+
+
+@dataclass(frozen=True)
+class CardDetails:
+    number: str
+    exp_month: int
+    exp_year: int
+    cvc: str | None = None  # held in memory for the one processor call only
+    holder_name: str = ""
+
+    def __repr__(self) -> str:
+        return f"CardDetails(****{self.number[-4:]}, {self.exp_month:02d}/{self.exp_year})"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True)
+class AuthorizeRequest:
+    reference: str  # our payment attempt id; the processor idempotency key
+    amount: int  # minor units
+    currency: str  # ISO 4217, upper case
+    capture: bool  # True: authorize and capture at once; False: authorize only (manual capture)
+    payment_method_type: Literal["card", "paypal"]
+    return_url: str  # where the customer's browser comes back after a redirect action
+    card: CardDetails | None = None
+    merchant_id: str = ""
+    description: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    def __repr__(self) -> str:  # never print card data
+        return f"AuthorizeRequest({self.reference}, {self.amount} {self.currency}, {self.payment_method_type})"
+
+
+@dataclass(frozen=True)
+class ProcessorResult:
+    outcome: Outcome
+    processor_reference: str | None = None  # the processor's id of the charge/order/refund
+    amount_authorized: int = 0
+    amount_captured: int = 0
+    amount_refunded: int = 0
+    redirect_url: str | None = None
+    decline_code: str | None = None  # e.g. insufficient_funds
+    error_code: str | None = None  # e.g. card_declined, processing_error, circuit_open, timeout
+    message: str | None = None
+    raw_status: str | None = None  # the processor's own status word, for the attempt record
+    latency_ms: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    """A verified incoming processor notification, normalised."""
+
+    processor_event_id: str
+    type: str  # processor's event type, e.g. payment_intent.succeeded
+    processor_reference: str | None  # charge/order id it concerns
+    refund_reference: str | None = None
+    result: ProcessorResult | None = None
+    raw: dict[str, Any] = field(default_factory=dict)
+
+
+class WebhookVerificationError(Exception):
+    pass
+
+
+class Connector(ABC):
+    """One processor account's connection. ``config`` holds decrypted credentials, base URL and
+    timeouts; a connector instance is cheap and may be built per call."""
+
+    name: str = ""
+
+    def __init__(self, *, account_id: str, config: dict[str, Any]):
+        self.account_id = account_id
+        self.config = config
+
+    @abstractmethod
+    def authorize(self, request: AuthorizeRequest) -> ProcessorResult:
+        """Create the charge (authorize, or authorize+capture when request.capture)."""
+
+    @abstractmethod
+    def complete(self, *, reference: str, processor_reference: str, capture: bool) -> ProcessorResult:
+        """Finish after the customer's redirect action (3-D Secure done, PayPal approved)."""
+
+    @abstractmethod
+    def capture(self, *, reference: str, processor_reference: str, amount: int, currency: str) -> ProcessorResult:
+        """Capture ``amount`` (<= authorized) of an authorization; the rest is released."""
+
+    @abstractmethod
+    def void(self, *, reference: str, processor_reference: str) -> ProcessorResult:
+        """Cancel an uncaptured authorization (or an unfinished redirect flow)."""
+
+    @abstractmethod
+    def refund(self, *, reference: str, processor_reference: str, amount: int, currency: str) -> ProcessorResult:
+        """Refund part or all of a capture. ``reference`` is our refund id."""
+
+    @abstractmethod
+    def status(self, *, reference: str, processor_reference: str | None) -> ProcessorResult:
+        """Ask what became of an operation (by our reference when the processor reference is unknown)."""
+
+    def refund_status(self, *, reference: str, processor_refund_reference: str | None) -> ProcessorResult:
+        raise NotImplementedError(f"{self.name} does not support refund status queries")
+
+    def parse_webhook(self, *, headers: dict[str, str], body: bytes) -> WebhookEvent:
+        raise WebhookVerificationError(f"{self.name} does not accept webhooks")

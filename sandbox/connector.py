@@ -1,0 +1,1 @@
+"""The sandbox connector (implemented by the payments-core issue's sandbox work)."""

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Make sure PostgreSQL and Redis answer on 127.0.0.1, installing them with apt-get if absent.
+set -euo pipefail
+
+need_apt_update=1
+apt_install() {
+    if [ "$need_apt_update" = 1 ]; then apt-get update -qq; need_apt_update=0; fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+if ! command -v pg_ctlcluster >/dev/null 2>&1; then
+    echo "installing PostgreSQL"
+    apt_install postgresql
+fi
+if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+    echo "starting PostgreSQL"
+    version=$(ls /etc/postgresql | sort -V | tail -n1)
+    if ! grep -q "^host.*127.0.0.1/32.*trust" /etc/postgresql/"$version"/main/pg_hba.conf; then
+        sed -i '1i host all all 127.0.0.1/32 trust' /etc/postgresql/"$version"/main/pg_hba.conf
+    fi
+    pg_ctlcluster --skip-systemctl-redirect "$version" main start
+    for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done
+fi
+
+if ! command -v redis-server >/dev/null 2>&1; then
+    echo "installing Redis"
+    apt_install redis-server
+fi
+if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+    echo "starting Redis"
+    redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no
+    for _ in $(seq 1 30); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break; sleep 1; done
+fi
+
+pg_isready -h 127.0.0.1 -p 5432
+redis-cli -h 127.0.0.1 -p 6379 ping

@@ -1,0 +1,244 @@
+"""Shared fixtures. Tests run against real PostgreSQL and Redis (gateway_project.settings.test).
+
+* ``merchant_keys`` / ``secret_client`` / ``publishable_client``: a merchant with real API keys.
+* ``celery_worker``: a real ``celery worker`` process on the real broker, reading the test
+  database (use with ``@pytest.mark.django_db(transaction=True)`` so it can see the rows).
+* ``live_server_gunicorn``: gunicorn serving the gateway on 127.0.0.1, on the test database.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+from django.core.cache import cache
+from django.db import connection
+from rest_framework.test import APIClient
+
+from merchants.services import merchant_create
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _clean_cache():
+    """Each test starts with an empty cache (rate-limit buckets, cached objects).
+
+    Only this cache's prefixed keys are deleted: the Celery broker may share the Redis db.
+    """
+    if hasattr(cache, "delete_pattern"):
+        cache.delete_pattern("*")
+    else:
+        cache.clear()
+    yield
+
+
+@dataclass
+class MerchantKeys:
+    merchant_id: str
+    secret_key: str
+    publishable_key: str
+
+    def client(self, kind: str = "secret") -> APIClient:
+        client = APIClient()
+        key = self.secret_key if kind == "secret" else self.publishable_key
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
+        return client
+
+
+def make_merchant_keys(name: str = "Acme") -> MerchantKeys:
+    created = merchant_create(name=name)
+    return MerchantKeys(created.merchant.id, created.secret_key.raw_key, created.publishable_key.raw_key)
+
+
+@pytest.fixture
+def merchant_keys(db) -> MerchantKeys:
+    return make_merchant_keys("Acme")
+
+
+@pytest.fixture
+def other_merchant_keys(db) -> MerchantKeys:
+    return make_merchant_keys("Globex")
+
+
+@pytest.fixture
+def secret_client(merchant_keys) -> APIClient:
+    return merchant_keys.client("secret")
+
+
+@pytest.fixture
+def publishable_client(merchant_keys) -> APIClient:
+    return merchant_keys.client("publishable")
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_database_url() -> str:
+    settings_dict = connection.settings_dict
+    return (
+        f"postgres://{settings_dict['USER']}@{settings_dict['HOST'] or '127.0.0.1'}:"
+        f"{settings_dict['PORT'] or 5432}/{settings_dict['NAME']}"
+    )
+
+
+def service_env(**extra: str) -> dict[str, str]:
+    """Environment for a subprocess that shares this test run's database, Redis and queue."""
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="gateway_project.settings.test",
+        DATABASE_URL=test_database_url(),
+        DB_CONN_MAX_AGE="0",
+        PYTHONPATH=str(REPO_ROOT),
+    )
+    env.update(extra)
+    return env
+
+
+@pytest.fixture(scope="session")
+def celery_queue_name() -> str:
+    return f"gateway-test-{uuid.uuid4().hex[:8]}"
+
+
+class WorkerProcess:
+    def __init__(self, queue: str, log_path: Path):
+        self.queue = queue
+        self.log_path = log_path
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        from django.conf import settings
+
+        env = service_env(
+            CELERY_TASK_ALWAYS_EAGER="0",
+            CELERY_TASK_DEFAULT_QUEUE=self.queue,
+            CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
+            EMAIL_BACKEND=os.environ.get("WORKER_EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend"),
+        )
+        self.log = open(self.log_path, "ab")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "gateway_project",
+                "worker",
+                "-Q",
+                self.queue,
+                "--concurrency=2",
+                "--pool=threads",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "-n",
+                f"{self.queue}-{uuid.uuid4().hex[:4]}@%h",
+                "--loglevel=INFO",
+            ],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"celery worker exited: {self.log_path.read_text()[-2000:]}")
+            if b"ready." in self.log_path.read_bytes():
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"celery worker did not start: {self.log_path.read_text()[-2000:]}")
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def kill(self) -> None:
+        self.stop(signal.SIGKILL)
+
+
+@pytest.fixture
+def celery_worker(transactional_db, celery_queue_name, tmp_path, settings):
+    """A real worker process consuming a queue unique to this test run."""
+    from gateway_project.celery import app
+
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    app.conf.task_always_eager = False
+    app.conf.task_default_queue = celery_queue_name
+    worker = WorkerProcess(celery_queue_name, tmp_path / "worker.log")
+    worker.start()
+    try:
+        yield worker
+    finally:
+        worker.stop()
+        with app.connection_for_write() as conn:
+            conn.default_channel.queue_purge(celery_queue_name)  # nothing leaks into the next test
+        app.conf.task_always_eager = True
+        app.conf.task_default_queue = settings.CELERY_TASK_DEFAULT_QUEUE
+
+
+@pytest.fixture
+def live_server_gunicorn(transactional_db, tmp_path):
+    """gunicorn as a real process on 127.0.0.1; yields its base URL."""
+    port = free_port()
+    log_path = tmp_path / "gunicorn.log"
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "gateway_project.wsgi:application",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                "2",
+                "--threads",
+                "4",
+                "--timeout",
+                "30",
+            ],
+            cwd=REPO_ROOT,
+            env=service_env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    base_url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    try:
+        while True:
+            try:
+                requests.get(f"{base_url}/healthz", timeout=1)
+                break
+            except requests.ConnectionError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"gunicorn did not start: {log_path.read_text()[-2000:]}") from None
+                time.sleep(0.2)
+        yield base_url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
