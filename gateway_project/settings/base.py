@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "events",
     "processors",
     "sandbox",
+    "ledger",
 ]
 
 MIDDLEWARE = [
@@ -228,10 +229,12 @@ if EMBEDDED_MODE:
 # --- Per-app settings: each app owns one module (and adds its periodic tasks to BEAT_SCHEDULE_<APP>) ---
 from .app_customers import *  # noqa: E402,F403
 from .app_events import *  # noqa: E402,F403
+from .app_ledger import *  # noqa: E402,F403
 from .app_orders import *  # noqa: E402,F403
 from .app_payments import *  # noqa: E402,F403
 from .app_processors import *  # noqa: E402,F403
 from .app_sandbox import *  # noqa: E402,F403
+from .app_vault import *  # noqa: E402,F403
 
 for _name, _value in list(globals().items()):
     if _name.startswith("BEAT_SCHEDULE_"):

@@ -1,0 +1,3 @@
+"""Settings owned by the vault module (all from the environment; see the README's configuration table)."""
+
+from .env import env, env_bool, env_float, env_int, env_list  # noqa: F401
