@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
 
 logger = logging.getLogger("gateway.ratelimit")
 
@@ -104,7 +104,7 @@ def _redis_take(key: str, rate: float, burst: int) -> tuple[bool, float]:
 
 
 def _uses_redis() -> bool:
-    return cache.__class__.__module__.startswith("django_redis")
+    return caches["default"].__class__.__module__.startswith("django_redis")
 
 
 def bucket_take(*, key: str, rate: float | None = None, burst: int | None = None) -> BucketResult | None:

@@ -85,3 +85,11 @@ class BearerKeyScheme(OpenApiAuthenticationExtension):
             "scheme": "bearer",
             "description": "Secret key (sk_test_/sk_live_) or publishable key (pk_test_/pk_live_).",
         }
+
+
+class CustomerTokenScheme(OpenApiAuthenticationExtension):
+    target_class = "customers.authentication.CustomerTokenAuthentication"
+    name = "customerToken"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer", "description": "Customer session token (cst_...) from login."}

@@ -1,7 +1,7 @@
 """The base view every API endpoint uses: authentication, then the token bucket, then
 permissions (so unauthenticated floods are limited per IP), then idempotency for POSTs."""
 
-from rest_framework.exceptions import Throttled
+from rest_framework.exceptions import APIException, Throttled
 from rest_framework.views import APIView
 
 from .idempotency import idempotency_key_from, idempotent_execute
@@ -15,15 +15,17 @@ class GatewayAPIView(APIView):
         request.accepted_renderer, request.accepted_media_type = neg
         version, scheme = self.determine_version(request, *args, **kwargs)
         request.version, request.versioning_scheme = version, scheme
-        self._rate_limit(request)
-        self.perform_authentication(request)
+        try:
+            principal, auth_error = request.auth, None
+        except APIException as exc:
+            # Bad credentials still spend a token of the client IP's bucket before the 401.
+            principal, auth_error = None, exc
+        self._rate_limit(request, principal)
+        if auth_error is not None:
+            raise auth_error
         self.check_permissions(request)
 
-    def _rate_limit(self, request) -> None:
-        try:
-            principal = request.auth
-        except Exception:
-            principal = None  # bad credentials: count against the client IP, then fail auth
+    def _rate_limit(self, request, principal) -> None:
         if principal is not None:
             result = bucket_take(
                 key=principal.rate_limit_key,

@@ -1,0 +1,43 @@
+import time
+from datetime import timedelta
+
+import pytest
+from django.conf import settings
+from django.utils import timezone
+
+from gateway.models import IdempotencyKey
+from gateway.tasks import idempotency_keys_purge
+from gateway_project.celery import app
+
+
+def test_tasks_are_json_and_acked_late():
+    assert app.conf.task_serializer == "json"
+    assert app.conf.accept_content == ["json"]
+    assert app.conf.task_acks_late is True
+    assert app.conf.task_reject_on_worker_lost is True
+    assert "idempotency-keys-purge" in settings.CELERY_BEAT_SCHEDULE
+
+
+@pytest.mark.slow
+def test_a_real_worker_runs_the_purge_task_over_the_broker(celery_worker, merchant_keys):
+    # Given an expired and a fresh idempotency key
+    for key, age in (("old", 25), ("new", 1)):
+        row = IdempotencyKey.objects.create(
+            merchant_id=merchant_keys.merchant_id,
+            scope="secret",
+            key=key,
+            request_method="POST",
+            request_path="/v1/x",
+            request_fingerprint="f",
+            response_status=200,
+        )
+        IdempotencyKey.objects.filter(pk=row.pk).update(created=timezone.now() - timedelta(hours=age))
+    # When the task is sent through the broker to the worker process
+    result = idempotency_keys_purge.delay()
+    assert result.id
+    # Then the worker deletes only the expired key
+    deadline = time.monotonic() + 20
+    while IdempotencyKey.objects.filter(key="old").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["new"]
+    assert "idempotency_keys_purge" in celery_worker.log_path.read_text()

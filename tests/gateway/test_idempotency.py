@@ -1,0 +1,161 @@
+import threading
+from datetime import timedelta
+
+import pytest
+from django.core.cache import cache
+from django.core.management import call_command
+from django.db import connection
+from django.utils import timezone
+
+from gateway.models import IdempotencyKey
+from gateway.tasks import idempotency_keys_purge
+
+pytestmark = pytest.mark.urls("tests.gateway.probe_urls")
+
+
+def executions() -> int:
+    return cache.get("probe-executions") or 0
+
+
+@pytest.mark.django_db
+def test_same_key_same_request_replays_first_response_byte_for_byte(secret_client, merchant_keys):
+    # Given a first request with a key
+    first = secret_client.post("/v1/probe", {"amount": 7}, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
+    assert first.status_code == 201
+    # When the same request is retried
+    second = secret_client.post("/v1/probe", {"amount": 7}, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
+    # Then the stored response is replayed and the handler ran once
+    assert second.status_code == 201
+    assert second.content == first.content
+    assert second["Idempotent-Replayed"] == "true"
+    assert "Idempotent-Replayed" not in first
+    assert executions() == 1
+    row = IdempotencyKey.objects.get(merchant_id=merchant_keys.merchant_id, key="k-1")
+    assert row.response_status == 201 and row.locked_at is None
+
+
+@pytest.mark.django_db
+def test_same_key_different_body_is_422(secret_client):
+    secret_client.post("/v1/probe", {"amount": 7}, format="json", HTTP_IDEMPOTENCY_KEY="k-2")
+    response = secret_client.post("/v1/probe", {"amount": 8}, format="json", HTTP_IDEMPOTENCY_KEY="k-2")
+    assert response.status_code == 422
+    assert response.json()["error"]["type"] == "idempotency_error"
+    assert executions() == 1
+
+
+@pytest.mark.django_db
+def test_error_responses_after_execution_are_replayed_too(secret_client):
+    first = secret_client.post(
+        "/v1/probe", {"amount": 1, "note": "conflict"}, format="json", HTTP_IDEMPOTENCY_KEY="k-3"
+    )
+    second = secret_client.post(
+        "/v1/probe", {"amount": 1, "note": "conflict"}, format="json", HTTP_IDEMPOTENCY_KEY="k-3"
+    )
+    assert first.status_code == second.status_code == 409
+    assert second.content == first.content
+    assert executions() == 1
+
+
+@pytest.mark.django_db
+def test_validation_failure_releases_the_key(secret_client, merchant_keys):
+    # Given a request that fails validation before executing
+    bad = secret_client.post("/v1/probe", {"amount": 0}, format="json", HTTP_IDEMPOTENCY_KEY="k-4")
+    assert bad.status_code == 400
+    # Then nothing is kept, and the corrected request may reuse the key
+    assert not IdempotencyKey.objects.filter(key="k-4").exists()
+    good = secret_client.post("/v1/probe", {"amount": 3}, format="json", HTTP_IDEMPOTENCY_KEY="k-4")
+    assert good.status_code == 201
+
+
+@pytest.mark.django_db
+def test_keys_are_scoped_per_merchant(secret_client, other_merchant_keys):
+    secret_client.post("/v1/probe", {"amount": 1}, format="json", HTTP_IDEMPOTENCY_KEY="shared")
+    other = other_merchant_keys.client().post("/v1/probe", {"amount": 2}, format="json", HTTP_IDEMPOTENCY_KEY="shared")
+    assert other.status_code == 201 and "Idempotent-Replayed" not in other
+    assert executions() == 2
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("key", ["", "x" * 256])
+def test_key_length_is_validated(secret_client, key):
+    response = secret_client.post("/v1/probe", {"amount": 1}, format="json", HTTP_IDEMPOTENCY_KEY=key)
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "idempotency_key_invalid"
+    assert executions() == 0
+
+
+@pytest.mark.django_db
+def test_request_with_key_still_in_flight_is_409(secret_client, merchant_keys):
+    # Given a key claimed by a request that has not finished
+    IdempotencyKey.objects.create(
+        merchant_id=merchant_keys.merchant_id,
+        scope="secret",
+        key="k-5",
+        request_method="POST",
+        request_path="/v1/probe",
+        request_fingerprint=_fingerprint_of(secret_client, {"amount": 1}),
+        locked_at=timezone.now(),
+    )
+    response = secret_client.post("/v1/probe", {"amount": 1}, format="json", HTTP_IDEMPOTENCY_KEY="k-5")
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "idempotency_key_in_use"
+    assert executions() == 0
+
+
+def _fingerprint_of(client, body) -> str:
+    from django.test import RequestFactory
+
+    from gateway.idempotency import request_fingerprint
+
+    return request_fingerprint(RequestFactory().post("/v1/probe", body, content_type="application/json"))
+
+
+@pytest.mark.django_db
+def test_expired_keys_are_purged_and_can_be_reused(secret_client, merchant_keys, settings):
+    secret_client.post("/v1/probe", {"amount": 1}, format="json", HTTP_IDEMPOTENCY_KEY="old")
+    secret_client.post("/v1/probe", {"amount": 1}, format="json", HTTP_IDEMPOTENCY_KEY="fresh")
+    IdempotencyKey.objects.filter(key="old").update(created=timezone.now() - timedelta(hours=25))
+    # An expired key is treated as new even before the purge runs
+    reused = secret_client.post("/v1/probe", {"amount": 9}, format="json", HTTP_IDEMPOTENCY_KEY="old")
+    assert reused.status_code == 201 and "Idempotent-Replayed" not in reused
+    IdempotencyKey.objects.filter(key="old").update(created=timezone.now() - timedelta(hours=25))
+    assert idempotency_keys_purge() == 1
+    assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["fresh"]
+    IdempotencyKey.objects.update(created=timezone.now() - timedelta(hours=25))
+    call_command("purge_idempotency_keys")
+    assert not IdempotencyKey.objects.exists()
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_fifty_threads_same_key_execute_the_handler_exactly_once(merchant_keys):
+    # Given 50 clients posting the same request with the same key at the same moment
+    barrier = threading.Barrier(50)
+    statuses: list[int] = []
+    bodies: list[bytes] = []
+    lock = threading.Lock()
+
+    def post() -> None:
+        client = merchant_keys.client()
+        barrier.wait()
+        try:
+            response = client.post("/v1/probe?sleep=0.3", {"amount": 5}, format="json", HTTP_IDEMPOTENCY_KEY="race")
+            with lock:
+                statuses.append(response.status_code)
+                if response.status_code == 201:
+                    bodies.append(response.content)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=post) for _ in range(50)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    # Then the handler ran once; the others were told to retry (409) or got the replay
+    assert executions() == 1
+    assert len(statuses) == 50
+    assert set(statuses) <= {201, 409}
+    assert statuses.count(201) >= 1
+    assert len(set(bodies)) == 1
+    assert IdempotencyKey.objects.filter(key="race").count() == 1
