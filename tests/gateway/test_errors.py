@@ -14,7 +14,7 @@ def assert_error_shape(response, status: int, error_type: str, code: str | None 
     body = json.loads(response.content)
     assert set(body) == {"error"}
     error = body["error"]
-    assert ERROR_KEYS <= set(error)
+    assert set(error) >= ERROR_KEYS
     assert error["type"] == error_type
     if code:
         assert error["code"] == code
