@@ -31,6 +31,9 @@ def _connection() -> psycopg.Connection:
 
 
 def application(environ, start_response):
+    if environ.get("PATH_INFO") == "/healthz":
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [b'{"status": "ok"}']
     length = int(environ.get("CONTENT_LENGTH") or 0)
     body = json.loads(environ["wsgi.input"].read(length) or b"{}")
     key = environ.get("HTTP_IDEMPOTENCY_KEY") or uuid.uuid4().hex

@@ -116,9 +116,10 @@ def celery_queue_name() -> str:
 
 
 class WorkerProcess:
-    def __init__(self, queue: str, log_path: Path):
+    def __init__(self, queue: str, log_path: Path, broker_url: str | None = None):
         self.queue = queue
         self.log_path = log_path
+        self.broker_url = broker_url
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
@@ -127,7 +128,7 @@ class WorkerProcess:
         env = service_env(
             CELERY_TASK_ALWAYS_EAGER="0",
             CELERY_TASK_DEFAULT_QUEUE=self.queue,
-            CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
+            CELERY_BROKER_URL=self.broker_url or settings.CELERY_BROKER_URL,
             EMAIL_BACKEND=os.environ.get("WORKER_EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend"),
         )
         self.log = open(self.log_path, "ab")  # noqa: SIM115
@@ -179,20 +180,26 @@ class WorkerProcess:
 
 
 @pytest.fixture
-def celery_worker(transactional_db, celery_queue_name, tmp_path, settings):
+def celery_broker_url(request, settings) -> str:
+    """The broker the worker fixture uses; parametrize indirectly to use another (e.g. RabbitMQ)."""
+    return getattr(request, "param", settings.CELERY_BROKER_URL)
+
+
+@pytest.fixture
+def celery_worker(transactional_db, celery_queue_name, tmp_path, settings, celery_broker_url):
     """A real worker process consuming a queue unique to this test run."""
     from gateway_project.celery import app
 
     settings.CELERY_TASK_ALWAYS_EAGER = False
     app.conf.task_always_eager = False
     app.conf.task_default_queue = celery_queue_name
-    worker = WorkerProcess(celery_queue_name, tmp_path / "worker.log")
+    worker = WorkerProcess(celery_queue_name, tmp_path / "worker.log", broker_url=celery_broker_url)
     worker.start()
     try:
         yield worker
     finally:
         worker.stop()
-        with app.connection_for_write() as conn:
+        with app.connection_for_write(celery_broker_url) as conn:
             conn.default_channel.queue_purge(celery_queue_name)  # nothing leaks into the next test
         app.conf.task_always_eager = True
         app.conf.task_default_queue = settings.CELERY_TASK_DEFAULT_QUEUE

@@ -41,3 +41,30 @@ def test_a_real_worker_runs_the_purge_task_over_the_broker(celery_worker, mercha
         time.sleep(0.1)
     assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["new"]
     assert "idempotency_keys_purge" in celery_worker.log_path.read_text()
+
+
+RABBITMQ_URL = "amqp://guest:guest@127.0.0.1:5672//"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("celery_broker_url", [RABBITMQ_URL], indirect=True)
+def test_the_worker_also_runs_on_rabbitmq(celery_worker, merchant_keys, celery_queue_name):
+    from celery import Celery
+
+    row = IdempotencyKey.objects.create(
+        merchant_id=merchant_keys.merchant_id,
+        scope="secret",
+        key="old",
+        request_method="POST",
+        request_path="/v1/x",
+        request_fingerprint="f",
+        response_status=200,
+    )
+    IdempotencyKey.objects.filter(pk=row.pk).update(created=timezone.now() - timedelta(hours=25))
+    producer = Celery(broker=RABBITMQ_URL)
+    producer.send_task("gateway.tasks.idempotency_keys_purge", queue=celery_queue_name)
+    deadline = time.monotonic() + 20
+    while IdempotencyKey.objects.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not IdempotencyKey.objects.exists()
+    assert "amqp://guest:**@127.0.0.1:5672//" in celery_worker.log_path.read_text()
