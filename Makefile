@@ -44,6 +44,8 @@ check: venv
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	DJANGO_SETTINGS_MODULE=gateway_project.settings.production SECRET_KEY=$$($(BIN)/python -c 'import secrets;print(secrets.token_urlsafe(64))') \
 		DATABASE_URL=postgres://postgres@127.0.0.1:5432/gateway REDIS_URL=redis://127.0.0.1:6379/0 ALLOWED_HOSTS=gateway.example.com \
+		ENCRYPTION_KEYS=k1:$$($(BIN)/python -c 'import base64,os;print(base64.urlsafe_b64encode(os.urandom(32)).decode())') \
+		HMAC_KEY=$$($(BIN)/python -c 'import secrets;print(secrets.token_urlsafe(48))') \
 		$(BIN)/python manage.py check --deploy --fail-level WARNING
 
 migrate: venv

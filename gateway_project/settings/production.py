@@ -21,3 +21,9 @@ SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 X_FRAME_OPTIONS = "DENY"
 CSRF_TRUSTED_ORIGINS = [o for o in (env("CSRF_TRUSTED_ORIGINS", "") or "").split(",") if o]
+
+# The card vault and every encrypted credential need real keys: no derivation from SECRET_KEY here.
+from .app_vault import vault_keys_check_production  # noqa: E402
+
+VAULT_DEV_KEYS_ALLOWED = False
+vault_keys_check_production()

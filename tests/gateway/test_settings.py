@@ -1,6 +1,7 @@
 """Configuration comes from the environment: embedded default, production refusals, deploy checks."""
 
 import json
+from base64 import urlsafe_b64encode
 import os
 import secrets
 import subprocess
@@ -69,6 +70,14 @@ def test_production_refuses_to_start_without_a_real_secret_key(secret):
     assert "SECRET_KEY must be set" in result.stderr
 
 
+def test_production_refuses_to_start_without_vault_keys():
+    result = run_manage(
+        "check", DJANGO_SETTINGS_MODULE="gateway_project.settings.production", SECRET_KEY=secrets.token_urlsafe(64)
+    )
+    assert result.returncode != 0
+    assert "ENCRYPTION_KEYS must be set" in result.stderr
+
+
 @pytest.mark.slow
 def test_check_deploy_is_clean_with_production_settings():
     result = run_manage(
@@ -81,6 +90,8 @@ def test_check_deploy_is_clean_with_production_settings():
         DATABASE_URL="postgres://postgres@127.0.0.1:5432/gateway",
         REDIS_URL="redis://127.0.0.1:6379/0",
         ALLOWED_HOSTS="gateway.example.com",
+        ENCRYPTION_KEYS="k1:" + urlsafe_b64encode(os.urandom(32)).decode(),
+        HMAC_KEY=secrets.token_urlsafe(48),
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout

@@ -1,0 +1,64 @@
+"""Read-only views of the books: the ledger is written by services only and never edited."""
+
+from django.contrib import admin
+
+from .models import JournalEntry, JournalLine, LedgerAccount
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+class JournalLineInline(admin.TabularInline):
+    model = JournalLine
+    extra = 0
+    can_delete = False
+    fields = ("account", "debit", "credit")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(LedgerAccount)
+class LedgerAccountAdmin(ReadOnlyAdmin):
+    list_display = ("id", "merchant", "code", "type", "currency", "created")
+    list_filter = ("code", "currency")
+    search_fields = ("merchant__id", "merchant__name")
+    list_select_related = ("merchant",)
+
+
+@admin.register(JournalEntry)
+class JournalEntryAdmin(ReadOnlyAdmin):
+    list_display = ("id", "merchant", "kind", "amount", "currency", "payment_id", "refund_id", "created")
+    list_filter = ("kind", "currency")
+    search_fields = ("id", "payment_id", "refund_id", "operation_ref", "merchant__id")
+    list_select_related = ("merchant",)
+    date_hierarchy = "created"
+    fields = (
+        "id",
+        "merchant",
+        "kind",
+        "amount",
+        "currency",
+        "payment_id",
+        "refund_id",
+        "operation_ref",
+        "description",
+        "created",
+    )
+    readonly_fields = fields
+    inlines = [JournalLineInline]

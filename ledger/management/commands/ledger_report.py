@@ -1,0 +1,80 @@
+import json
+from datetime import UTC, date, datetime, time, timedelta
+
+from django.core.management.base import BaseCommand, CommandError
+
+from gateway.money import currency_exponent, to_decimal_string
+from ledger.selectors import ledger_report
+
+from ._common import merchant_option
+
+
+def _day(value: str, option: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise CommandError(f"{option} must be a date as YYYY-MM-DD, not {value!r}") from None
+
+
+class Command(BaseCommand):
+    help = (
+        "Captured, refunded and net amounts with entry counts per merchant and currency, from the ledger. "
+        "Dates are UTC days, both inclusive."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--merchant", help="only this merchant (mer_...)")
+        parser.add_argument("--since", help="first day included, YYYY-MM-DD (UTC)")
+        parser.add_argument("--until", help="last day included, YYYY-MM-DD (UTC)")
+        parser.add_argument("--json", action="store_true", help="machine-readable output (minor units)")
+
+    def handle(self, *args, **options):
+        merchant_id = merchant_option(options["merchant"])
+        since_day = _day(options["since"], "--since") if options["since"] else None
+        until_day = _day(options["until"], "--until") if options["until"] else None
+        if since_day and until_day and since_day > until_day:
+            raise CommandError("--since must not be after --until")
+        rows = ledger_report(
+            merchant_id=merchant_id,
+            since=datetime.combine(since_day, time.min, tzinfo=UTC) if since_day else None,
+            until=datetime.combine(until_day + timedelta(days=1), time.min, tzinfo=UTC) if until_day else None,
+        )
+
+        if options["json"]:
+            payload = {
+                "merchant": merchant_id,
+                "since": since_day.isoformat() if since_day else None,
+                "until": until_day.isoformat() if until_day else None,
+                "rows": [
+                    {
+                        "merchant_id": row.merchant_id,
+                        "currency": row.currency,
+                        "exponent": currency_exponent(row.currency),
+                        "captured": row.captured,
+                        "refunded": row.refunded,
+                        "net": row.net,
+                        "capture_entries": row.capture_entries,
+                        "refund_entries": row.refund_entries,
+                        "entries": row.entries,
+                    }
+                    for row in rows
+                ],
+            }
+            self.stdout.write(json.dumps(payload, indent=2))
+            return
+
+        if not rows:
+            self.stdout.write("No ledger entries in this period.")
+            return
+        header = (
+            f"{'merchant':<32} {'currency':<8} {'captured':>18} {'refunded':>18} {'net':>18} "
+            f"{'captures':>9} {'refunds':>8} {'entries':>8}"
+        )
+        self.stdout.write(header)
+        self.stdout.write("-" * len(header))
+        for row in rows:
+            self.stdout.write(
+                f"{row.merchant_id:<32} {row.currency:<8} {to_decimal_string(row.captured, row.currency):>18} "
+                f"{to_decimal_string(row.refunded, row.currency):>18} {to_decimal_string(row.net, row.currency):>18} "
+                f"{row.capture_entries:>9} {row.refund_entries:>8} {row.entries:>8}"
+            )

@@ -1,0 +1,133 @@
+"""Double-entry books: accounts, journal entries and their lines.
+
+Chart of accounts (one set per merchant and currency, created on first posting):
+
+* ``processor_receivable`` (asset, debit-normal): money captured at a processor that the processor
+  owes us until it settles.
+* ``merchant_balance`` (liability, credit-normal): money we owe the merchant.
+
+Postings (see ``ledger.services``):
+
+* capture: Dr processor_receivable / Cr merchant_balance
+* refund:  Dr merchant_balance / Cr processor_receivable (the processor nets the refund out of what it
+  owes us, and the merchant's balance shrinks by the same amount)
+
+Entries and lines are append-only; the database rejects UPDATE and DELETE on them (migration 0002).
+A correction is a new entry, never an edit. Balances are computed from the lines, never stored on
+an account row: a stored balance would be one hot row per merchant that every posting has to lock.
+"""
+
+from django.db import models
+from django.db.models import Q
+
+from gateway.ids import PublicIdField
+
+
+class AccountCode(models.TextChoices):
+    PROCESSOR_RECEIVABLE = "processor_receivable", "Processor receivable"
+    MERCHANT_BALANCE = "merchant_balance", "Merchant balance"
+
+
+class AccountType(models.TextChoices):
+    ASSET = "asset", "Asset"
+    LIABILITY = "liability", "Liability"
+
+
+# Which side increases the account: assets grow with debits, liabilities with credits.
+ACCOUNT_TYPES: dict[str, str] = {
+    AccountCode.PROCESSOR_RECEIVABLE: AccountType.ASSET,
+    AccountCode.MERCHANT_BALANCE: AccountType.LIABILITY,
+}
+DEBIT_NORMAL_TYPES = frozenset({AccountType.ASSET})
+
+
+class EntryKind(models.TextChoices):
+    CAPTURE = "capture", "Capture"
+    REFUND = "refund", "Refund"
+
+
+class LedgerAccount(models.Model):
+    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="ledger_accounts")
+    code = models.CharField(max_length=40, choices=AccountCode.choices)
+    type = models.CharField(max_length=16, choices=AccountType.choices)
+    currency = models.CharField(max_length=3)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "ledger_account"
+        ordering = ["merchant_id", "currency", "code"]
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "code", "currency"], name="ledger_account_unique_code"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.currency} ({self.merchant_id})"
+
+    @property
+    def is_debit_normal(self) -> bool:
+        return self.type in DEBIT_NORMAL_TYPES
+
+
+class JournalEntry(models.Model):
+    """One business event (a capture, a refund) as a balanced set of lines in one currency."""
+
+    id = PublicIdField(prefix="je")
+    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="journal_entries")
+    kind = models.CharField(max_length=16, choices=EntryKind.choices)
+    currency = models.CharField(max_length=3)
+    # Total of the debits (= total of the credits); lets reports aggregate without reading lines, and
+    # the balance trigger checks the lines against it.
+    amount = models.BigIntegerField()
+    # References into the payments app: plain strings, no FK, so the books never depend on its tables.
+    payment_id = models.CharField(max_length=40)
+    refund_id = models.CharField(max_length=40, blank=True, default="")
+    # The operation this entry records (a capture reference, or the refund id): a given operation can
+    # be posted only once per payment and kind.
+    operation_ref = models.CharField(max_length=64)
+    description = models.CharField(max_length=255, blank=True, default="")
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "ledger_journal_entry"
+        ordering = ["-id"]
+        verbose_name_plural = "journal entries"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["merchant", "kind", "payment_id", "operation_ref"], name="ledger_entry_unique_operation"
+            ),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="ledger_entry_amount_positive"),
+            models.CheckConstraint(
+                condition=(Q(kind=EntryKind.REFUND) & ~Q(refund_id="") & Q(operation_ref=models.F("refund_id")))
+                | (~Q(kind=EntryKind.REFUND) & Q(refund_id="")),
+                name="ledger_entry_refund_reference",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["payment_id"], name="ledger_entry_payment_idx"),
+            models.Index(fields=["merchant", "created"], name="ledger_entry_merchant_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.id} {self.kind} {self.amount} {self.currency}"
+
+
+class JournalLine(models.Model):
+    entry = models.ForeignKey(JournalEntry, on_delete=models.PROTECT, related_name="lines")
+    account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="lines")
+    debit = models.BigIntegerField(default=0)
+    credit = models.BigIntegerField(default=0)
+
+    class Meta:
+        db_table = "ledger_journal_line"
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(debit__gte=0), name="ledger_line_debit_non_negative"),
+            models.CheckConstraint(condition=Q(credit__gte=0), name="ledger_line_credit_non_negative"),
+            models.CheckConstraint(
+                condition=Q(debit__gt=0, credit=0) | Q(debit=0, credit__gt=0), name="ledger_line_one_side"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        side = f"Dr {self.debit}" if self.debit else f"Cr {self.credit}"
+        return f"{self.entry_id} {side}"
