@@ -10,6 +10,7 @@
 """
 
 import hashlib
+import hmac
 import json
 from collections.abc import Callable
 from datetime import timedelta
@@ -45,7 +46,8 @@ def request_fingerprint(request) -> str:
         canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
     except (ValueError, UnicodeDecodeError):
         canonical = body
-    digest = hashlib.sha256()
+    # Keyed, so a body holding a password cannot be brute-forced from the stored fingerprint.
+    digest = hmac.new(settings.SECRET_KEY.encode(), digestmod=hashlib.sha256)
     for part in (request.method.encode(), request.path.encode(), canonical):
         digest.update(part)
         digest.update(b"\0")

@@ -1,0 +1,173 @@
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from .models import E164_PATTERN, Customer
+
+METADATA_MAX_KEYS = 50
+METADATA_MAX_KEY_LENGTH = 40
+METADATA_MAX_VALUE_LENGTH = 500
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": {"type": "string", "maxLength": METADATA_MAX_VALUE_LENGTH},
+        "maxProperties": METADATA_MAX_KEYS,
+        "description": (
+            f"String map: at most {METADATA_MAX_KEYS} keys of 1..{METADATA_MAX_KEY_LENGTH} characters, "
+            f"values up to {METADATA_MAX_VALUE_LENGTH} characters. Replaces the stored map."
+        ),
+    }
+)
+class MetadataField(serializers.Field):
+    """Merchant-defined key/value strings; any app may use it for its own ``metadata``."""
+
+    default_error_messages = {
+        "not_a_map": "metadata must be an object of string keys to string values.",
+        "too_many_keys": f"metadata may have at most {METADATA_MAX_KEYS} keys.",
+        "bad_key": f"metadata keys must be 1 to {METADATA_MAX_KEY_LENGTH} characters.",
+        "bad_value": "metadata['{name}'] must be a string of at most " + f"{METADATA_MAX_VALUE_LENGTH} characters.",
+    }
+
+    def to_internal_value(self, data: Any) -> dict[str, str]:
+        if not isinstance(data, dict):
+            self.fail("not_a_map")
+        if len(data) > METADATA_MAX_KEYS:
+            self.fail("too_many_keys")
+        for key, value in data.items():
+            if not isinstance(key, str) or not 1 <= len(key) <= METADATA_MAX_KEY_LENGTH:
+                self.fail("bad_key")
+            if not isinstance(value, str) or len(value) > METADATA_MAX_VALUE_LENGTH:
+                self.fail("bad_value", name=key[:METADATA_MAX_KEY_LENGTH])
+        return dict(data)
+
+    def to_representation(self, value: dict[str, str]) -> dict[str, str]:
+        return dict(value or {})
+
+
+class StrictSerializer(serializers.Serializer):
+    """Refuses parameters it does not declare, so ids, owners, timestamps or security fields
+    cannot be mass-assigned, and a typo is an error instead of a silent no-op."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            writable = {name for name, field in self.fields.items() if not field.read_only}
+            for key in data:
+                if key not in writable:
+                    raise serializers.ValidationError({key: "Received unknown parameter."}, code="unknown")
+        return super().to_internal_value(data)
+
+
+def phone_field() -> serializers.RegexField:
+    return serializers.RegexField(
+        E164_PATTERN,
+        required=False,
+        allow_blank=True,
+        max_length=16,
+        error_messages={"invalid": "Enter a phone number in E.164 format, e.g. +14155550123."},
+    )
+
+
+class CustomerCreateSerializer(StrictSerializer):
+    email = serializers.EmailField(max_length=254)
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    phone = phone_field()
+    metadata = MetadataField(required=False)
+    password = serializers.CharField(
+        required=False, write_only=True, trim_whitespace=False, max_length=1024, style={"input_type": "password"}
+    )
+
+
+class CustomerUpdateSerializer(StrictSerializer):
+    email = serializers.EmailField(max_length=254, required=False)
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    phone = phone_field()
+    metadata = MetadataField(required=False)
+
+
+class MeUpdateSerializer(StrictSerializer):
+    email = serializers.EmailField(max_length=254, required=False)
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    phone = phone_field()
+
+
+class _TimestampsMixin(serializers.Serializer):
+    created = serializers.SerializerMethodField()
+    updated = serializers.SerializerMethodField()
+
+    def get_created(self, obj) -> int:
+        return int(obj.created.timestamp())
+
+    def get_updated(self, obj) -> int:
+        return int(obj.updated.timestamp())
+
+
+class CustomerSerializer(_TimestampsMixin, serializers.ModelSerializer):
+    """The merchant's view of a customer. Never the password hash, lock state or sessions."""
+
+    object = serializers.SerializerMethodField()
+    metadata = MetadataField()
+    deleted = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Customer
+        fields = ["id", "object", "email", "name", "phone", "metadata", "deleted", "created", "updated"]
+        read_only_fields = fields
+
+    def get_object(self, obj) -> str:
+        return "customer"
+
+    def get_deleted(self, obj) -> bool:
+        return obj.is_erased
+
+
+class MeSerializer(_TimestampsMixin, serializers.ModelSerializer):
+    """The customer's own view: no merchant metadata."""
+
+    object = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Customer
+        fields = ["id", "object", "email", "name", "phone", "created", "updated"]
+        read_only_fields = fields
+
+    def get_object(self, obj) -> str:
+        return "customer"
+
+
+class DeletedCustomerSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    object = serializers.CharField(default="customer")
+    deleted = serializers.BooleanField(default=True)
+
+
+class LoginSerializer(StrictSerializer):
+    email = serializers.EmailField(max_length=254)
+    password = serializers.CharField(trim_whitespace=False, max_length=1024, style={"input_type": "password"})
+
+
+class CustomerSessionSerializer(serializers.Serializer):
+    """The login answer; ``token`` is shown only here, once."""
+
+    id = serializers.CharField()
+    object = serializers.CharField(default="customer_session")
+    token = serializers.CharField(help_text="Bearer token for /v1/me... and /v1/auth/logout (prefix cst_).")
+    livemode = serializers.BooleanField()
+    expires_at = serializers.IntegerField(help_text="Unix seconds.")
+    customer = MeSerializer()
+
+
+class LogoutSerializer(StrictSerializer):
+    all = serializers.BooleanField(required=False, default=False, help_text="Revoke every session of the customer.")
+
+
+class LogoutResultSerializer(serializers.Serializer):
+    object = serializers.CharField(default="logout")
+    revoked_sessions = serializers.IntegerField()
+
+
+class PasswordChangeSerializer(StrictSerializer):
+    current_password = serializers.CharField(trim_whitespace=False, max_length=1024, style={"input_type": "password"})
+    new_password = serializers.CharField(trim_whitespace=False, max_length=1024, style={"input_type": "password"})
