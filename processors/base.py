@@ -131,3 +131,8 @@ class Connector(ABC):
 
     def parse_webhook(self, *, headers: dict[str, str], body: bytes) -> WebhookEvent:
         raise WebhookVerificationError(f"{self.name} does not accept webhooks")
+
+
+class WebhookVerificationUnavailable(Exception):
+    """The signature could not be checked right now (the processor's verification API is down):
+    answer non-2xx so the processor redelivers later."""

@@ -1,13 +1,27 @@
 """How the payments app finds the connectors to try, in order, for a payment.
 
 ``route_for`` returns an ordered list; the payments app tries the next entry only after an
-attempt whose outcome is FAILED (provably nothing moved). Until a merchant configures routes
-(issue: real processors), the route is the built-in sandbox.
+attempt whose outcome is FAILED (provably nothing moved). Routing model:
+
+* A merchant's ``ProcessorRoute`` rows for the payment method type: entries for the payment's
+  currency first (by priority), then the currency-independent ones (by priority); an account
+  appears once; inactive accounts are skipped.
+* No route configured for that payment method at all: the built-in sandbox.
+* Routes configured but none usable for this currency: an empty list (the payments app answers
+  503 ``processor_unavailable``); the sandbox is never silently substituted for a real processor.
+
+Every connector returned is a ``GuardedConnector``: circuit breaker per account (state in Redis)
+and latency recorded in ``ProcessorResult.latency_ms``.
 """
 
+import json
 from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
 
 from .base import Connector
+from .breakers import GuardedConnector, breaker_state
 from .registry import connector_class
 
 SANDBOX_ACCOUNT_ID = "sandbox"
@@ -20,13 +34,109 @@ class RouteEntry:
     connector: Connector
 
 
+def account_credentials(account) -> dict[str, Any]:
+    """Decrypted credentials of a ``ProcessorAccount`` (in memory only; never logged or returned)."""
+    from gateway.crypto import decrypt
+
+    from .models import CREDENTIALS_PURPOSE
+
+    if not account.credentials_encrypted:
+        return {}
+    return json.loads(decrypt(account.credentials_encrypted, purpose=CREDENTIALS_PURPOSE))
+
+
+def _guard(inner: Connector, *, breaker_name: str, merchant_id: str, account=None) -> GuardedConnector:
+    fail_max = getattr(account, "breaker_fail_max", None) or settings.PROCESSOR_BREAKER_FAIL_MAX
+    reset_timeout = getattr(account, "breaker_reset_timeout", None) or settings.PROCESSOR_BREAKER_RESET_TIMEOUT
+    return GuardedConnector(
+        inner,
+        breaker_name=breaker_name,
+        merchant_id=merchant_id,
+        fail_max=fail_max,
+        reset_timeout=reset_timeout,
+        enabled=settings.PROCESSOR_BREAKER_ENABLED,
+    )
+
+
+def sandbox_breaker_name(merchant_id: str) -> str:
+    return f"sandbox:{merchant_id}"
+
+
+def connector_for_processor_account(account) -> Connector:
+    """The guarded connector of a ``ProcessorAccount`` row (credentials decrypted into its config)."""
+    config: dict[str, Any] = {
+        **account_credentials(account),
+        "merchant_id": account.merchant_id,
+        "livemode": account.livemode,
+        "base_url": account.base_url,
+        "connect_timeout": account.connect_timeout,
+        "read_timeout": account.read_timeout,
+        "webhook_id": account.webhook_id,
+    }
+    inner = connector_class(account.processor)(account_id=account.id, config=config)
+    return _guard(inner, breaker_name=account.id, merchant_id=account.merchant_id, account=account)
+
+
+def _sandbox(merchant_id: str) -> Connector:
+    inner = connector_class("sandbox")(account_id=SANDBOX_ACCOUNT_ID, config={"merchant_id": merchant_id})
+    return _guard(inner, breaker_name=sandbox_breaker_name(merchant_id), merchant_id=merchant_id)
+
+
 def connector_for_account(*, merchant_id: str, account_id: str) -> Connector:
-    """The connector of one processor account of this merchant (e.g. for follow-ups on a payment)."""
+    """The connector of one processor account of this merchant (e.g. for follow-ups on a payment).
+
+    Inactive accounts are still returned: captures and refunds of their payments must go on.
+    """
+    from .models import ProcessorAccount
+
     if account_id == SANDBOX_ACCOUNT_ID:
-        return connector_class("sandbox")(account_id=SANDBOX_ACCOUNT_ID, config={"merchant_id": merchant_id})
-    raise LookupError(f"unknown processor account {account_id!r}")
+        return _sandbox(merchant_id)
+    account = ProcessorAccount.objects.filter(merchant_id=merchant_id, id=account_id).first()
+    if account is None:
+        raise LookupError(f"unknown processor account {account_id!r}")
+    return connector_for_processor_account(account)
 
 
 def route_for(*, merchant_id: str, payment_method_type: str, currency: str) -> list[RouteEntry]:
-    connector = connector_for_account(merchant_id=merchant_id, account_id=SANDBOX_ACCOUNT_ID)
-    return [RouteEntry(account_id=SANDBOX_ACCOUNT_ID, processor="sandbox", connector=connector)]
+    from .models import ProcessorRoute
+
+    routes = list(
+        ProcessorRoute.objects.filter(merchant_id=merchant_id, payment_method_type=payment_method_type)
+        .select_related("account")
+        .order_by("priority")
+    )
+    if not routes:
+        return [RouteEntry(account_id=SANDBOX_ACCOUNT_ID, processor="sandbox", connector=_sandbox(merchant_id))]
+    currency = (currency or "").upper()
+    ordered = [r for r in routes if r.currency == currency] + [r for r in routes if r.currency == ""]
+    entries: list[RouteEntry] = []
+    seen: set[str] = set()
+    for route in ordered:
+        account = route.account
+        if not account.is_active or account.id in seen:
+            continue
+        seen.add(account.id)
+        entries.append(
+            RouteEntry(
+                account_id=account.id, processor=account.processor, connector=connector_for_processor_account(account)
+            )
+        )
+    return entries
+
+
+def processor_account_get(*, account_id: str):
+    """A ``ProcessorAccount`` by id across merchants (incoming webhooks know only the account id)."""
+    from .models import ProcessorAccount
+
+    return ProcessorAccount.objects.filter(id=account_id).select_related("merchant").first()
+
+
+def processor_account_list(*, merchant_id: str | None = None):
+    from .models import ProcessorAccount
+
+    accounts = ProcessorAccount.objects.select_related("merchant").order_by("merchant_id", "id")
+    return accounts.filter(merchant_id=merchant_id) if merchant_id else accounts
+
+
+def account_breaker_state(*, account_id: str) -> dict[str, Any]:
+    return breaker_state(account_id)

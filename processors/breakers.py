@@ -1,0 +1,214 @@
+"""Circuit breakers (pybreaker) per processor account, with their state in Redis so every gunicorn
+worker and Celery worker sees the same breaker, and the connector wrapper that applies them.
+
+* Only transport failures count (``processors.http.TRANSPORT_ERROR_CODES``: unreachable,
+  timeouts, dropped connections, 5xx, 429, refused credentials). A decline, a validation error
+  or a not-found is the processor working normally and resets the failure count.
+* Open: the call is not made; the result is FAILED ``circuit_open`` (provably nothing moved, so
+  the payments app may fall back to the next route entry).
+* A breaker object is built per call: pybreaker holds its lock for the whole guarded call, so a
+  shared instance would serialise every call to one account within a process. All state lives in
+  Redis, so a fresh object loses nothing, and it only notifies listeners of transitions that
+  happen during its own call (no duplicate "noticed elsewhere" events).
+* Redis down: the breaker fails open (calls go through, process-local counting), with a warning.
+"""
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import pybreaker
+from django.conf import settings
+from django.db import DatabaseError, transaction
+
+from .base import AuthorizeRequest, Connector, Outcome, ProcessorResult, WebhookEvent
+from .http import is_transport_failure
+
+logger = logging.getLogger("processors.breakers")
+
+CIRCUIT_OPEN = "circuit_open"
+_memory_storages: dict[str, pybreaker.CircuitMemoryStorage] = {}
+_memory_lock = threading.Lock()
+
+
+class _TransportFailure(Exception):
+    """Carries a FAILED/UNKNOWN transport result through pybreaker so it counts as a failure."""
+
+    def __init__(self, result: ProcessorResult):
+        super().__init__(result.error_code)
+        self.result = result
+
+
+class BreakerEventListener(pybreaker.CircuitBreakerListener):
+    def __init__(self, merchant_id: str):
+        self.merchant_id = merchant_id
+
+    def state_change(self, cb, old_state, new_state) -> None:
+        old_name = old_state.name if old_state is not None else ""
+        logger.warning(
+            "circuit breaker state change",
+            extra={"breaker": cb.name, "old_state": old_name, "new_state": new_state.name},
+        )
+        from .models import BreakerEvent
+
+        try:
+            with transaction.atomic():
+                BreakerEvent.objects.create(
+                    breaker=cb.name, merchant_id=self.merchant_id, old_state=old_name, new_state=new_state.name
+                )
+        except DatabaseError:
+            logger.exception("could not record breaker event", extra={"breaker": cb.name})
+
+
+def _namespace(name: str) -> str:
+    prefix = settings.CACHES["default"].get("KEY_PREFIX", "gw")
+    return f"{prefix}:breaker:{name}"
+
+
+def _redis():
+    from django_redis import get_redis_connection
+
+    return get_redis_connection("default")
+
+
+def breaker_storage(name: str) -> pybreaker.CircuitBreakerStorage:
+    try:
+        return pybreaker.CircuitRedisStorage(pybreaker.STATE_CLOSED, _redis(), namespace=_namespace(name))
+    except Exception:  # no Redis cache configured (embedded mode) or Redis unreachable: fail open
+        logger.warning("breaker state not shared (Redis unavailable)", extra={"breaker": name})
+        with _memory_lock:
+            return _memory_storages.setdefault(name, pybreaker.CircuitMemoryStorage(pybreaker.STATE_CLOSED))
+
+
+def breaker_build(*, name: str, merchant_id: str, fail_max: int, reset_timeout: float) -> pybreaker.CircuitBreaker:
+    return pybreaker.CircuitBreaker(
+        fail_max=fail_max,
+        reset_timeout=reset_timeout,
+        state_storage=breaker_storage(name),
+        listeners=[BreakerEventListener(merchant_id)],
+        name=name,
+        # The call that trips the breaker was made: its own (possibly ambiguous) result must
+        # reach the caller, never a "circuit open" that would invite a fallback.
+        throw_new_error_on_trip=False,
+    )
+
+
+def breaker_state(name: str) -> dict[str, Any]:
+    """The live state of one breaker, for admin."""
+    storage = breaker_storage(name)
+    opened_at = storage.opened_at
+    return {
+        "state": storage.state,
+        "fail_counter": storage.counter,
+        "opened_at": opened_at.isoformat() if opened_at else None,
+    }
+
+
+def breaker_reset(*, name: str, merchant_id: str = "") -> None:
+    """Close a breaker by hand (operator action); recorded like any other state change."""
+    breaker = breaker_build(name=name, merchant_id=merchant_id, fail_max=1, reset_timeout=1)
+    if breaker.current_state != pybreaker.STATE_CLOSED:
+        breaker.close()
+
+
+class GuardedConnector(Connector):
+    """Wraps a connector: circuit breaker around every processor call, latency measured."""
+
+    def __init__(
+        self,
+        inner: Connector,
+        *,
+        breaker_name: str,
+        merchant_id: str,
+        fail_max: int,
+        reset_timeout: float,
+        enabled: bool = True,
+    ):
+        super().__init__(account_id=inner.account_id, config=inner.config)
+        self.inner = inner
+        self.name = inner.name
+        self.breaker_name = breaker_name
+        self.merchant_id = merchant_id
+        self.fail_max = fail_max
+        self.reset_timeout = reset_timeout
+        self.enabled = enabled
+
+    def __repr__(self) -> str:
+        return f"GuardedConnector({self.name}, {self.account_id})"
+
+    @staticmethod
+    def _counted(call: Callable[[], ProcessorResult]) -> ProcessorResult:
+        result = call()
+        if is_transport_failure(result):
+            raise _TransportFailure(result)
+        return result
+
+    def _guard(self, call: Callable[[], ProcessorResult]) -> ProcessorResult:
+        started = time.monotonic()
+        if not self.enabled:
+            result = call()
+        else:
+            breaker = breaker_build(
+                name=self.breaker_name,
+                merchant_id=self.merchant_id,
+                fail_max=self.fail_max,
+                reset_timeout=self.reset_timeout,
+            )
+            try:
+                result = breaker.call(self._counted, call)
+            except _TransportFailure as failure:
+                result = failure.result
+            except pybreaker.CircuitBreakerError:
+                return ProcessorResult(
+                    outcome=Outcome.FAILED,
+                    error_code=CIRCUIT_OPEN,
+                    message=f"{self.name} account {self.account_id} is unavailable (circuit open); not called",
+                    latency_ms=0,
+                )
+        return replace(result, latency_ms=int((time.monotonic() - started) * 1000))
+
+    def authorize(self, request: AuthorizeRequest) -> ProcessorResult:
+        return self._guard(lambda: self.inner.authorize(request))
+
+    def complete(self, *, reference: str, processor_reference: str, capture: bool) -> ProcessorResult:
+        return self._guard(
+            lambda: self.inner.complete(reference=reference, processor_reference=processor_reference, capture=capture)
+        )
+
+    def capture(self, *, reference: str, processor_reference: str, amount: int, currency: str) -> ProcessorResult:
+        return self._guard(
+            lambda: self.inner.capture(
+                reference=reference, processor_reference=processor_reference, amount=amount, currency=currency
+            )
+        )
+
+    def void(self, *, reference: str, processor_reference: str) -> ProcessorResult:
+        return self._guard(lambda: self.inner.void(reference=reference, processor_reference=processor_reference))
+
+    def refund(self, *, reference: str, processor_reference: str, amount: int, currency: str) -> ProcessorResult:
+        return self._guard(
+            lambda: self.inner.refund(
+                reference=reference, processor_reference=processor_reference, amount=amount, currency=currency
+            )
+        )
+
+    def status(self, *, reference: str, processor_reference: str | None) -> ProcessorResult:
+        return self._guard(lambda: self.inner.status(reference=reference, processor_reference=processor_reference))
+
+    def refund_status(self, *, reference: str, processor_refund_reference: str | None) -> ProcessorResult:
+        return self._guard(
+            lambda: self.inner.refund_status(reference=reference, processor_refund_reference=processor_refund_reference)
+        )
+
+    def parse_webhook(self, *, headers: dict[str, str], body: bytes) -> WebhookEvent:
+        return self.inner.parse_webhook(headers=headers, body=body)
+
+    def __getattr__(self, item: str) -> Any:
+        # Connector-specific helpers (e.g. the sandbox's) stay reachable through the wrapper.
+        inner = self.__dict__.get("inner")
+        if inner is None:
+            raise AttributeError(item)
+        return getattr(inner, item)

@@ -1,0 +1,183 @@
+"""Writes of the processors app: processor accounts, routes, and incoming processor webhooks."""
+
+import importlib
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from gateway.crypto import encrypt
+from gateway.errors import InvalidRequest, NotFound
+
+from .base import WebhookEvent
+from .models import CREDENTIALS_PURPOSE, ProcessorAccount, ProcessorRoute, ProcessorWebhookEvent
+from .selectors import connector_for_processor_account
+
+logger = logging.getLogger("processors")
+
+REQUIRED_CREDENTIALS = {
+    ProcessorAccount.Processor.STRIPE: ("secret_key",),
+    ProcessorAccount.Processor.PAYPAL: ("client_id", "client_secret"),
+    ProcessorAccount.Processor.SANDBOX: (),
+}
+ALLOWED_CREDENTIALS = {
+    ProcessorAccount.Processor.STRIPE: {"secret_key", "webhook_secret", "card_mode", "stripe_version"},
+    ProcessorAccount.Processor.PAYPAL: {"client_id", "client_secret"},
+    ProcessorAccount.Processor.SANDBOX: set(),
+}
+
+
+def processor_credentials_clean(processor: str, credentials: dict[str, Any]) -> dict[str, str]:
+    missing = [key for key in REQUIRED_CREDENTIALS[processor] if not credentials.get(key)]
+    if missing:
+        raise InvalidRequest(f"{processor} credentials need {', '.join(missing)}.", param="credentials")
+    unknown = set(credentials) - ALLOWED_CREDENTIALS[processor]
+    if unknown:
+        raise InvalidRequest(f"Unknown {processor} credential(s): {', '.join(sorted(unknown))}.", param="credentials")
+    return {key: str(value) for key, value in credentials.items() if value not in (None, "")}
+
+
+def processor_credentials_encrypt(credentials: dict[str, str]) -> str:
+    return encrypt(json.dumps(credentials, sort_keys=True).encode(), purpose=CREDENTIALS_PURPOSE) if credentials else ""
+
+
+def processor_account_create(
+    *,
+    merchant_id: str,
+    processor: str,
+    display_name: str,
+    credentials: dict[str, Any],
+    livemode: bool = False,
+    base_url: str = "",
+    connect_timeout: float | None = None,
+    read_timeout: float | None = None,
+    webhook_id: str = "",
+    breaker_fail_max: int | None = None,
+    breaker_reset_timeout: float | None = None,
+) -> ProcessorAccount:
+    if processor not in ProcessorAccount.Processor.values:
+        raise InvalidRequest(f"Unknown processor {processor!r}.", param="processor")
+    for name, value in (("connect_timeout", connect_timeout), ("read_timeout", read_timeout)):
+        if value is not None and not 0 < value <= 120:
+            raise InvalidRequest(f"{name} must be between 0 and 120 seconds.", param=name)
+    cleaned = processor_credentials_clean(processor, credentials)
+    return ProcessorAccount.objects.create(
+        merchant_id=merchant_id,
+        processor=processor,
+        display_name=display_name,
+        livemode=livemode,
+        credentials_encrypted=processor_credentials_encrypt(cleaned),
+        base_url=base_url,
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        webhook_id=webhook_id,
+        breaker_fail_max=breaker_fail_max,
+        breaker_reset_timeout=breaker_reset_timeout,
+    )
+
+
+def processor_account_set_credentials(*, account: ProcessorAccount, credentials: dict[str, Any]) -> ProcessorAccount:
+    """Replace the stored credentials (encrypted; the old ones are gone)."""
+    account.credentials_encrypted = processor_credentials_encrypt(
+        processor_credentials_clean(account.processor, credentials)
+    )
+    account.save(update_fields=["credentials_encrypted", "updated"])
+    if account.processor == ProcessorAccount.Processor.PAYPAL:
+        from .paypal import paypal_token_forget
+
+        paypal_token_forget(account_id=account.id, client_id=str(credentials.get("client_id", "")))
+    return account
+
+
+def processor_account_set_active(*, account_id: str, is_active: bool) -> ProcessorAccount:
+    account = ProcessorAccount.objects.filter(id=account_id).first()
+    if account is None:
+        raise NotFound(f"No such processor account: '{account_id}'", param="account_id")
+    account.is_active = is_active
+    account.save(update_fields=["is_active", "updated"])
+    return account
+
+
+@transaction.atomic
+def processor_route_set(
+    *, merchant_id: str, payment_method_type: str, account_ids: list[str], currency: str = ""
+) -> list[ProcessorRoute]:
+    """Replace the merchant's route for (payment method, currency) by ``account_ids`` in order."""
+    if payment_method_type not in ProcessorRoute.PaymentMethodType.values:
+        raise InvalidRequest(f"Unknown payment method type {payment_method_type!r}.", param="payment_method_type")
+    currency = currency.upper()
+    if len(set(account_ids)) != len(account_ids):
+        raise InvalidRequest("An account may appear once per route.", param="account_ids")
+    accounts = {a.id: a for a in ProcessorAccount.objects.filter(merchant_id=merchant_id, id__in=account_ids)}
+    for account_id in account_ids:
+        if account_id not in accounts:
+            raise NotFound(f"No such processor account: '{account_id}'", param="account_ids")
+    ProcessorRoute.objects.filter(
+        merchant_id=merchant_id, payment_method_type=payment_method_type, currency=currency
+    ).delete()
+    return [
+        ProcessorRoute.objects.create(
+            merchant_id=merchant_id,
+            payment_method_type=payment_method_type,
+            currency=currency,
+            priority=index + 1,
+            account=accounts[account_id],
+        )
+        for index, account_id in enumerate(account_ids)
+    ]
+
+
+# --- incoming processor webhooks ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WebhookReceipt:
+    event: ProcessorWebhookEvent
+    duplicate: bool
+    applied: bool
+
+
+def _payment_apply_webhook():
+    """payments.services.payment_apply_webhook once the payments app provides it."""
+    try:
+        module = importlib.import_module("payments.services")
+    except ImportError:
+        return None
+    return getattr(module, "payment_apply_webhook", None)
+
+
+def processor_webhook_receive(*, account: ProcessorAccount, headers: dict[str, str], body: bytes) -> WebhookReceipt:
+    """Verify, store once, apply. Raises ``WebhookVerificationError`` (nothing stored) on a bad
+    signature and ``WebhookVerificationUnavailable`` when the check cannot be made now.
+
+    Storing and applying share one transaction: if applying fails, nothing is kept and the
+    processor's redelivery tries again.
+    """
+    connector = connector_for_processor_account(account)
+    event: WebhookEvent = connector.parse_webhook(headers=headers, body=body)
+    apply = _payment_apply_webhook()
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                row = ProcessorWebhookEvent.objects.create(
+                    merchant_id=account.merchant_id,
+                    account=account,
+                    processor_event_id=event.processor_event_id,
+                    type=event.type,
+                    processor_reference=event.processor_reference or "",
+                    refund_reference=event.refund_reference or "",
+                    payload=event.raw,
+                )
+        except IntegrityError:
+            existing = ProcessorWebhookEvent.objects.get(account=account, processor_event_id=event.processor_event_id)
+            return WebhookReceipt(event=existing, duplicate=True, applied=existing.applied_at is not None)
+        if apply is None:
+            logger.warning("processor webhook stored but not applied (payments services missing)")
+            return WebhookReceipt(event=row, duplicate=False, applied=False)
+        apply(processor_account_id=account.id, event=event)
+        row.applied_at = timezone.now()
+        row.save(update_fields=["applied_at"])
+    return WebhookReceipt(event=row, duplicate=False, applied=True)

@@ -1,0 +1,252 @@
+"""The PayPal connector against the fake PayPal server (Orders v2 wire format, token, faults)."""
+
+import json
+from decimal import Decimal
+
+import pytest
+import requests
+
+from processors.base import Outcome, WebhookVerificationError, WebhookVerificationUnavailable
+from processors.selectors import connector_for_account
+
+from .conftest import paypal_account_for
+from .factories import paypal_request
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def paypal(paypal_account, merchant_keys):
+    return connector_for_account(merchant_id=merchant_keys.merchant_id, account_id=paypal_account.id)
+
+
+def _approved_order(paypal, fake_paypal, *, capture=True, amount=1050, funding="ok"):
+    request = paypal_request(amount=amount, capture=capture)
+    created = paypal.authorize(request)
+    fake_paypal.approve(created.processor_reference, funding=funding)
+    return request, created
+
+
+def test_create_order_requires_buyer_approval(paypal, fake_paypal):
+    # given a PayPal payment of 10.50 USD
+    request = paypal_request(amount=1050)
+    # when the order is created
+    result = paypal.authorize(request)
+    # then the buyer must visit PayPal's payer-action link
+    assert result.outcome is Outcome.REQUIRES_ACTION
+    assert result.redirect_url == f"{fake_paypal.base_url}/checkoutnow?token={result.processor_reference}"
+    [call] = fake_paypal.requests_to("/v2/checkout/orders", "POST")
+    assert call.headers["paypal-request-id"] == request.reference
+    body = call.json()
+    assert body["intent"] == "CAPTURE"
+    assert body["purchase_units"][0]["amount"] == {"currency_code": "USD", "value": "10.50"}
+    assert body["purchase_units"][0]["custom_id"] == request.reference
+    assert body["payment_source"]["paypal"]["experience_context"]["return_url"] == request.return_url
+    assert fake_paypal.total_captured() == 0  # creating an order moves no money
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "value"), [(500, "JPY", "500"), (1234, "KWD", "1.234"), (5, "EUR", "0.05")]
+)
+def test_amounts_are_exact_decimal_strings(paypal, fake_paypal, amount, currency, value):
+    result = paypal.authorize(paypal_request(amount=amount, currency=currency))
+    assert result.outcome is Outcome.REQUIRES_ACTION
+    sent = fake_paypal.requests_to("/v2/checkout/orders", "POST")[0].json()
+    assert sent["purchase_units"][0]["amount"]["value"] == value
+
+
+def test_token_is_cached_and_refreshed_after_expiry(paypal, fake_paypal):
+    paypal.authorize(paypal_request())
+    paypal.authorize(paypal_request())
+    assert len(fake_paypal.requests_to("/v1/oauth2/token")) == 1  # cached in Redis
+    fake_paypal.expire_tokens()  # PayPal no longer accepts the cached token
+    result = paypal.authorize(paypal_request())
+    assert result.outcome is Outcome.REQUIRES_ACTION
+    assert len(fake_paypal.requests_to("/v1/oauth2/token")) == 2
+
+
+def test_short_lived_token_is_not_cached_past_its_refresh_margin(paypal, fake_paypal):
+    fake_paypal.token_expires_in = 60  # less than the 300 s refresh margin
+    paypal.authorize(paypal_request())
+    paypal.authorize(paypal_request())
+    assert len(fake_paypal.requests_to("/v1/oauth2/token")) == 2
+
+
+def test_bad_client_credentials_fail(merchant_keys, fake_paypal):
+    account = paypal_account_for(merchant_keys.merchant_id, fake_paypal)
+    fake_paypal.client_secret = "rotated"
+    connector = connector_for_account(merchant_id=merchant_keys.merchant_id, account_id=account.id)
+    result = connector.authorize(paypal_request())
+    assert (result.outcome, result.error_code) == (Outcome.FAILED, "processor_authentication_failed")
+
+
+def test_approve_link_redirects_buyer_back_then_capture(paypal, fake_paypal):
+    request = paypal_request(amount=2599)
+    created = paypal.authorize(request)
+    # the buyer follows the link and approves; PayPal sends them to our return URL
+    page = requests.get(created.redirect_url, allow_redirects=False, timeout=5)
+    assert page.status_code == 302
+    assert page.headers["Location"].startswith(request.return_url + "?token=" + created.processor_reference)
+    # when we complete on return
+    done = paypal.complete(
+        reference=request.reference + ":complete", processor_reference=created.processor_reference, capture=True
+    )
+    assert done.outcome is Outcome.SUCCEEDED and done.amount_captured == 2599
+    assert fake_paypal.total_captured() == Decimal("25.99")
+    call = fake_paypal.requests_to(f"/v2/checkout/orders/{created.processor_reference}/capture")[0]
+    assert call.headers["paypal-request-id"] == request.reference + ":complete"
+
+
+def test_complete_before_approval_is_declined_and_retryable(paypal, fake_paypal):
+    created = paypal.authorize(paypal_request())
+    result = paypal.complete(reference="c1", processor_reference=created.processor_reference, capture=True)
+    assert (result.outcome, result.decline_code) == (Outcome.DECLINED, "order_not_approved")
+    assert fake_paypal.total_captured() == 0
+
+
+def test_completed_order_with_declined_capture_is_a_decline(paypal, fake_paypal):
+    _, created = _approved_order(paypal, fake_paypal, funding="capture_declined")
+    result = paypal.complete(reference="c2", processor_reference=created.processor_reference, capture=True)
+    assert fake_paypal.orders[created.processor_reference]["status"] == "COMPLETED"
+    assert result.outcome is Outcome.DECLINED and result.error_code == "capture_declined"
+
+
+def test_instrument_declined(paypal, fake_paypal):
+    _, created = _approved_order(paypal, fake_paypal, funding="instrument_declined")
+    result = paypal.complete(reference="c3", processor_reference=created.processor_reference, capture=True)
+    assert (result.outcome, result.decline_code) == (Outcome.DECLINED, "instrument_declined")
+
+
+def test_pending_capture(paypal, fake_paypal):
+    _, created = _approved_order(paypal, fake_paypal, funding="capture_pending")
+    result = paypal.complete(reference="c4", processor_reference=created.processor_reference, capture=True)
+    assert result.outcome is Outcome.PENDING
+
+
+def test_authorize_then_partial_capture(paypal, fake_paypal):
+    _, created = _approved_order(paypal, fake_paypal, capture=False, amount=5000)
+    authorized = paypal.complete(reference="a1", processor_reference=created.processor_reference, capture=False)
+    assert (authorized.outcome, authorized.amount_authorized, authorized.amount_captured) == (
+        Outcome.SUCCEEDED,
+        5000,
+        0,
+    )
+    captured = paypal.capture(
+        reference="cap1", processor_reference=created.processor_reference, amount=3000, currency="USD"
+    )
+    assert captured.outcome is Outcome.SUCCEEDED and captured.amount_captured == 3000
+    assert fake_paypal.total_captured() == Decimal("30.00")
+    again = paypal.capture(
+        reference="cap1", processor_reference=created.processor_reference, amount=3000, currency="USD"
+    )
+    assert again.outcome is Outcome.SUCCEEDED
+    assert fake_paypal.total_captured() == Decimal("30.00")  # PayPal-Request-Id replayed
+
+
+def test_void_authorization(paypal, fake_paypal):
+    _, created = _approved_order(paypal, fake_paypal, capture=False)
+    paypal.complete(reference="a2", processor_reference=created.processor_reference, capture=False)
+    voided = paypal.void(reference="v1", processor_reference=created.processor_reference)
+    assert voided.outcome is Outcome.SUCCEEDED and voided.raw_status == "VOIDED"
+    assert next(iter(fake_paypal.authorizations.values()))["status"] == "VOIDED"
+    status = paypal.status(reference="a2", processor_reference=created.processor_reference)
+    assert (status.outcome, status.error_code) == (Outcome.DECLINED, "canceled")
+
+
+def test_void_before_approval_touches_nothing(paypal, fake_paypal):
+    created = paypal.authorize(paypal_request())
+    voided = paypal.void(reference="v2", processor_reference=created.processor_reference)
+    assert voided.outcome is Outcome.SUCCEEDED
+    assert fake_paypal.requests_to("/v2/payments/authorizations") == []
+
+
+def test_refunds_partial_then_exceeded(paypal, fake_paypal):
+    _, created = _approved_order(paypal, fake_paypal, amount=1000)
+    paypal.complete(reference="c5", processor_reference=created.processor_reference, capture=True)
+    first = paypal.refund(reference="r1", processor_reference=created.processor_reference, amount=250, currency="USD")
+    assert first.outcome is Outcome.SUCCEEDED and first.amount_refunded == 250
+    sent = fake_paypal.requests_to("/v2/payments/captures/")[0]
+    assert sent.json()["amount"] == {"currency_code": "USD", "value": "2.50"}
+    assert sent.headers["paypal-request-id"] == "r1"
+    over = paypal.refund(reference="r2", processor_reference=created.processor_reference, amount=800, currency="USD")
+    assert (over.outcome, over.error_code) == (Outcome.DECLINED, "refund_amount_exceeded")
+    assert fake_paypal.total_refunded() == Decimal("2.50")
+    status = paypal.refund_status(reference="r1", processor_refund_reference=first.processor_reference)
+    assert status.outcome is Outcome.SUCCEEDED
+    order = paypal.status(reference="x", processor_reference=created.processor_reference)
+    assert (order.amount_captured, order.amount_refunded) == (1000, 250)
+
+
+def test_status_without_order_id_means_nothing_moved(paypal):
+    result = paypal.status(reference="att_lost", processor_reference=None)
+    assert (result.outcome, result.error_code) == (Outcome.FAILED, "not_found")
+
+
+# --- faults --------------------------------------------------------------------------------------
+
+
+def test_create_order_failures_are_failed_because_no_money_can_move(paypal, fake_paypal):
+    fake_paypal.inject("status", path="/v2/checkout/orders", status=500)
+    assert paypal.authorize(paypal_request()).outcome is Outcome.FAILED
+    fake_paypal.inject("latency", path="/v2/checkout/orders", seconds=1.5)
+    timed_out = paypal.authorize(paypal_request())
+    assert (timed_out.outcome, timed_out.error_code) == (Outcome.FAILED, "timeout")
+
+
+def test_connection_refused_is_failed(merchant_keys, fake_paypal):
+    account = paypal_account_for(merchant_keys.merchant_id, fake_paypal, base_url=fake_paypal.refusing_url())
+    connector = connector_for_account(merchant_id=merchant_keys.merchant_id, account_id=account.id)
+    result = connector.authorize(paypal_request())
+    assert (result.outcome, result.error_code) == (Outcome.FAILED, "connection_error")
+
+
+def test_capture_reply_lost_is_unknown_then_resolved_without_double_capture(paypal, fake_paypal):
+    request, created = _approved_order(paypal, fake_paypal, amount=4200)
+    fake_paypal.inject("reply_lost", path=f"/v2/checkout/orders/{created.processor_reference}/capture")
+    result = paypal.complete(reference="c6", processor_reference=created.processor_reference, capture=True)
+    assert (result.outcome, result.error_code) == (Outcome.UNKNOWN, "connection_lost")
+    synced = paypal.status(reference=request.reference, processor_reference=created.processor_reference)
+    assert synced.outcome is Outcome.SUCCEEDED and synced.amount_captured == 4200
+    retried = paypal.complete(reference="c6", processor_reference=created.processor_reference, capture=True)
+    assert retried.outcome is Outcome.SUCCEEDED
+    assert fake_paypal.total_captured() == Decimal("42.00")
+    assert len(fake_paypal.captures) == 1
+
+
+def test_capture_server_error_is_unknown(paypal, fake_paypal):
+    _, created = _approved_order(paypal, fake_paypal)
+    fake_paypal.inject("status", path=f"/v2/checkout/orders/{created.processor_reference}/capture", status=500)
+    result = paypal.complete(reference="c7", processor_reference=created.processor_reference, capture=True)
+    assert (result.outcome, result.error_code) == (Outcome.UNKNOWN, "processor_error")
+    assert fake_paypal.total_captured() == 0
+
+
+# --- webhooks ------------------------------------------------------------------------------------
+
+
+def test_webhook_verified_through_paypal(paypal, fake_paypal):
+    _, created = _approved_order(paypal, fake_paypal, amount=1000)
+    paypal.complete(reference="c8", processor_reference=created.processor_reference, capture=True)
+    capture = fake_paypal._public(next(iter(fake_paypal.captures.values())))
+    event = fake_paypal.event("PAYMENT.CAPTURE.COMPLETED", capture)
+    parsed = paypal.parse_webhook(headers=fake_paypal.sign_webhook(event), body=json.dumps(event).encode())
+    assert parsed.processor_event_id == event["id"]
+    assert parsed.processor_reference == created.processor_reference
+    assert parsed.result.outcome is Outcome.SUCCEEDED and parsed.result.amount_captured == 1000
+    verify = fake_paypal.requests_to("/v1/notifications/verify-webhook-signature")[0].json()
+    assert verify["webhook_id"] == fake_paypal.webhook_id and verify["webhook_event"] == event
+
+
+def test_webhook_with_forged_signature_rejected(paypal, fake_paypal):
+    event = fake_paypal.event("PAYMENT.CAPTURE.COMPLETED", {"id": "CAP1", "status": "COMPLETED"})
+    headers = fake_paypal.sign_webhook(event, webhook_id="WH-someone-else")
+    with pytest.raises(WebhookVerificationError):
+        paypal.parse_webhook(headers=headers, body=json.dumps(event).encode())
+
+
+def test_webhook_verification_unavailable(paypal, fake_paypal):
+    event = fake_paypal.event("PAYMENT.CAPTURE.COMPLETED", {"id": "CAP1", "status": "COMPLETED"})
+    headers = fake_paypal.sign_webhook(event)
+    fake_paypal.inject("status", path="/v1/notifications/verify-webhook-signature", status=503)
+    with pytest.raises(WebhookVerificationUnavailable):
+        paypal.parse_webhook(headers=headers, body=json.dumps(event).encode())
