@@ -20,6 +20,7 @@ from django.db import IntegrityError, transaction
 from django.http import HttpResponse
 from django.utils import timezone
 
+from . import crypto
 from .context import idempotency_key_var
 from .errors import IDEMPOTENCY, ApiError, Conflict, InvalidRequest
 from .models import IdempotencyKey
@@ -85,10 +86,14 @@ def _claim(*, principal: Principal, key: str, request, fingerprint: str) -> tupl
     raise Conflict("Could not acquire the idempotency key; retry.", code="idempotency_key_in_use")
 
 
+# Stored responses can hold secrets shown once (webhook signing secrets, API objects with
+# personal data): they are encrypted at rest like every other secret.
+_RESPONSE_PURPOSE = "idempotency_response"
+
+
 def _replay(row: IdempotencyKey) -> HttpResponse:
-    response = HttpResponse(
-        bytes(row.response_body or b""), status=row.response_status, content_type=row.response_content_type
-    )
+    body = crypto.decrypt(bytes(row.response_body).decode(), purpose=_RESPONSE_PURPOSE) if row.response_body else b""
+    response = HttpResponse(body, status=row.response_status, content_type=row.response_content_type)
     response["Idempotent-Replayed"] = "true"
     return response
 
@@ -125,7 +130,7 @@ def idempotent_execute(*, request, principal: Principal, key: str, execute: Call
         return response
     IdempotencyKey.objects.filter(pk=row.pk).update(
         response_status=response.status_code,
-        response_body=bytes(response.content),
+        response_body=crypto.encrypt(bytes(response.content), purpose=_RESPONSE_PURPOSE).encode(),
         response_content_type=response.get("Content-Type", "application/json"),
         locked_at=None,
     )

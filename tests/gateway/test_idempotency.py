@@ -159,3 +159,15 @@ def test_fifty_threads_same_key_execute_the_handler_exactly_once(merchant_keys):
     assert statuses.count(201) >= 1
     assert len(set(bodies)) == 1
     assert IdempotencyKey.objects.filter(key="race").count() == 1
+
+
+@pytest.mark.django_db
+def test_stored_responses_are_encrypted_at_rest(secret_client):
+    first = secret_client.post("/v1/probe", {"amount": 424242}, format="json", HTTP_IDEMPOTENCY_KEY="enc")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT response_body FROM gateway_idempotencykey WHERE key = 'enc'")
+        stored = bytes(cursor.fetchone()[0])
+    assert b"424242" in first.content
+    assert b"424242" not in stored and stored.startswith(b"v1.")
+    replay = secret_client.post("/v1/probe", {"amount": 424242}, format="json", HTTP_IDEMPOTENCY_KEY="enc")
+    assert replay.content == first.content
