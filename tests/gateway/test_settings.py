@@ -1,11 +1,11 @@
 """Configuration comes from the environment: embedded default, production refusals, deploy checks."""
 
 import json
-from base64 import urlsafe_b64encode
 import os
 import secrets
 import subprocess
 import sys
+from base64 import urlsafe_b64encode
 
 import pytest
 
