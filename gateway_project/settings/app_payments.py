@@ -1,3 +1,34 @@
 """Settings owned by the payments app (all from the environment; see the README's configuration table)."""
 
 from .env import env, env_bool, env_float, env_int, env_list  # noqa: F401
+
+# Origin of the gateway as the customer's browser sees it: the processor sends the browser back to
+# {PAYMENTS_PUBLIC_BASE_URL}/v1/payments/{id}/return after 3-D Secure or PayPal approval.
+PAYMENTS_PUBLIC_BASE_URL = env("PAYMENTS_PUBLIC_BASE_URL", env("SANDBOX_BASE_URL", "http://127.0.0.1:8000"))
+
+# Status sync of operations whose outcome is unknown (timeout, lost reply), after Kill Bill's janitor:
+# the n-th query waits the n-th delay (seconds) after the previous one; after the last, an operator is flagged.
+PAYMENTS_SYNC_SCHEDULE_SECONDS = [
+    int(v) for v in env_list("PAYMENTS_SYNC_SCHEDULE_SECONDS", "300,3600,86400,86400,86400,86400,86400")
+]
+# Operations the processor accepted as pending (final outcome later, by status query or webhook).
+PAYMENTS_PENDING_SYNC_SCHEDULE_SECONDS = [
+    int(v) for v in env_list("PAYMENTS_PENDING_SYNC_SCHEDULE_SECONDS", "3600,86400")
+]
+# A processor call still marked in flight after this long lost its process (crash between the
+# phases); the janitor then resolves it by asking the processor. Must exceed every connector timeout.
+PAYMENTS_INFLIGHT_TIMEOUT_SECONDS = env_int("PAYMENTS_INFLIGHT_TIMEOUT_SECONDS", 300)
+# A status query's "not found" is trusted only for operations at least this old (some processors'
+# search lags behind their writes); sooner, the answer counts as inconclusive and is asked again.
+PAYMENTS_NOT_FOUND_MIN_AGE_SECONDS = env_int("PAYMENTS_NOT_FOUND_MIN_AGE_SECONDS", 60)
+# How often the periodic task looks for due status syncs, and how many it enqueues per run.
+PAYMENTS_SYNC_INTERVAL_SECONDS = env_float("PAYMENTS_SYNC_INTERVAL_SECONDS", 60.0)
+PAYMENTS_SYNC_BATCH = env_int("PAYMENTS_SYNC_BATCH", 500)
+# Declines after which a payment stops accepting new payment methods (status ``failed``).
+PAYMENTS_MAX_DECLINES = env_int("PAYMENTS_MAX_DECLINES", 10)
+# Lifetime of cached GET /v1/payments/{id} representations (invalidated on every change anyway).
+PAYMENTS_CACHE_SECONDS = env_int("PAYMENTS_CACHE_SECONDS", 300)
+
+BEAT_SCHEDULE_PAYMENTS = {
+    "payments-sync-due": {"task": "payments.tasks.payments_sync_due", "schedule": PAYMENTS_SYNC_INTERVAL_SECONDS},
+}

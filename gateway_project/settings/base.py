@@ -156,7 +156,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-    "ENUM_NAME_OVERRIDES": {"OrderStatusEnum": "orders.models.OrderStatus"},
+    "ENUM_NAME_OVERRIDES": {
+        "OrderStatusEnum": "orders.models.OrderStatus",
+        "PaymentStatusEnum": "payments.models.PaymentStatus",
+        "CaptureMethodEnum": "payments.models.CaptureMethod",
+        "PaymentMethodTypeEnum": "payments.models.PaymentMethodType",
+    },
 }
 
 # --- Gateway layer -----------------------------------------------------------------------

@@ -1,0 +1,131 @@
+"""Reads of the payments app, for its views and for other apps."""
+
+from datetime import datetime
+from typing import Any
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from gateway.errors import not_found
+
+from .cache import payment_cache_read
+from .models import (
+    ORDER_BLOCKING_STATUSES,
+    UNRESOLVED_ATTEMPT_STATUSES,
+    Payment,
+    PaymentAttempt,
+    PaymentMethod,
+    ProcessorState,
+    Refund,
+    RefundStatus,
+)
+from .serializers import payment_data
+
+
+def payment_get(*, merchant_id: str, payment_id: str) -> Payment:
+    """The merchant's payment; another merchant's is a 404."""
+    payment = Payment.objects.filter(merchant_id=merchant_id, pk=payment_id).first()
+    if payment is None:
+        raise not_found("payment", payment_id)
+    return payment
+
+
+def payment_data_cached(*, merchant_id: str, payment_id: str) -> dict[str, Any]:
+    """The representation of GET /v1/payments/{id}, from Redis when possible."""
+    return payment_cache_read(
+        merchant_id=merchant_id,
+        payment_id=payment_id,
+        load=lambda: payment_data(payment_get(merchant_id=merchant_id, payment_id=payment_id)),
+    )
+
+
+def payment_list(
+    *,
+    merchant_id: str,
+    status: str | None = None,
+    customer_id: str | None = None,
+    order_id: str | None = None,
+    created_gte: datetime | None = None,
+    created_lte: datetime | None = None,
+) -> QuerySet[Payment]:
+    queryset = Payment.objects.filter(merchant_id=merchant_id)
+    if status is not None:
+        queryset = queryset.filter(status=status)
+    if customer_id is not None:
+        queryset = queryset.filter(customer_id=customer_id)
+    if order_id is not None:
+        queryset = queryset.filter(order_id=order_id)
+    if created_gte is not None:
+        queryset = queryset.filter(created__gte=created_gte)
+    if created_lte is not None:
+        queryset = queryset.filter(created__lte=created_lte)
+    return queryset
+
+
+def customer_payment_list(*, merchant_id: str, customer_id: str, status: str | None = None) -> QuerySet[Payment]:
+    return payment_list(merchant_id=merchant_id, customer_id=customer_id, status=status)
+
+
+def order_has_active_payment(*, order_id: str) -> bool:
+    """Whether a payment for this order is in flight or holds an authorization (the orders app
+    should not cancel such an order)."""
+    return Payment.objects.filter(order_id=order_id, status__in=ORDER_BLOCKING_STATUSES).exists()
+
+
+def refund_get(*, merchant_id: str, refund_id: str) -> Refund:
+    refund = Refund.objects.filter(merchant_id=merchant_id, pk=refund_id).first()
+    if refund is None:
+        raise not_found("refund", refund_id)
+    return refund
+
+
+def refund_list(*, merchant_id: str, payment_id: str | None = None) -> QuerySet[Refund]:
+    queryset = Refund.objects.filter(merchant_id=merchant_id)
+    if payment_id is not None:
+        queryset = queryset.filter(payment_id=payment_id)
+    return queryset
+
+
+def customer_payment_methods(*, merchant_id: str, customer_id: str) -> QuerySet[PaymentMethod]:
+    return PaymentMethod.objects.filter(merchant_id=merchant_id, customer_id=customer_id, detached_at__isnull=True)
+
+
+def customer_payment_method_get(*, merchant_id: str, customer_id: str, payment_method_id: str) -> PaymentMethod:
+    method = (
+        customer_payment_methods(merchant_id=merchant_id, customer_id=customer_id).filter(pk=payment_method_id).first()
+    )
+    if method is None:
+        raise not_found("payment_method", payment_method_id)
+    return method
+
+
+def payments_due_for_sync(*, now: datetime | None = None, limit: int = 500) -> list[str]:
+    """Ids of payments with an unresolved attempt or refund whose next status query is due
+    (flagged ones are left to an operator)."""
+    now = now or timezone.now()
+    attempt_payments = (
+        PaymentAttempt.objects.filter(
+            status__in=UNRESOLVED_ATTEMPT_STATUSES, next_sync_at__lte=now, flagged_at__isnull=True
+        )
+        .order_by("next_sync_at")
+        .values_list("payment_id", flat=True)[:limit]
+    )
+    refund_payments = (
+        Refund.objects.filter(status=RefundStatus.PENDING, next_sync_at__lte=now, flagged_at__isnull=True)
+        .exclude(processor_state=ProcessorState.RESOLVED)
+        .order_by("next_sync_at")
+        .values_list("payment_id", flat=True)[:limit]
+    )
+    return list(dict.fromkeys([*attempt_payments, *refund_payments]))[:limit]
+
+
+def payments_flagged() -> QuerySet[Payment]:
+    """Payments an operator must look at: an operation unresolved after the last status query,
+    or money the order could not take."""
+    flagged_ids = PaymentAttempt.objects.filter(flagged_at__isnull=False).values("payment_id")
+    flagged_refunds = Refund.objects.filter(flagged_at__isnull=False).values("payment_id")
+    return (
+        Payment.objects.filter(pk__in=flagged_ids)
+        | Payment.objects.filter(pk__in=flagged_refunds)
+        | (Payment.objects.exclude(review_reason=""))
+    )

@@ -1,0 +1,27 @@
+"""Thin Celery tasks: find by id, call the service, let Celery retry."""
+
+from celery import shared_task
+from django.conf import settings
+from django.db import DatabaseError
+
+from . import selectors, services
+
+
+@shared_task(name="payments.tasks.payments_sync_due")
+def payments_sync_due() -> int:
+    """Periodic (BEAT_SCHEDULE_PAYMENTS): enqueue a status sync for every payment whose unresolved
+    operation is due for its next query. Returns how many were enqueued."""
+    payment_ids = selectors.payments_due_for_sync(limit=settings.PAYMENTS_SYNC_BATCH)
+    for payment_id in payment_ids:
+        payment_sync.delay(payment_id)
+    return len(payment_ids)
+
+
+@shared_task(
+    name="payments.tasks.payment_sync",
+    autoretry_for=(DatabaseError,),
+    retry_backoff=True,
+    max_retries=5,
+)
+def payment_sync(payment_id: str) -> str:
+    return services.payment_sync(payment_id=payment_id).status
