@@ -16,6 +16,7 @@ from events.services import event_record
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WEBHOOKS_DOC = REPO_ROOT / "docs" / "webhooks.md"
+README_DOC = REPO_ROOT / "README.md"
 
 
 def verification_snippet(path: Path) -> str:

@@ -9,10 +9,10 @@ import pytest
 
 from events.signing import signature_header
 
-from .helpers import WEBHOOKS_DOC, load_verifier
+from .helpers import README_DOC, WEBHOOKS_DOC, load_verifier, verification_snippet
 
 # Every document that shows the snippet; each must verify exactly like the gateway signs.
-SNIPPET_DOCS = [WEBHOOKS_DOC]
+SNIPPET_DOCS = [README_DOC, WEBHOOKS_DOC]
 SECRET = "whsec_docs_test"
 BODY = b'{"id":"evt_1","object":"event"}'
 
@@ -81,3 +81,7 @@ def test_the_snippet_uses_a_constant_time_compare_and_the_300s_tolerance():
 
     source = verification_snippet(WEBHOOKS_DOC)
     assert "hmac.compare_digest" in source and "tolerance: int = 300" in source
+
+
+def test_the_readme_shows_the_same_snippet_as_the_webhook_docs():
+    assert verification_snippet(README_DOC) == verification_snippet(WEBHOOKS_DOC)

@@ -14,7 +14,7 @@ from events.tasks import deliveries_sweep, delivery_attempt
 from tests.factories import MerchantFactory
 
 from .factories import FACTORY_SECRET, EventFactory, WebhookEndpointFactory
-from .helpers import WEBHOOKS_DOC, load_verifier, record_event, wait_until
+from .helpers import README_DOC, load_verifier, record_event, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -35,7 +35,7 @@ def test_a_flaky_receiver_gets_the_event_once_with_a_valid_signature(events_work
     [accepted] = wait_until(receiver.accepted, message="accepted delivery")
     assert accepted.event["id"] == event.id
     # And the documented receiver snippet verifies the signature of what arrived
-    verify = load_verifier(WEBHOOKS_DOC)
+    verify = load_verifier(README_DOC)
     assert verify(accepted.body, accepted.headers["Gateway-Signature"], FACTORY_SECRET)
     assert [r.status for r in receiver.requests] == [500, 502, 200]
     # And every attempt is recorded
