@@ -192,6 +192,14 @@ def order_cancel(*, merchant_id: str, order_id: str) -> Order:
                 "only an unpaid order can be canceled.",
                 code="order_unexpected_state",
             )
+        # The order row lock is also what payments takes first, so no payment can start meanwhile.
+        from payments.selectors import order_has_active_payment
+
+        if order_has_active_payment(order_id=order.id):
+            raise Conflict(
+                "A payment for this order is in progress or holds an authorization; cancel that payment first.",
+                code="order_has_active_payment",
+            )
         order.status = OrderStatus.CANCELED
         order.canceled_at = timezone.now()
         return _order_changed(order, fields=["status", "canceled_at"], event=NotificationKind.CANCELED)

@@ -359,28 +359,35 @@ def test_confirm_later_with_attached_card_then_single_use_ciphertext_is_erased(c
     assert_books_balance()
 
 
-def test_authorized_order_payment_is_not_captured_once_the_order_is_canceled(secret_client, customer, merchant_keys):
-    from orders.services import order_cancel
+@pytest.mark.django_db
+def test_an_order_with_an_authorized_payment_cannot_be_canceled_until_the_payment_is(
+    secret_client, merchant, customer, create_payment
+):
+    # Given an order whose payment holds an authorization (manual capture)
+    from tests.orders.factories import OrderFactory
 
     order = OrderFactory(customer=customer)
-    authorized = secret_client.post(
-        "/v1/payments",
-        {"order": order.id, "capture_method": "manual", "payment_method": card(), "confirm": True},
-        format="json",
+    payment = create_payment(
+        order=order.id,
+        amount=order.total,
+        currency=order.currency,
+        confirm=True,
+        capture_method="manual",
+        payment_method=card(),
     ).json()
-    assert authorized["status"] == "requires_capture"
+    assert payment["status"] == "requires_capture"
+    # (and a second payment for the same order is refused while this one is open)
     second = secret_client.post(
         "/v1/payments", {"order": order.id, "payment_method": card(), "confirm": True}, format="json"
     )
     assert second.status_code == 409 and error_of(second)["code"] == "order_payment_in_progress"
-    order_cancel(merchant_id=merchant_keys.merchant_id, order_id=order.id)
-
-    refused = secret_client.post(f"/v1/payments/{authorized['id']}/capture", {}, format="json")
-
-    assert refused.status_code == 409 and error_of(refused)["code"] == "order_not_payable"
-    assert Payment.objects.get(pk=authorized["id"]).status == "requires_capture"
-    (charge,) = sandbox_charges(merchant_keys.merchant_id)
-    assert charge.amount_captured == 0
-    canceled = secret_client.post(f"/v1/payments/{authorized['id']}/cancel", {}, format="json")
-    assert canceled.status_code == 200 and canceled.json()["status"] == "canceled"
-    assert_books_balance()
+    # When the merchant cancels the order, it is refused and nothing changes
+    refused = secret_client.post(f"/v1/orders/{order.id}/cancel")
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "order_has_active_payment"
+    order.refresh_from_db()
+    assert order.status == "pending"
+    # Then once the payment is canceled (authorization released), the order can be canceled
+    assert secret_client.post(f"/v1/payments/{payment['id']}/cancel").json()["status"] == "canceled"
+    assert secret_client.post(f"/v1/orders/{order.id}/cancel").json()["status"] == "canceled"
+    assert_books_balance(merchant.id)
