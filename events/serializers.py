@@ -1,5 +1,7 @@
 from rest_framework import serializers
 
+from gateway.serializers import StrictSerializer
+
 from .models import Delivery, Event, WebhookEndpoint
 
 
@@ -39,7 +41,7 @@ def event_representation(event: Event) -> dict:
     return dict(EventSerializer(event).data)
 
 
-class EventResendSerializer(serializers.Serializer):
+class EventResendSerializer(StrictSerializer):
     webhook_endpoint = serializers.CharField(
         required=False, max_length=40, help_text="Only this endpoint; default: every enabled endpoint subscribed."
     )
@@ -114,7 +116,7 @@ class WebhookEndpointDeletedSerializer(serializers.Serializer):
 _EVENTS_HELP = 'Event types to receive, or ["*"] for all.'
 
 
-class WebhookEndpointCreateSerializer(serializers.Serializer):
+class WebhookEndpointCreateSerializer(StrictSerializer):
     url = serializers.CharField(max_length=2048)
     enabled_events = serializers.ListField(
         child=serializers.CharField(max_length=64), min_length=1, max_length=100, help_text=_EVENTS_HELP
@@ -123,7 +125,7 @@ class WebhookEndpointCreateSerializer(serializers.Serializer):
     enabled = serializers.BooleanField(required=False, default=True)
 
 
-class WebhookEndpointUpdateSerializer(serializers.Serializer):
+class WebhookEndpointUpdateSerializer(StrictSerializer):
     url = serializers.CharField(max_length=2048, required=False)
     enabled_events = serializers.ListField(
         child=serializers.CharField(max_length=64), min_length=1, max_length=100, required=False, help_text=_EVENTS_HELP
@@ -132,7 +134,7 @@ class WebhookEndpointUpdateSerializer(serializers.Serializer):
     enabled = serializers.BooleanField(required=False)
 
 
-class WebhookEndpointRotateSecretSerializer(serializers.Serializer):
+class WebhookEndpointRotateSecretSerializer(StrictSerializer):
     overlap_seconds = serializers.IntegerField(
         required=False,
         min_value=0,

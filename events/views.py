@@ -39,7 +39,8 @@ def _unix_param(params, name: str) -> int | None:
         value = int(raw)
     except (TypeError, ValueError):
         value = -1
-    if not 0 <= value <= 253402300799:
+    # The filters compare against value + 1 s, which must still be a valid datetime (year <= 9999).
+    if not 0 <= value <= 253402300798:
         raise InvalidRequest(f"{name} must be a unix timestamp in seconds.", code="parameter_invalid", param=name)
     return value
 

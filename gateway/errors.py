@@ -9,6 +9,7 @@ import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.db import DatabaseError
 from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import status
@@ -182,6 +183,17 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
             headers["WWW-Authenticate"] = exc.auth_header
         if isinstance(exc, drf_exceptions.Throttled) and exc.wait is not None:
             headers["Retry-After"] = str(int(exc.wait))
+    elif isinstance(exc, DatabaseError):
+        # No traceback: database messages quote the statement, and with it customers' personal data.
+        logger.error(
+            "unhandled database error",
+            extra={
+                "exc_class": type(exc).__name__,
+                "sqlstate": getattr(getattr(exc, "__cause__", None), "sqlstate", None),
+            },
+        )
+        status_code = 500
+        body = error_body(error_type=API, code="internal_error", message="An unexpected error occurred.")
     else:
         logger.exception("unhandled exception", extra={"exc_class": type(exc).__name__})
         status_code = 500

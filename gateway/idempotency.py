@@ -56,7 +56,10 @@ def request_fingerprint(request) -> str:
 
 
 def _scope(principal: Principal) -> str:
-    return principal.customer_id if principal.kind == "customer" else principal.kind
+    # Test and live requests never share keys: a live retry must not replay a test response.
+    mode = "live" if principal.livemode else "test"
+    who = principal.customer_id if principal.kind == "customer" else principal.kind
+    return f"{mode}:{who}"
 
 
 def _expired_before():
@@ -119,10 +122,10 @@ def idempotent_execute(*, request, principal: Principal, key: str, execute: Call
 
     token = idempotency_key_var.set(key)
     try:
+        # Ordinary exceptions become responses inside execute(). Anything escaping it (a worker
+        # timeout's SystemExit, KeyboardInterrupt) may have interrupted a processor call, so the key
+        # stays claimed: a retry gets a 409 instead of charging again under a new payment.
         response = execute()
-    except BaseException:
-        IdempotencyKey.objects.filter(pk=row.pk).delete()
-        raise
     finally:
         idempotency_key_var.reset(token)
     if getattr(request._request, "gateway_validation_failed", False):

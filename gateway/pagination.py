@@ -1,6 +1,7 @@
 """Cursor pagination over time-sortable ids: newest first, ``limit`` (1..100, default 10),
 ``starting_after`` / ``ending_before``; answers ``{"object": "list", "data", "has_more"}``."""
 
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db.models import QuerySet
@@ -65,3 +66,14 @@ def list_envelope_serializer(item_serializer: type[serializers.Serializer], name
             "has_more": serializers.BooleanField(),
         },
     )
+
+
+def unix_time_param(params, name: str) -> datetime | None:
+    """A ``created[gte]``-style filter: unix seconds -> aware datetime, or a 400 naming it."""
+    value = params.get(name)
+    if value in (None, ""):
+        return None
+    try:
+        return datetime.fromtimestamp(int(value), tz=UTC)
+    except (ValueError, OverflowError, OSError):
+        raise InvalidRequest(f"{name} must be a unix time in seconds.", code="parameter_invalid", param=name) from None

@@ -1,11 +1,21 @@
 """The base view every API endpoint uses: authentication, then the token bucket, then
 permissions (so unauthenticated floods are limited per IP), then idempotency for POSTs."""
 
-from rest_framework.exceptions import APIException, Throttled
+from rest_framework.exceptions import APIException, NotFound, Throttled
 from rest_framework.views import APIView
 
+from .errors import InvalidRequest
 from .idempotency import idempotency_key_from, idempotent_execute
 from .ratelimit import bucket_take, client_ip
+
+
+def _refuse_null_characters(request, kwargs) -> None:
+    """PostgreSQL text cannot hold U+0000: such an id cannot exist (404), such a parameter is invalid (400)."""
+    if any("\x00" in str(value) for value in kwargs.values()):
+        raise NotFound()
+    for name, values in request.query_params.lists():
+        if "\x00" in name or any("\x00" in value for value in values):
+            raise InvalidRequest(f"{name}: null characters are not allowed.", code="parameter_invalid", param=name)
 
 
 class GatewayAPIView(APIView):
@@ -15,6 +25,7 @@ class GatewayAPIView(APIView):
         request.accepted_renderer, request.accepted_media_type = neg
         version, scheme = self.determine_version(request, *args, **kwargs)
         request.version, request.versioning_scheme = version, scheme
+        _refuse_null_characters(request, kwargs)
         try:
             principal, auth_error = request.auth, None
         except APIException as exc:

@@ -10,12 +10,9 @@ from rest_framework import serializers
 from gateway.errors import InvalidRequest
 from gateway.money import MAX_AMOUNT
 from gateway.pagination import list_envelope_serializer
+from gateway.serializers import MetadataField
 
 from .models import MAX_LINE_QUANTITY, MAX_LINES, Order, OrderLine, OrderStatus
-
-METADATA_MAX_KEYS = 50
-METADATA_MAX_KEY_LENGTH = 40
-METADATA_MAX_VALUE_LENGTH = 500
 
 # Computed by the server: a client sending them is told so instead of being silently ignored.
 _COMPUTED_ORDER_FIELDS = ("subtotal", "total", "amount_paid", "amount_refunded", "amount_outstanding", "status")
@@ -60,28 +57,6 @@ class MinorUnitsField(serializers.Field):
 @extend_schema_field(OpenApiTypes.INT)
 class StrictIntegerField(MinorUnitsField):
     default_error_messages = {"invalid": "Must be an integer."}
-
-
-@extend_schema_field({"type": "object", "additionalProperties": {"type": "string", "maxLength": 500}})
-class MetadataField(serializers.Field):
-    """Up to 50 string keys (<= 40 chars) with string values (<= 500 chars), like Stripe."""
-
-    def to_internal_value(self, data):
-        if not isinstance(data, dict):
-            raise serializers.ValidationError("Must be an object of string keys and string values.")
-        if len(data) > METADATA_MAX_KEYS:
-            raise serializers.ValidationError(f"At most {METADATA_MAX_KEYS} keys.")
-        for key, value in data.items():
-            if not key or len(key) > METADATA_MAX_KEY_LENGTH:
-                raise serializers.ValidationError(f"Keys must be 1 to {METADATA_MAX_KEY_LENGTH} characters.")
-            if not isinstance(value, str) or len(value) > METADATA_MAX_VALUE_LENGTH:
-                raise serializers.ValidationError(
-                    f"Value of {key!r} must be a string of at most {METADATA_MAX_VALUE_LENGTH} characters."
-                )
-        return data
-
-    def to_representation(self, value):
-        return value
 
 
 class OrderLineInputSerializer(serializers.Serializer):

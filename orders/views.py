@@ -1,11 +1,9 @@
-from datetime import UTC, datetime
-
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
 from gateway.errors import InvalidRequest
-from gateway.pagination import LIST_PARAMETERS, paginate
+from gateway.pagination import LIST_PARAMETERS, paginate, unix_time_param
 from gateway.permissions import IsCustomer
 from gateway.views import GatewayAPIView
 
@@ -41,16 +39,6 @@ def _status_param(params) -> str | None:
             f"status must be one of: {', '.join(OrderStatus.values)}.", code="parameter_invalid", param="status"
         )
     return value
-
-
-def _unix_param(params, name: str) -> datetime | None:
-    value = params.get(name)
-    if value in (None, ""):
-        return None
-    try:
-        return datetime.fromtimestamp(int(value), tz=UTC)
-    except (ValueError, OverflowError, OSError):
-        raise InvalidRequest(f"{name} must be a unix time in seconds.", code="parameter_invalid", param=name) from None
 
 
 class OrdersView(GatewayAPIView):
@@ -92,8 +80,8 @@ class OrdersView(GatewayAPIView):
             merchant_id=request.auth.merchant_id,
             status=_status_param(params),
             customer_id=params.get("customer") or None,
-            created_gte=_unix_param(params, "created[gte]"),
-            created_lte=_unix_param(params, "created[lte]"),
+            created_gte=unix_time_param(params, "created[gte]"),
+            created_lte=unix_time_param(params, "created[lte]"),
         )
         return Response(
             paginate(queryset=queryset, params=params, serialize=lambda page: OrderSerializer(page, many=True).data)

@@ -17,6 +17,7 @@ from rest_framework import serializers
 
 from gateway.errors import InvalidRequest
 from gateway.pagination import list_envelope_serializer
+from gateway.serializers import MetadataField
 
 from .models import (
     CaptureMethod,
@@ -28,10 +29,6 @@ from .models import (
     RefundReason,
     RefundStatus,
 )
-
-METADATA_MAX_KEYS = 50
-METADATA_MAX_KEY_LENGTH = 40
-METADATA_MAX_VALUE_LENGTH = 500
 
 
 def _unix(value) -> int | None:
@@ -151,28 +148,6 @@ class StrictBooleanField(serializers.Field):
     def to_internal_value(self, data):
         if not isinstance(data, bool):
             self.fail("invalid")
-        return data
-
-    def to_representation(self, value):
-        return value
-
-
-@extend_schema_field({"type": "object", "additionalProperties": {"type": "string", "maxLength": 500}})
-class MetadataField(serializers.Field):
-    """Up to 50 string keys (<= 40 chars) with string values (<= 500 chars), like Stripe."""
-
-    def to_internal_value(self, data):
-        if not isinstance(data, dict):
-            raise serializers.ValidationError("Must be an object of string keys and string values.")
-        if len(data) > METADATA_MAX_KEYS:
-            raise serializers.ValidationError(f"At most {METADATA_MAX_KEYS} keys.")
-        for key, value in data.items():
-            if not key or len(key) > METADATA_MAX_KEY_LENGTH:
-                raise serializers.ValidationError(f"Keys must be 1 to {METADATA_MAX_KEY_LENGTH} characters.")
-            if not isinstance(value, str) or len(value) > METADATA_MAX_VALUE_LENGTH:
-                raise serializers.ValidationError(
-                    f"Value of {key!r} must be a string of at most {METADATA_MAX_VALUE_LENGTH} characters."
-                )
         return data
 
     def to_representation(self, value):

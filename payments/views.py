@@ -1,4 +1,3 @@
-from datetime import UTC, datetime
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.http import HttpResponse, HttpResponseRedirect
@@ -10,7 +9,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from gateway.errors import InvalidRequest
-from gateway.pagination import LIST_PARAMETERS, paginate
+from gateway.pagination import LIST_PARAMETERS, paginate, unix_time_param
 from gateway.permissions import IsCustomer
 from gateway.views import GatewayAPIView
 
@@ -97,16 +96,6 @@ def _status_param(params) -> str | None:
     return value
 
 
-def _unix_param(params, name: str) -> datetime | None:
-    value = params.get(name)
-    if value in (None, ""):
-        return None
-    try:
-        return datetime.fromtimestamp(int(value), tz=UTC)
-    except (ValueError, OverflowError, OSError):
-        raise InvalidRequest(f"{name} must be a unix time in seconds.", code="parameter_invalid", param=name) from None
-
-
 class PaymentsView(PaymentsAPIView):
     @extend_schema(
         operation_id="payments_create",
@@ -152,8 +141,8 @@ class PaymentsView(PaymentsAPIView):
             status=_status_param(params),
             customer_id=params.get("customer") or None,
             order_id=params.get("order") or None,
-            created_gte=_unix_param(params, "created[gte]"),
-            created_lte=_unix_param(params, "created[lte]"),
+            created_gte=unix_time_param(params, "created[gte]"),
+            created_lte=unix_time_param(params, "created[lte]"),
         )
         return Response(
             paginate(queryset=queryset, params=params, serialize=lambda page: [payment_data(p) for p in page])

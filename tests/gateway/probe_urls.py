@@ -42,6 +42,13 @@ class ProbeCrashView(GatewayAPIView):
         raise RuntimeError("secret internal detail sk_test_leak")
 
 
+class ProbeDatabaseErrorView(GatewayAPIView):
+    def get(self, request):
+        from django.db import DataError
+
+        raise DataError("LINE 1: ...VALUES ('leak@example.com', 'Leaky Name'...")
+
+
 class ProbePublishableView(GatewayAPIView):
     permission_classes = [IsPublishableKey]
 
@@ -65,6 +72,7 @@ urlpatterns = [
     path("v1/probe", ProbeCreateView.as_view()),
     path("v1/probe/crash", ProbeCrashView.as_view()),
     path("v1/probe/publishable", ProbePublishableView.as_view()),
+    path("v1/probe/dberror", ProbeDatabaseErrorView.as_view()),
     path("v1/probe/list", ProbeListView.as_view()),
     path("", include("gateway_project.urls")),
 ]

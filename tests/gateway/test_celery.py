@@ -24,7 +24,7 @@ def test_a_real_worker_runs_the_purge_task_over_the_broker(celery_worker, mercha
     for key, age in (("old", 25), ("new", 1)):
         row = IdempotencyKey.objects.create(
             merchant_id=merchant_keys.merchant_id,
-            scope="secret",
+            scope="test:secret",
             key=key,
             request_method="POST",
             request_path="/v1/x",
@@ -53,7 +53,7 @@ def test_the_worker_also_runs_on_rabbitmq(celery_worker, merchant_keys, celery_q
 
     row = IdempotencyKey.objects.create(
         merchant_id=merchant_keys.merchant_id,
-        scope="secret",
+        scope="test:secret",
         key="old",
         request_method="POST",
         request_path="/v1/x",

@@ -89,7 +89,7 @@ def test_request_with_key_still_in_flight_is_409(secret_client, merchant_keys):
     # Given a key claimed by a request that has not finished
     IdempotencyKey.objects.create(
         merchant_id=merchant_keys.merchant_id,
-        scope="secret",
+        scope="test:secret",
         key="k-5",
         request_method="POST",
         request_path="/v1/probe",
@@ -171,3 +171,37 @@ def test_stored_responses_are_encrypted_at_rest(secret_client):
     assert b"424242" not in stored and stored.startswith(b"v1.")
     replay = secret_client.post("/v1/probe", {"amount": 424242}, format="json", HTTP_IDEMPOTENCY_KEY="enc")
     assert replay.content == first.content
+
+
+@pytest.mark.django_db
+def test_test_and_live_keys_of_one_merchant_never_share_idempotency_keys(merchant_keys):
+    from rest_framework.test import APIClient
+
+    from merchants.models import Merchant
+    from merchants.services import api_key_create
+
+    live = APIClient()
+    live_key = api_key_create(merchant=Merchant.objects.get(id=merchant_keys.merchant_id), kind="secret", livemode=True)
+    live.credentials(HTTP_AUTHORIZATION=f"Bearer {live_key.raw_key}")
+    test_response = merchant_keys.client().post("/v1/probe", {"amount": 1}, format="json", HTTP_IDEMPOTENCY_KEY="m")
+    live_response = live.post("/v1/probe", {"amount": 1}, format="json", HTTP_IDEMPOTENCY_KEY="m")
+    assert "Idempotent-Replayed" not in live_response
+    assert test_response.json()["execution"] == 1 and live_response.json()["execution"] == 2
+
+
+@pytest.mark.django_db
+def test_a_request_killed_mid_execution_keeps_its_key_claimed(secret_client, monkeypatch):
+    # Given a handler interrupted by something that is not an ordinary exception (a worker timeout)
+    from tests.gateway.probe_urls import ProbeCreateView
+
+    def killed(self, request):
+        raise SystemExit("worker timeout")
+
+    monkeypatch.setattr(ProbeCreateView, "post", killed)
+    with pytest.raises(SystemExit):
+        secret_client.post("/v1/probe", {"amount": 1}, format="json", HTTP_IDEMPOTENCY_KEY="killed")
+    monkeypatch.undo()
+    # Then a retry with the key is told to wait (409) rather than executing a second time
+    retry = secret_client.post("/v1/probe", {"amount": 1}, format="json", HTTP_IDEMPOTENCY_KEY="killed")
+    assert retry.status_code == 409
+    assert executions() == 0

@@ -44,3 +44,11 @@ def test_unexpected_errors_are_logged_with_request_id(json_log, secret_client):
     errors = [entry for entry in lines if entry["logger"] == "gateway.errors"]
     assert errors and errors[0]["request_id"] == response["Request-Id"]
     assert errors[0]["exc_type"] == "RuntimeError"
+
+
+def test_database_errors_are_logged_without_the_statement(json_log, secret_client):
+    response = secret_client.get("/v1/probe/dberror")
+    assert response.status_code == 500
+    output = json_log.getvalue()
+    assert "unhandled database error" in output and "DataError" in output
+    assert "leak@example.com" not in output and "Leaky Name" not in output
