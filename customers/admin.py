@@ -90,13 +90,14 @@ class CustomerSessionInline(admin.TabularInline):
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
     form = CustomerAdminForm
-    list_display = ("id", "email", "name", "merchant", "created", "locked_until", "erased_at")
+    list_display = ("id", "email", "name", "merchant", "livemode", "created", "locked_until", "erased_at")
     search_fields = ("=id", "email")
-    list_filter = (ErasedFilter, LockedFilter, HasPasswordFilter, "merchant", "created")
+    list_filter = (ErasedFilter, LockedFilter, HasPasswordFilter, "livemode", "merchant", "created")
     list_select_related = ("merchant",)
     fields = (
         "id",
         "merchant",
+        "livemode",
         "email",
         "name",
         "phone",
@@ -111,6 +112,7 @@ class CustomerAdmin(admin.ModelAdmin):
     readonly_fields = (
         "id",
         "merchant",
+        "livemode",
         "password_status",
         "failed_login_count",
         "locked_until",
@@ -145,7 +147,7 @@ class CustomerAdmin(admin.ModelAdmin):
     def erase_personal_data(self, request, queryset):
         erased = 0
         for customer in queryset.filter(erased_at__isnull=True):
-            customer_erase(merchant_id=customer.merchant_id, customer_id=customer.id)
+            customer_erase(merchant_id=customer.merchant_id, customer_id=customer.id, livemode=customer.livemode)
             self.log_change(request, customer, "Erased personal data.")
             erased += 1
         self.message_user(request, f"Erased personal data of {erased} customer(s).", level=messages.SUCCESS)
@@ -154,7 +156,7 @@ class CustomerAdmin(admin.ModelAdmin):
     def unlock_login(self, request, queryset):
         unlocked = 0
         for customer in queryset.filter(erased_at__isnull=True):
-            customer_unlock(merchant_id=customer.merchant_id, customer_id=customer.id)
+            customer_unlock(merchant_id=customer.merchant_id, customer_id=customer.id, livemode=customer.livemode)
             self.log_change(request, customer, "Unlocked login.")
             unlocked += 1
         self.message_user(request, f"Unlocked {unlocked} customer(s).", level=messages.SUCCESS)

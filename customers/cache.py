@@ -46,18 +46,20 @@ def customer_representation(
     merchant_id: str,
     customer_id: str,
     representation: Representation,
-    build: Callable[[], tuple[str, dict[str, Any]]],
+    build: Callable[[], tuple[str, bool, dict[str, Any]]],
+    livemode: bool = False,
 ) -> dict[str, Any]:
-    """The cached representation, or ``build()`` -> (merchant_id, data) stored for next time.
+    """The cached representation, or ``build()`` -> (merchant_id, livemode, data) stored for next time.
 
-    The owning merchant is cached with the data so a hit is checked for tenancy like a miss.
+    The owning merchant and mode are cached with the data so a hit is checked for tenancy and
+    mode like a miss: a live key never gets a test customer from the cache, nor the reverse.
     """
     key = customer_cache_key(customer_id, representation)
     cached = cache.get(key)
-    if cached is None:
-        owner, data = build()
-        cached = {"merchant_id": owner, "data": data}
+    if not isinstance(cached, dict) or "livemode" not in cached:  # entries from before modes were cached
+        owner, owner_livemode, data = build()
+        cached = {"merchant_id": owner, "livemode": owner_livemode, "data": data}
         cache.set(key, cached, timeout=settings.CACHE_TTL_SECONDS)
-    if cached["merchant_id"] != merchant_id:
+    if cached["merchant_id"] != merchant_id or cached["livemode"] != livemode:
         raise not_found("customer", customer_id)
     return cached["data"]

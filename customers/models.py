@@ -10,12 +10,14 @@ e164_validator = RegexValidator(
     E164_PATTERN, "Enter a phone number in E.164 format, e.g. +14155550123.", code="invalid_phone"
 )
 
-EMAIL_UNIQUE_CONSTRAINT = "customer_email_unique_per_merchant"
+EMAIL_UNIQUE_CONSTRAINT = "customer_email_unique_per_merchant_mode"
 
 
 class Customer(models.Model):
     id = PublicIdField(prefix="cus")
     merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="+")
+    # Test and live customers are separate worlds: a key of one mode never reaches the other's rows.
+    livemode = models.BooleanField(default=False)
     # Null once personal data is erased; the row stays so orders and payments remain auditable.
     email = models.EmailField(max_length=254, null=True, blank=True)
     name = models.CharField(max_length=200, blank=True)
@@ -36,12 +38,13 @@ class Customer(models.Model):
             models.UniqueConstraint(
                 Lower("email"),
                 "merchant",
+                "livemode",
                 condition=Q(erased_at__isnull=True),
                 name=EMAIL_UNIQUE_CONSTRAINT,
                 violation_error_message="A customer with this email already exists.",
             ),
         ]
-        indexes = [models.Index(fields=["merchant", "id"], name="customer_merchant_id_idx")]
+        indexes = [models.Index(fields=["merchant", "livemode", "id"], name="customer_merchant_mode_id_idx")]
 
     def __str__(self) -> str:
         return self.id

@@ -16,9 +16,12 @@ from .models import Customer, CustomerSession
 from .services import session_token_hash
 
 
-def customer_get(*, merchant_id: str, customer_id: str) -> Customer:
-    """The merchant's customer, erased ones included (check ``is_erased``); another merchant's -> 404."""
-    customer = Customer.objects.filter(merchant_id=merchant_id, pk=customer_id).first()
+def customer_get(*, merchant_id: str, customer_id: str, livemode: bool = False) -> Customer:
+    """The merchant's customer in this mode, erased ones included (check ``is_erased``).
+
+    Another merchant's customer, or one of the other mode (test/live), is a 404.
+    """
+    customer = Customer.objects.filter(merchant_id=merchant_id, livemode=livemode, pk=customer_id).first()
     if customer is None:
         raise not_found("customer", customer_id)
     return customer
@@ -32,9 +35,9 @@ def customer_contact(*, customer_id: str) -> tuple[str | None, str]:
     return row
 
 
-def customer_list(*, merchant_id: str, email: str | None = None) -> QuerySet[Customer]:
-    """The merchant's customers that are not erased; ``email`` matches case-insensitively."""
-    queryset = Customer.objects.filter(merchant_id=merchant_id, erased_at__isnull=True)
+def customer_list(*, merchant_id: str, livemode: bool = False, email: str | None = None) -> QuerySet[Customer]:
+    """The merchant's customers of this mode that are not erased; ``email`` matches case-insensitively."""
+    queryset = Customer.objects.filter(merchant_id=merchant_id, livemode=livemode, erased_at__isnull=True)
     if email:
         queryset = queryset.alias(email_lower=Lower("email")).filter(email_lower=email.strip().lower())
     return queryset

@@ -60,7 +60,7 @@ class CustomerSerializer(_TimestampsMixin, serializers.ModelSerializer):
 
     class Meta:
         model = Customer
-        fields = ["id", "object", "email", "name", "phone", "metadata", "deleted", "created", "updated"]
+        fields = ["id", "object", "livemode", "email", "name", "phone", "metadata", "deleted", "created", "updated"]
         read_only_fields = fields
 
     def get_object(self, obj) -> str:

@@ -81,12 +81,21 @@ def customer_create(
     phone: str = "",
     metadata: dict[str, str] | None = None,
     password: str | None = None,
+    livemode: bool = False,
 ) -> Customer:
-    """Create a customer; a second customer with the same email (any case) -> 409 ``customer_exists``.
+    """Create a customer in one mode (test or live); a second non-erased customer with the same
+    email (any case) in the same merchant and mode -> 409 ``customer_exists``.
 
     No existence check first: the unique index decides, so concurrent creates cannot both win.
     """
-    customer = Customer(merchant_id=merchant_id, email=email.strip(), name=name, phone=phone, metadata=metadata or {})
+    customer = Customer(
+        merchant_id=merchant_id,
+        livemode=livemode,
+        email=email.strip(),
+        name=name,
+        phone=phone,
+        metadata=metadata or {},
+    )
     if password is not None:
         _password_validate(password=password, customer=customer, param="password")
         customer.password = make_password(password)
@@ -100,21 +109,23 @@ def customer_create(
     return customer
 
 
-def _customer_for_update(*, merchant_id: str, customer_id: str) -> Customer:
-    customer = Customer.objects.select_for_update().filter(merchant_id=merchant_id, pk=customer_id).first()
+def _customer_for_update(*, merchant_id: str, customer_id: str, livemode: bool) -> Customer:
+    customer = (
+        Customer.objects.select_for_update().filter(merchant_id=merchant_id, livemode=livemode, pk=customer_id).first()
+    )
     if customer is None or customer.is_erased:
         raise not_found("customer", customer_id)
     return customer
 
 
-def customer_update(*, merchant_id: str, customer_id: str, changes: dict[str, Any]) -> Customer:
+def customer_update(*, merchant_id: str, customer_id: str, changes: dict[str, Any], livemode: bool = False) -> Customer:
     """Change profile fields only (email, name, phone, metadata); anything else is refused."""
     unknown = set(changes) - PROFILE_FIELDS
     if unknown:
         raise InvalidRequest(f"Cannot update {sorted(unknown)[0]}.", code="parameter_unknown", param=sorted(unknown)[0])
     try:
         with transaction.atomic():
-            customer = _customer_for_update(merchant_id=merchant_id, customer_id=customer_id)
+            customer = _customer_for_update(merchant_id=merchant_id, customer_id=customer_id, livemode=livemode)
             for field, value in changes.items():
                 setattr(customer, field, value.strip() if field == "email" else value)
             customer.save(update_fields=[*changes, "updated"])
@@ -126,14 +137,18 @@ def customer_update(*, merchant_id: str, customer_id: str, changes: dict[str, An
     return customer
 
 
-def customer_erase(*, merchant_id: str, customer_id: str) -> Customer:
+def customer_erase(*, merchant_id: str, customer_id: str, livemode: bool = False) -> Customer:
     """Erase personal data but keep the row (orders and payments stay auditable).
 
     Wipes email, name, phone, metadata and the password, deletes every session; afterwards the
     customer cannot log in and the email can be used for a new customer. Erasing twice is a no-op.
     """
     with transaction.atomic():
-        customer = Customer.objects.select_for_update().filter(merchant_id=merchant_id, pk=customer_id).first()
+        customer = (
+            Customer.objects.select_for_update()
+            .filter(merchant_id=merchant_id, livemode=livemode, pk=customer_id)
+            .first()
+        )
         if customer is None:
             raise not_found("customer", customer_id)
         if customer.is_erased:
@@ -154,10 +169,10 @@ def customer_erase(*, merchant_id: str, customer_id: str) -> Customer:
     return customer
 
 
-def customer_unlock(*, merchant_id: str, customer_id: str) -> Customer:
+def customer_unlock(*, merchant_id: str, customer_id: str, livemode: bool = False) -> Customer:
     """Operator action: lift a login lock and reset the failure counter."""
     with transaction.atomic():
-        customer = _customer_for_update(merchant_id=merchant_id, customer_id=customer_id)
+        customer = _customer_for_update(merchant_id=merchant_id, customer_id=customer_id, livemode=livemode)
         customer.failed_login_count = 0
         customer.locked_until = None
         customer.save(update_fields=["failed_login_count", "locked_until", "updated"])
@@ -175,12 +190,14 @@ def _rate_limited(*, group: str, value: str, rate: str) -> int | None:
     return max(1, usage["time_left"])
 
 
-def _login_rate_limit(*, merchant_id: str, email: str, client_ip: str) -> None:
+def _login_rate_limit(*, merchant_id: str, livemode: bool, email: str, client_ip: str) -> None:
     # Both counters move on every attempt, so one limit cannot be dodged by tripping the other.
     waits = [
         _rate_limited(group="customers.login.ip", value=client_ip, rate=settings.CUSTOMER_LOGIN_RATE_PER_IP),
         _rate_limited(
-            group="customers.login.email", value=f"{merchant_id}:{email}", rate=settings.CUSTOMER_LOGIN_RATE_PER_EMAIL
+            group="customers.login.email",
+            value=f"{merchant_id}:{'live' if livemode else 'test'}:{email}",
+            rate=settings.CUSTOMER_LOGIN_RATE_PER_EMAIL,
         ),
     ]
     wait = max((w for w in waits if w is not None), default=None)
@@ -210,7 +227,7 @@ def _password_matches(customer: Customer, password: str) -> bool:
     return check_password(password, customer.password, setter=upgrade)
 
 
-def _session_create(*, customer: Customer, livemode: bool, client_ip: str) -> tuple[CustomerSession, str]:
+def _session_create(*, customer: Customer, client_ip: str) -> tuple[CustomerSession, str]:
     raw_token = SESSION_TOKEN_PREFIX + secrets.token_urlsafe(32)
     try:
         created_ip = str(ipaddress.ip_address(client_ip))
@@ -220,7 +237,8 @@ def _session_create(*, customer: Customer, livemode: bool, client_ip: str) -> tu
         merchant_id=customer.merchant_id,
         customer=customer,
         token_hash=session_token_hash(raw_token),
-        livemode=livemode,
+        # The session's principal acts in its customer's mode, whatever happens to the key later.
+        livemode=customer.livemode,
         created_ip=created_ip,
         expires_at=timezone.now() + timedelta(seconds=settings.CUSTOMER_SESSION_TTL_SECONDS),
     )
@@ -232,14 +250,15 @@ def customer_login(
 ) -> tuple[CustomerSession, str]:
     """Check the password and open a session; returns the session and its raw ``cst_`` token (shown once).
 
-    Unknown email, wrong password, no password and a locked account all raise the same
+    Only customers of the key's mode are found: a live publishable key never logs in a test
+    customer (and vice versa). Unknown email, wrong password, no password and a locked account all raise the same
     ``InvalidCredentials`` after the same amount of hashing work.
     """
     email_key = email.strip().lower()
-    _login_rate_limit(merchant_id=merchant_id, email=email_key, client_ip=client_ip)
+    _login_rate_limit(merchant_id=merchant_id, livemode=livemode, email=email_key, client_ip=client_ip)
     customer = (
         Customer.objects.alias(email_lower=Lower("email"))
-        .filter(merchant_id=merchant_id, email_lower=email_key, erased_at__isnull=True)
+        .filter(merchant_id=merchant_id, livemode=livemode, email_lower=email_key, erased_at__isnull=True)
         .first()
     )
     now = timezone.now()
@@ -251,7 +270,7 @@ def customer_login(
         raise InvalidCredentials()
     if customer.failed_login_count or customer.locked_until:
         Customer.objects.filter(pk=customer.pk).update(failed_login_count=0, locked_until=None)
-    return _session_create(customer=customer, livemode=livemode, client_ip=client_ip)
+    return _session_create(customer=customer, client_ip=client_ip)
 
 
 # --- sessions -----------------------------------------------------------------------------------
@@ -278,10 +297,18 @@ def customer_logout(*, customer_id: str, session_id: str, all_sessions: bool = F
 
 
 def customer_password_change(
-    *, merchant_id: str, customer_id: str, current_password: str, new_password: str, keep_session_id: str | None
+    *,
+    merchant_id: str,
+    customer_id: str,
+    current_password: str,
+    new_password: str,
+    keep_session_id: str | None,
+    livemode: bool = False,
 ) -> Customer:
     """Set a new password after checking the current one; every other session is revoked."""
-    customer = Customer.objects.filter(merchant_id=merchant_id, pk=customer_id, erased_at__isnull=True).first()
+    customer = Customer.objects.filter(
+        merchant_id=merchant_id, livemode=livemode, pk=customer_id, erased_at__isnull=True
+    ).first()
     if customer is None:
         raise not_found("customer", customer_id)
     locked = customer.locked_until is not None and customer.locked_until > timezone.now()
@@ -291,7 +318,7 @@ def customer_password_change(
         raise InvalidRequest("The current password is incorrect.", code="incorrect_password", param="current_password")
     _password_validate(password=new_password, customer=customer, param="new_password")
     with transaction.atomic():
-        customer = _customer_for_update(merchant_id=merchant_id, customer_id=customer_id)
+        customer = _customer_for_update(merchant_id=merchant_id, customer_id=customer_id, livemode=livemode)
         customer.password = make_password(new_password)
         customer.failed_login_count = 0
         customer.locked_until = None

@@ -2,8 +2,9 @@
 (publishable key), ``/v1/auth/logout`` and ``/v1/me`` (customer session token).
 
 Other apps add ``/v1/me/...`` endpoints the same way as ``MeView``: ``permission_classes =
-[IsCustomer]`` and every lookup filtered by ``request.auth.merchant_id`` and
-``request.auth.customer_id``.
+[IsCustomer]`` and every lookup filtered by ``request.auth.merchant_id``, ``request.auth.livemode``
+and ``request.auth.customer_id``. Every lookup, merchant side too, is scoped to the key's mode:
+a test object is a 404 to a live key and the reverse, exactly like another merchant's.
 """
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -71,7 +72,9 @@ class CustomerListCreateView(GatewayAPIView):
     )
     def get(self, request):
         queryset = selectors.customer_list(
-            merchant_id=request.auth.merchant_id, email=request.query_params.get("email")
+            merchant_id=request.auth.merchant_id,
+            livemode=request.auth.livemode,
+            email=request.query_params.get("email"),
         )
         return Response(
             paginate(
@@ -85,14 +88,20 @@ class CustomerListCreateView(GatewayAPIView):
         operation_id="customers_create",
         auth=API_KEY_AUTH,
         summary="Create a customer",
-        description="`email` is unique per merchant (case-insensitive): a duplicate is 409 `customer_exists`.",
+        description=(
+            "The customer belongs to the key's mode (test or live) and is invisible to keys of the other "
+            "mode. `email` is unique per merchant and mode (case-insensitive): a duplicate is 409 "
+            "`customer_exists`."
+        ),
         request=CustomerCreateSerializer,
         responses={201: CustomerSerializer},
         tags=["customers"],
     )
     def post(self, request):
         data = _validated(CustomerCreateSerializer, request)
-        customer = services.customer_create(merchant_id=request.auth.merchant_id, **data)
+        customer = services.customer_create(
+            merchant_id=request.auth.merchant_id, livemode=request.auth.livemode, **data
+        )
         return Response(CustomerSerializer(customer).data, status=status.HTTP_201_CREATED)
 
 
@@ -106,14 +115,16 @@ class CustomerDetailView(GatewayAPIView):
         tags=["customers"],
     )
     def get(self, request, customer_id: str):
-        merchant_id = request.auth.merchant_id
+        merchant_id, livemode = request.auth.merchant_id, request.auth.livemode
 
         def build():
-            customer = selectors.customer_get(merchant_id=merchant_id, customer_id=customer_id)
-            return customer.merchant_id, CustomerSerializer(customer).data
+            customer = selectors.customer_get(merchant_id=merchant_id, customer_id=customer_id, livemode=livemode)
+            return customer.merchant_id, customer.livemode, CustomerSerializer(customer).data
 
         return Response(
-            customer_representation(merchant_id=merchant_id, customer_id=customer_id, representation="api", build=build)
+            customer_representation(
+                merchant_id=merchant_id, livemode=livemode, customer_id=customer_id, representation="api", build=build
+            )
         )
 
     @extend_schema(
@@ -128,7 +139,10 @@ class CustomerDetailView(GatewayAPIView):
     def patch(self, request, customer_id: str):
         changes = _validated(CustomerUpdateSerializer, request)
         customer = services.customer_update(
-            merchant_id=request.auth.merchant_id, customer_id=customer_id, changes=changes
+            merchant_id=request.auth.merchant_id,
+            livemode=request.auth.livemode,
+            customer_id=customer_id,
+            changes=changes,
         )
         return Response(CustomerSerializer(customer).data)
 
@@ -144,7 +158,9 @@ class CustomerDetailView(GatewayAPIView):
         tags=["customers"],
     )
     def delete(self, request, customer_id: str):
-        customer = services.customer_erase(merchant_id=request.auth.merchant_id, customer_id=customer_id)
+        customer = services.customer_erase(
+            merchant_id=request.auth.merchant_id, livemode=request.auth.livemode, customer_id=customer_id
+        )
         return Response({"id": customer.id, "object": "customer", "deleted": True})
 
 
@@ -223,12 +239,15 @@ class MeView(GatewayAPIView):
         principal = request.auth
 
         def build():
-            customer = selectors.customer_get(merchant_id=principal.merchant_id, customer_id=principal.customer_id)
-            return customer.merchant_id, MeSerializer(customer).data
+            customer = selectors.customer_get(
+                merchant_id=principal.merchant_id, customer_id=principal.customer_id, livemode=principal.livemode
+            )
+            return customer.merchant_id, customer.livemode, MeSerializer(customer).data
 
         return Response(
             customer_representation(
                 merchant_id=principal.merchant_id,
+                livemode=principal.livemode,
                 customer_id=principal.customer_id,
                 representation="me",
                 build=build,
@@ -247,7 +266,10 @@ class MeView(GatewayAPIView):
     def patch(self, request):
         changes = _validated(MeUpdateSerializer, request)
         customer = services.customer_update(
-            merchant_id=request.auth.merchant_id, customer_id=request.auth.customer_id, changes=changes
+            merchant_id=request.auth.merchant_id,
+            livemode=request.auth.livemode,
+            customer_id=request.auth.customer_id,
+            changes=changes,
         )
         return Response(MeSerializer(customer).data)
 
@@ -275,5 +297,6 @@ class MePasswordView(_NoStoredRequestMixin, GatewayAPIView):
             current_password=data["current_password"],
             new_password=data["new_password"],
             keep_session_id=request.auth.session_id,
+            livemode=request.auth.livemode,
         )
         return Response(MeSerializer(customer).data)

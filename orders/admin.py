@@ -43,6 +43,7 @@ class OrderAdmin(admin.ModelAdmin):
         "id",
         "merchant",
         "customer",
+        "livemode",
         "status",
         "total_display",
         "amount_paid",
@@ -91,7 +92,7 @@ class OrderAdmin(admin.ModelAdmin):
         done = 0
         for order in queryset:
             try:
-                service(merchant_id=order.merchant_id, order_id=order.id)
+                service(merchant_id=order.merchant_id, order_id=order.id, livemode=order.livemode)
             except ApiError as exc:
                 self.message_user(request, f"{order.id}: {exc.message}", level=messages.ERROR)
             else:

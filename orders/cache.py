@@ -21,23 +21,27 @@ def _token_key(order_id: str) -> str:
     return f"order:{order_id}:token"
 
 
-def _data_key(merchant_id: str, order_id: str, token: str) -> str:
-    # The merchant is part of the key so a cached order is only ever served to its merchant.
-    return f"order:{order_id}:{merchant_id}:{token}"
+def _data_key(merchant_id: str, livemode: bool, order_id: str, token: str) -> str:
+    # Merchant and mode are part of the key so a cached order is only ever served to its own
+    # merchant, and only to keys of its own mode (test or live).
+    mode = "live" if livemode else "test"
+    return f"order:{order_id}:{merchant_id}:{mode}:{token}"
 
 
-def order_cache_read(*, merchant_id: str, order_id: str, load: Callable[[], dict[str, Any]]) -> dict:
+def order_cache_read(
+    *, merchant_id: str, order_id: str, load: Callable[[], dict[str, Any]], livemode: bool = False
+) -> dict:
     token = cache.get(_token_key(order_id))
     if token is None:
         cache.add(_token_key(order_id), new_id("tok"), timeout=settings.CACHE_TTL_SECONDS)
         token = cache.get(_token_key(order_id))
     if token is not None:
-        cached = cache.get(_data_key(merchant_id, order_id, token))
+        cached = cache.get(_data_key(merchant_id, livemode, order_id, token))
         if cached is not None:
             return cached
     data = load()
     if token is not None:
-        cache.set(_data_key(merchant_id, order_id, token), data, timeout=settings.CACHE_TTL_SECONDS)
+        cache.set(_data_key(merchant_id, livemode, order_id, token), data, timeout=settings.CACHE_TTL_SECONDS)
     return data
 
 

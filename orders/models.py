@@ -60,8 +60,9 @@ class Order(models.Model):
     class Meta:
         ordering = ["-id"]
         indexes = [
-            models.Index(fields=["merchant", "id"], name="order_merchant_id"),
-            models.Index(fields=["merchant", "status", "id"], name="order_merchant_status_id"),
+            # Every merchant-side list is scoped to one mode (test or live).
+            models.Index(fields=["merchant", "livemode", "id"], name="order_merchant_mode_id"),
+            models.Index(fields=["merchant", "livemode", "status", "id"], name="order_merchant_mode_status_id"),
             models.Index(fields=["merchant", "customer", "id"], name="order_merchant_customer_id"),
         ]
         constraints = [

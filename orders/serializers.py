@@ -67,7 +67,9 @@ class OrderLineInputSerializer(serializers.Serializer):
 
 
 class OrderCreateSerializer(serializers.Serializer):
-    customer = serializers.CharField(max_length=40, help_text="Id of a customer of this merchant.")
+    customer = serializers.CharField(
+        max_length=40, help_text="Id of a customer of this merchant, in the mode of the key (test or live)."
+    )
     currency = serializers.CharField(max_length=3, help_text="ISO 4217 code.")
     lines = serializers.ListField(
         child=OrderLineInputSerializer(), min_length=1, max_length=MAX_LINES, help_text=f"1 to {MAX_LINES} lines."

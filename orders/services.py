@@ -132,7 +132,8 @@ def order_create(
             param="total",
         )
     try:
-        customer = customer_get(merchant_id=merchant_id, customer_id=customer_id)
+        # A customer of the other mode is as unknown here as another merchant's.
+        customer = customer_get(merchant_id=merchant_id, customer_id=customer_id, livemode=livemode)
     except NotFound:
         raise not_found("customer", customer_id, param="customer") from None
     if getattr(customer, "is_erased", False):
@@ -172,19 +173,20 @@ def order_create(
     return order
 
 
-def order_lock(*, merchant_id: str, order_id: str) -> Order:
-    """The merchant's order, row-locked until the caller's transaction ends (first in the lock order)."""
+def order_lock(*, merchant_id: str, order_id: str, livemode: bool = False) -> Order:
+    """The merchant's order of this mode, row-locked until the caller's transaction ends (first in
+    the lock order). Another merchant's or mode's order is a 404."""
     _require_atomic("order_lock")
-    order = Order.objects.select_for_update().filter(merchant_id=merchant_id, id=order_id).first()
+    order = Order.objects.select_for_update().filter(merchant_id=merchant_id, livemode=livemode, id=order_id).first()
     if order is None:
         raise not_found("order", order_id)
     return order
 
 
-def order_cancel(*, merchant_id: str, order_id: str) -> Order:
+def order_cancel(*, merchant_id: str, order_id: str, livemode: bool = False) -> Order:
     """pending -> canceled, only while nothing has been paid."""
     with transaction.atomic():
-        order = order_lock(merchant_id=merchant_id, order_id=order_id)
+        order = order_lock(merchant_id=merchant_id, order_id=order_id, livemode=livemode)
         _order_require_transition(order, OrderStatus.CANCELED, "be canceled")
         if order.amount_paid:
             raise Conflict(
@@ -205,10 +207,10 @@ def order_cancel(*, merchant_id: str, order_id: str) -> Order:
         return _order_changed(order, fields=["status", "canceled_at"], event=NotificationKind.CANCELED)
 
 
-def order_fulfill(*, merchant_id: str, order_id: str) -> Order:
+def order_fulfill(*, merchant_id: str, order_id: str, livemode: bool = False) -> Order:
     """paid -> fulfilled (the goods are on their way)."""
     with transaction.atomic():
-        order = order_lock(merchant_id=merchant_id, order_id=order_id)
+        order = order_lock(merchant_id=merchant_id, order_id=order_id, livemode=livemode)
         _order_require_transition(order, OrderStatus.FULFILLED, "be fulfilled")
         order.status = OrderStatus.FULFILLED
         order.fulfilled_at = timezone.now()

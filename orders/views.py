@@ -45,8 +45,12 @@ class OrdersView(GatewayAPIView):
     @extend_schema(
         operation_id="orders_create",
         summary="Create an order",
-        description="The server computes `subtotal` and `total` from the lines (each amount and the total at most "
-        "999999999999 minor units); sending them is refused. Idempotent with `Idempotency-Key`.",
+        description=(
+            "The order belongs to the key's mode (test or live); `customer` must be a customer of that mode, "
+            "otherwise 404 (param `customer`). The server computes `subtotal` and `total` from the lines (each "
+            "amount and the total at most 999999999999 minor units); sending them is refused. Idempotent with "
+            "`Idempotency-Key`."
+        ),
         request=OrderCreateSerializer,
         responses={201: OrderSerializer},
         tags=TAGS,
@@ -78,6 +82,7 @@ class OrdersView(GatewayAPIView):
         params = request.query_params
         queryset = selectors.order_list(
             merchant_id=request.auth.merchant_id,
+            livemode=request.auth.livemode,
             status=_status_param(params),
             customer_id=params.get("customer") or None,
             created_gte=unix_time_param(params, "created[gte]"),
@@ -91,7 +96,11 @@ class OrdersView(GatewayAPIView):
 class OrderDetailView(GatewayAPIView):
     @extend_schema(operation_id="orders_retrieve", summary="Retrieve an order", responses=OrderSerializer, tags=TAGS)
     def get(self, request, order_id: str):
-        return Response(selectors.order_data_cached(merchant_id=request.auth.merchant_id, order_id=order_id))
+        return Response(
+            selectors.order_data_cached(
+                merchant_id=request.auth.merchant_id, livemode=request.auth.livemode, order_id=order_id
+            )
+        )
 
 
 class OrderCancelView(GatewayAPIView):
@@ -104,7 +113,9 @@ class OrderCancelView(GatewayAPIView):
         tags=TAGS,
     )
     def post(self, request, order_id: str):
-        order = services.order_cancel(merchant_id=request.auth.merchant_id, order_id=order_id)
+        order = services.order_cancel(
+            merchant_id=request.auth.merchant_id, livemode=request.auth.livemode, order_id=order_id
+        )
         return Response(order_data(order))
 
 
@@ -118,7 +129,9 @@ class OrderFulfillView(GatewayAPIView):
         tags=TAGS,
     )
     def post(self, request, order_id: str):
-        order = services.order_fulfill(merchant_id=request.auth.merchant_id, order_id=order_id)
+        order = services.order_fulfill(
+            merchant_id=request.auth.merchant_id, livemode=request.auth.livemode, order_id=order_id
+        )
         return Response(order_data(order))
 
 
@@ -135,6 +148,7 @@ class MyOrdersView(GatewayAPIView):
     def get(self, request):
         queryset = selectors.customer_order_list(
             merchant_id=request.auth.merchant_id,
+            livemode=request.auth.livemode,
             customer_id=request.auth.customer_id,
             status=_status_param(request.query_params),
         )
@@ -159,6 +173,9 @@ class MyOrderDetailView(GatewayAPIView):
     )
     def get(self, request, order_id: str):
         order = selectors.customer_order_get(
-            merchant_id=request.auth.merchant_id, customer_id=request.auth.customer_id, order_id=order_id
+            merchant_id=request.auth.merchant_id,
+            livemode=request.auth.livemode,
+            customer_id=request.auth.customer_id,
+            order_id=order_id,
         )
         return Response(CustomerOrderSerializer(order).data)

@@ -9,7 +9,8 @@ from tests.factories import MerchantFactory
 
 
 class CustomerFactory(factory.django.DjangoModelFactory):
-    """``CustomerFactory(password="...")`` stores a real Argon2 hash; the default has no password."""
+    """``CustomerFactory(password="...")`` stores a real Argon2 hash; the default has no password.
+    A test-mode customer unless ``livemode=True``."""
 
     class Meta:
         model = Customer
@@ -37,5 +38,6 @@ class CustomerSessionFactory(factory.django.DjangoModelFactory):
 
     customer = factory.SubFactory(CustomerFactory)
     merchant = factory.SelfAttribute("customer.merchant")
+    livemode = factory.SelfAttribute("customer.livemode")
     token_hash = factory.Sequence(lambda n: f"{n:064x}")
     expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(days=1))

@@ -1,7 +1,7 @@
 """Orders as rows, for tests of this app and of payments.
 
 ``OrderFactory(merchant=m)`` or ``OrderFactory(customer=c)`` (the order takes the customer's
-merchant) is a pending USD order of one line (2 x 1500) with consistent totals.
+merchant and mode) is a pending USD order of one line (2 x 1500) with consistent totals.
 ``OrderFactory(lines=[{"sku": "A", "quantity": 1, "unit_amount": 999}], shipping_amount=500)``
 sets the lines; ``OrderFactory(status="paid")`` (or fulfilled / partially_refunded / refunded)
 also fills ``amount_paid`` / ``amount_refunded`` so the row is one the services could have made.
@@ -36,6 +36,8 @@ class OrderFactory(factory.django.DjangoModelFactory):
     def _create(cls, model_class, *args, lines=DEFAULT_LINES, **kwargs):
         # OrderFactory(customer=c) alone: the order belongs to c's merchant.
         kwargs["merchant"] = kwargs["customer"].merchant
+        # ... and its mode, as order_create insists.
+        kwargs.setdefault("livemode", kwargs["customer"].livemode)
         lines = [dict(line) for line in lines]
         for line in lines:
             line.setdefault("name", line.get("sku", "Item"))
