@@ -3,6 +3,12 @@
 Delivery flow (see docs/webhooks.md):
 1. ``event_record`` writes the event in the caller's transaction and, on commit, enqueues
    ``event_deliveries_create`` (fan-out: one ``Delivery`` per enabled endpoint subscribed to the type).
+   One publish per transaction, whatever the number of events it wrote. When the merchant has no
+   enabled endpoint in the event's mode at the moment of the INSERT (an EXISTS inside that same
+   statement, so no extra round trip), the event is written with ``deliveries_scheduled_at`` already
+   set and nothing is published: there is nobody to deliver to. Consequence: an endpoint created or
+   enabled concurrently with the change (committed after the event's INSERT) receives only events
+   written after it became visible, never that one.
 2. ``delivery_attempt`` (one Celery task per delivery) locks the delivery row, checks it is still
    pending and due, POSTs the signed event and records the attempt, all under that lock: a
    redelivered task finds the row locked (skips) or no longer due/pending (does nothing).
@@ -21,7 +27,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Case, Exists, Q, Value, When
 from django.utils import timezone
 
 from gateway.context import current_idempotency_key, current_request_id
@@ -68,9 +74,10 @@ def _delivery_transition(delivery: Delivery, status: str) -> None:
 
 def event_record(*, merchant_id: str, type: str, data: dict[str, Any], livemode: bool = False) -> Event:
     """Write an event row. Must run inside the transaction that makes the change."""
-    if not transaction.get_connection().in_atomic_block:
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
         raise RuntimeError("event_record must be called inside the transaction of the change it records")
-    event = Event.objects.create(
+    event = Event(
         merchant_id=merchant_id,
         type=type,
         data={"object": data},
@@ -78,15 +85,73 @@ def event_record(*, merchant_id: str, type: str, data: dict[str, Any], livemode:
         request_id=current_request_id(),
         idempotency_key=current_idempotency_key(),
     )
-    # robust: a broker outage must not fail the caller's request after its commit; the sweep catches up.
-    transaction.on_commit(lambda: _enqueue_fan_out(event.id), robust=True)
+    if not _insert_marking_unsubscribed(event, connection):
+        return event  # no endpoint to deliver to: already marked scheduled, nothing to publish
+    _fan_out_on_commit(event.id, connection)
     return event
 
 
-def _enqueue_fan_out(event_id: str) -> None:
-    from .tasks import event_deliveries_create
+def _insert_marking_unsubscribed(event: Event, connection) -> bool:
+    """INSERT the event; returns whether it needs a fan-out.
 
-    event_deliveries_create.delay(event_id)
+    ``deliveries_scheduled_at`` is set in the INSERT itself when no enabled, undeleted endpoint of
+    the merchant exists in the event's mode (EXISTS evaluated by that statement), and read back with
+    RETURNING: one round trip, as before.
+    """
+    if not connection.features.can_return_columns_from_insert:
+        event.save(force_insert=True)
+        return True
+    has_endpoint = Exists(
+        WebhookEndpoint.objects.filter(
+            merchant_id=event.merchant_id, livemode=event.livemode, enabled=True, deleted_at__isnull=True
+        )
+    )
+    field = Event._meta.get_field("deliveries_scheduled_at")
+    event.deliveries_scheduled_at = Case(
+        When(has_endpoint, then=Value(None, output_field=field)),
+        default=Value(timezone.now(), output_field=field),
+        output_field=field,
+    )
+    fields = [f for f in Event._meta.local_concrete_fields if not f.generated]
+    [(scheduled_at,)] = Event._base_manager._insert(
+        [event], fields=fields, returning_fields=[field], using=connection.alias
+    )
+    event.deliveries_scheduled_at = scheduled_at
+    event._state.adding = False
+    event._state.db = connection.alias
+    return scheduled_at is None
+
+
+def _fan_out_on_commit(event_id: str, connection) -> None:
+    """Publish the fan-out of this transaction's events once, after commit.
+
+    Every event registers its own (robust) on-commit hook, so a rolled-back savepoint drops only
+    its own hook; the first hook to run publishes the whole batch, the others find it empty. An id
+    whose savepoint rolled back may still be published: the task finds no event and does nothing.
+    """
+    batch: list[str] | None = getattr(connection, "_events_fan_out_batch", None)
+    if batch is None or not connection.run_on_commit:
+        # No hook pending in this transaction: anything left over belongs to a rolled-back one.
+        batch = []
+        connection._events_fan_out_batch = batch
+    batch.append(event_id)
+    transaction.on_commit(lambda: _flush_fan_out(batch), using=connection.alias, robust=True)
+
+
+def _flush_fan_out(batch: list[str]) -> None:
+    event_ids = list(dict.fromkeys(batch))
+    batch.clear()
+    if event_ids:
+        _enqueue_fan_out(event_ids)
+
+
+def _enqueue_fan_out(event_ids: list[str]) -> None:
+    from .tasks import event_deliveries_create, events_deliveries_create
+
+    if len(event_ids) == 1:
+        event_deliveries_create.delay(event_ids[0])
+    else:
+        events_deliveries_create.delay(event_ids)
 
 
 def _enqueue_attempt(delivery_id: str, countdown: float = 0) -> None:

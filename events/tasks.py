@@ -14,6 +14,12 @@ def event_deliveries_create(event_id: str) -> int:
     return len(services.event_deliveries_create(event_id=event_id))
 
 
+@shared_task(name="events.tasks.events_deliveries_create", acks_late=True, **_RETRY)
+def events_deliveries_create(event_ids: list[str]) -> int:
+    """The fan-out of all events one transaction wrote (one publish); each is idempotent on its own."""
+    return sum(len(services.event_deliveries_create(event_id=event_id)) for event_id in event_ids)
+
+
 @shared_task(name="events.tasks.delivery_attempt", acks_late=True, **_RETRY)
 def delivery_attempt(delivery_id: str) -> str:
     return services.delivery_attempt(delivery_id=delivery_id)

@@ -8,6 +8,7 @@ what was captured) hold even for a caller that forgot its lock. No account row i
 updated: balances are sums of lines, so postings for one merchant never queue behind each other.
 """
 
+from django.core.cache import cache
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import connection, transaction
 
@@ -136,8 +137,8 @@ def _post(
     )
     JournalLine.objects.bulk_create(
         [
-            JournalLine(entry=entry, account=accounts[debit_code], debit=amount),
-            JournalLine(entry=entry, account=accounts[credit_code], credit=amount),
+            JournalLine(entry=entry, account_id=accounts[debit_code], debit=amount),
+            JournalLine(entry=entry, account_id=accounts[credit_code], credit=amount),
         ]
     )
     return entry
@@ -159,9 +160,22 @@ def _lock_payment(payment_id: str) -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"ledger:payment:{payment_id}"])
 
 
-def _accounts(*, merchant_id: str, currency: str) -> dict[str, LedgerAccount]:
-    """The merchant's accounts in ``currency``, opened on first use (one query once they exist)."""
-    accounts = {a.code: a for a in LedgerAccount.objects.filter(merchant_id=merchant_id, currency=currency)}
+def _accounts_cache_key(merchant_id: str, currency: str) -> str:
+    return f"ledger:accounts:v1:{merchant_id}:{currency}"
+
+
+def _accounts(*, merchant_id: str, currency: str) -> dict[str, int]:
+    """Ids of the merchant's accounts in ``currency`` by code, opened on first use.
+
+    Accounts are append-only in the database (never updated or deleted), so once they exist their
+    ids never change: they are cached (no expiry needed) after the transaction that read them
+    commits. A cache miss or outage falls back to one query.
+    """
+    key = _accounts_cache_key(merchant_id, currency)
+    cached = cache.get(key)
+    if isinstance(cached, dict) and all(isinstance(cached.get(code), int) for code in ACCOUNT_TYPES):
+        return cached
+    accounts = _accounts_read(merchant_id=merchant_id, currency=currency)
     missing = [code for code in ACCOUNT_TYPES if code not in accounts]
     if missing:
         try:
@@ -176,5 +190,11 @@ def _accounts(*, merchant_id: str, currency: str) -> dict[str, LedgerAccount]:
             ],
             ignore_conflicts=True,
         )
-        accounts = {a.code: a for a in LedgerAccount.objects.filter(merchant_id=merchant_id, currency=currency)}
+        accounts = _accounts_read(merchant_id=merchant_id, currency=currency)
+    # Only after commit: accounts opened by a transaction that rolls back must never be cached.
+    transaction.on_commit(lambda: cache.set(key, accounts, timeout=None), robust=True)
     return accounts
+
+
+def _accounts_read(*, merchant_id: str, currency: str) -> dict[str, int]:
+    return dict(LedgerAccount.objects.filter(merchant_id=merchant_id, currency=currency).values_list("code", "id"))
