@@ -2,7 +2,6 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-export DJANGO_SETTINGS_MODULE ?= gateway_project.settings.base
 
 .PHONY: venv demo run test test-fast lint format check migrate worker beat bench clean services
 
@@ -24,10 +23,10 @@ run: demo
 
 ## Test suite against real PostgreSQL, Redis and a real Celery worker (starts services if down).
 test: venv services
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest --ds=gateway_project.settings.test $(PYTEST_ARGS)
 
 test-fast: venv services
-	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest --ds=gateway_project.settings.test -m "not slow" $(PYTEST_ARGS)
 
 services:
 	@bash scripts/services.sh
