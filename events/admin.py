@@ -3,50 +3,24 @@ resend actions call the same service as the API."""
 
 from django.contrib import admin, messages
 
+from gateway.admin_mixins import ReadOnlyAdmin, ReadOnlyTabularInline
 from gateway.errors import ApiError
 
 from . import services
 from .models import Delivery, DeliveryAttempt, Event, WebhookEndpoint
 
 
-class _ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
-class DeliveryAttemptInline(admin.TabularInline):
+class DeliveryAttemptInline(ReadOnlyTabularInline):
     model = DeliveryAttempt
-    extra = 0
-    can_delete = False
     fields = ("number", "attempted_at", "succeeded", "status_code", "latency_ms", "error", "ip", "response_body")
     readonly_fields = fields
 
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-
-class DeliveryInline(admin.TabularInline):
+class DeliveryInline(ReadOnlyTabularInline):
     model = Delivery
-    extra = 0
-    can_delete = False
     show_change_link = True
     fields = ("id", "endpoint", "is_resend", "status", "attempt_count", "next_attempt_at", "last_attempt_at")
     readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
 
 
 def _resend(request, pairs) -> None:
@@ -67,7 +41,7 @@ def _resend(request, pairs) -> None:
 
 
 @admin.register(Event)
-class EventAdmin(_ReadOnlyAdmin):
+class EventAdmin(ReadOnlyAdmin):
     list_display = ("id", "merchant", "type", "livemode", "created", "deliveries_scheduled_at")
     list_filter = ("type", "livemode", "created")
     search_fields = ("id", "merchant__id", "request_id", "idempotency_key")
@@ -110,7 +84,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
 
 
 @admin.register(Delivery)
-class DeliveryAdmin(_ReadOnlyAdmin):
+class DeliveryAdmin(ReadOnlyAdmin):
     list_display = ("id", "event", "endpoint", "is_resend", "status", "attempt_count", "next_attempt_at", "created")
     list_filter = ("status", "is_resend", "created")
     search_fields = ("id", "event__id", "endpoint__id", "merchant__id")

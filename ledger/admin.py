@@ -2,35 +2,15 @@
 
 from django.contrib import admin
 
+from gateway.admin_mixins import ReadOnlyAdmin, ReadOnlyTabularInline
+
 from .models import JournalEntry, JournalLine, LedgerAccount
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
-class JournalLineInline(admin.TabularInline):
+class JournalLineInline(ReadOnlyTabularInline):
     model = JournalLine
-    extra = 0
-    can_delete = False
     fields = ("account", "debit", "credit")
     readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(LedgerAccount)
