@@ -20,24 +20,27 @@ def _token_key(payment_id: str) -> str:
     return f"payment:{payment_id}:token"
 
 
-def _data_key(merchant_id: str, payment_id: str, token: str) -> str:
-    # The merchant is part of the key: a cached payment is only ever served to its merchant.
-    return f"payment:{payment_id}:{merchant_id}:{token}"
+def _data_key(merchant_id: str, livemode: bool, payment_id: str, token: str) -> str:
+    # Merchant and mode are part of the key: a cached payment is only ever served to its merchant's
+    # keys of its own mode.
+    return f"payment:{payment_id}:{merchant_id}:{'live' if livemode else 'test'}:{token}"
 
 
-def payment_cache_read(*, merchant_id: str, payment_id: str, load: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+def payment_cache_read(
+    *, merchant_id: str, payment_id: str, load: Callable[[], dict[str, Any]], livemode: bool = False
+) -> dict[str, Any]:
     timeout = settings.PAYMENTS_CACHE_SECONDS
     token = cache.get(_token_key(payment_id))
     if token is None:
         cache.add(_token_key(payment_id), new_id("tok"), timeout=timeout)
         token = cache.get(_token_key(payment_id))
     if token is not None:
-        cached = cache.get(_data_key(merchant_id, payment_id, token))
+        cached = cache.get(_data_key(merchant_id, livemode, payment_id, token))
         if cached is not None:
             return cached
     data = load()
     if token is not None:
-        cache.set(_data_key(merchant_id, payment_id, token), data, timeout=timeout)
+        cache.set(_data_key(merchant_id, livemode, payment_id, token), data, timeout=timeout)
     return data
 
 

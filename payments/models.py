@@ -235,6 +235,8 @@ class PaymentAttempt(models.Model):
             models.Index(
                 fields=["next_sync_at"], name="att_sync_due", condition=Q(status__in=UNRESOLVED_ATTEMPT_STATUSES)
             ),
+            # The janitor's poll of payments waiting for the customer (requires_action).
+            models.Index(fields=["next_sync_at"], name="att_action_poll_due", condition=Q(status="requires_action")),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(status__in=AttemptStatus.values), name="att_status_valid"),

@@ -12,9 +12,11 @@ from .cache import payment_cache_read
 from .models import (
     ORDER_BLOCKING_STATUSES,
     UNRESOLVED_ATTEMPT_STATUSES,
+    AttemptStatus,
     Payment,
     PaymentAttempt,
     PaymentMethod,
+    PaymentStatus,
     ProcessorState,
     Refund,
     RefundStatus,
@@ -22,33 +24,35 @@ from .models import (
 from .serializers import payment_data
 
 
-def payment_get(*, merchant_id: str, payment_id: str) -> Payment:
-    """The merchant's payment; another merchant's is a 404."""
-    payment = Payment.objects.filter(merchant_id=merchant_id, pk=payment_id).first()
+def payment_get(*, merchant_id: str, payment_id: str, livemode: bool = False) -> Payment:
+    """The merchant's payment in this mode; another merchant's (or the other mode's) is a 404."""
+    payment = Payment.objects.filter(merchant_id=merchant_id, livemode=livemode, pk=payment_id).first()
     if payment is None:
         raise not_found("payment", payment_id)
     return payment
 
 
-def payment_data_cached(*, merchant_id: str, payment_id: str) -> dict[str, Any]:
+def payment_data_cached(*, merchant_id: str, payment_id: str, livemode: bool = False) -> dict[str, Any]:
     """The representation of GET /v1/payments/{id}, from Redis when possible."""
     return payment_cache_read(
         merchant_id=merchant_id,
         payment_id=payment_id,
-        load=lambda: payment_data(payment_get(merchant_id=merchant_id, payment_id=payment_id)),
+        livemode=livemode,
+        load=lambda: payment_data(payment_get(merchant_id=merchant_id, payment_id=payment_id, livemode=livemode)),
     )
 
 
 def payment_list(
     *,
     merchant_id: str,
+    livemode: bool = False,
     status: str | None = None,
     customer_id: str | None = None,
     order_id: str | None = None,
     created_gte: datetime | None = None,
     created_lte: datetime | None = None,
 ) -> QuerySet[Payment]:
-    queryset = Payment.objects.filter(merchant_id=merchant_id)
+    queryset = Payment.objects.filter(merchant_id=merchant_id, livemode=livemode)
     if status is not None:
         queryset = queryset.filter(status=status)
     if customer_id is not None:
@@ -62,8 +66,10 @@ def payment_list(
     return queryset
 
 
-def customer_payment_list(*, merchant_id: str, customer_id: str, status: str | None = None) -> QuerySet[Payment]:
-    return payment_list(merchant_id=merchant_id, customer_id=customer_id, status=status)
+def customer_payment_list(
+    *, merchant_id: str, customer_id: str, livemode: bool = False, status: str | None = None
+) -> QuerySet[Payment]:
+    return payment_list(merchant_id=merchant_id, livemode=livemode, customer_id=customer_id, status=status)
 
 
 def order_has_active_payment(*, order_id: str) -> bool:
@@ -72,27 +78,33 @@ def order_has_active_payment(*, order_id: str) -> bool:
     return Payment.objects.filter(order_id=order_id, status__in=ORDER_BLOCKING_STATUSES).exists()
 
 
-def refund_get(*, merchant_id: str, refund_id: str) -> Refund:
-    refund = Refund.objects.filter(merchant_id=merchant_id, pk=refund_id).first()
+def refund_get(*, merchant_id: str, refund_id: str, livemode: bool = False) -> Refund:
+    refund = Refund.objects.filter(merchant_id=merchant_id, livemode=livemode, pk=refund_id).first()
     if refund is None:
         raise not_found("refund", refund_id)
     return refund
 
 
-def refund_list(*, merchant_id: str, payment_id: str | None = None) -> QuerySet[Refund]:
-    queryset = Refund.objects.filter(merchant_id=merchant_id)
+def refund_list(*, merchant_id: str, livemode: bool = False, payment_id: str | None = None) -> QuerySet[Refund]:
+    queryset = Refund.objects.filter(merchant_id=merchant_id, livemode=livemode)
     if payment_id is not None:
         queryset = queryset.filter(payment_id=payment_id)
     return queryset
 
 
-def customer_payment_methods(*, merchant_id: str, customer_id: str) -> QuerySet[PaymentMethod]:
-    return PaymentMethod.objects.filter(merchant_id=merchant_id, customer_id=customer_id, detached_at__isnull=True)
+def customer_payment_methods(*, merchant_id: str, customer_id: str, livemode: bool = False) -> QuerySet[PaymentMethod]:
+    return PaymentMethod.objects.filter(
+        merchant_id=merchant_id, livemode=livemode, customer_id=customer_id, detached_at__isnull=True
+    )
 
 
-def customer_payment_method_get(*, merchant_id: str, customer_id: str, payment_method_id: str) -> PaymentMethod:
+def customer_payment_method_get(
+    *, merchant_id: str, customer_id: str, payment_method_id: str, livemode: bool = False
+) -> PaymentMethod:
     method = (
-        customer_payment_methods(merchant_id=merchant_id, customer_id=customer_id).filter(pk=payment_method_id).first()
+        customer_payment_methods(merchant_id=merchant_id, customer_id=customer_id, livemode=livemode)
+        .filter(pk=payment_method_id)
+        .first()
     )
     if method is None:
         raise not_found("payment_method", payment_method_id)
@@ -117,6 +129,23 @@ def payments_due_for_sync(*, now: datetime | None = None, limit: int = 500) -> l
         .values_list("payment_id", flat=True)[:limit]
     )
     return list(dict.fromkeys([*attempt_payments, *refund_payments]))[:limit]
+
+
+def payments_requires_action_due(*, now: datetime | None = None, limit: int = 500) -> list[str]:
+    """Ids of payments still waiting for the customer whose next poll of the processor is due
+    (the customer may have finished 3-D Secure / PayPal without the browser coming back)."""
+    now = now or timezone.now()
+    return list(
+        dict.fromkeys(
+            PaymentAttempt.objects.filter(
+                status=AttemptStatus.REQUIRES_ACTION,
+                payment__status=PaymentStatus.REQUIRES_ACTION,
+                next_sync_at__lte=now,
+            )
+            .order_by("next_sync_at")
+            .values_list("payment_id", flat=True)[:limit]
+        )
+    )
 
 
 def payments_flagged() -> QuerySet[Payment]:

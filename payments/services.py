@@ -195,25 +195,29 @@ def _return_url_validate(value: str) -> str:
     return value
 
 
-def _payment_read(*, merchant_id: str, payment_id: str, param: str | None = "id") -> Payment:
-    payment = Payment.objects.filter(merchant_id=merchant_id, pk=payment_id).first()
+def _payment_read(*, merchant_id: str, payment_id: str, livemode: bool, param: str | None = "id") -> Payment:
+    payment = Payment.objects.filter(merchant_id=merchant_id, livemode=livemode, pk=payment_id).first()
     if payment is None:
         raise not_found("payment", payment_id, param=param)
     return payment
 
 
-def _payment_for_update(*, payment_id: str, merchant_id: str | None = None) -> Payment:
+def _payment_for_update(*, payment_id: str, merchant_id: str | None = None, livemode: bool | None = None) -> Payment:
     queryset = Payment.objects.select_for_update().filter(pk=payment_id)
     if merchant_id is not None:
         queryset = queryset.filter(merchant_id=merchant_id)
+    if livemode is not None:
+        queryset = queryset.filter(livemode=livemode)
     payment = queryset.first()
     if payment is None:
         raise not_found("payment", payment_id)
     return payment
 
 
-def _order_id_of(*, merchant_id: str, payment_id: str) -> str | None:
-    row = Payment.objects.filter(merchant_id=merchant_id, pk=payment_id).values_list("order_id", flat=True)
+def _order_id_of(*, merchant_id: str, payment_id: str, livemode: bool) -> str | None:
+    row = Payment.objects.filter(merchant_id=merchant_id, livemode=livemode, pk=payment_id).values_list(
+        "order_id", flat=True
+    )
     found = list(row[:1])
     if not found:
         raise not_found("payment", payment_id)
@@ -380,8 +384,15 @@ def _attempt_fields(attempt: PaymentAttempt, result: ProcessorResult, state: str
     }
     if source == "call":
         fields["latency_ms"] = result.latency_ms
+    if state == ACTION:
+        # Nobody may bring the customer back: poll the processor if the payment is still waiting then.
+        fields["sync_attempts"] = 0
+        fields["next_sync_at"] = _now() + timedelta(seconds=settings.PAYMENTS_REQUIRES_ACTION_POLL_SECONDS)
+    elif state not in (UNKNOWN, PENDING) and source == "sync":
+        fields["flagged_at"] = None  # resolved now; a flag from an exhausted schedule no longer applies
     if state in (UNKNOWN, PENDING):
-        tries = 0 if source == "call" else attempt.sync_attempts + (1 if source == "sync" else 0)
+        # "sync" queries were counted before the settle, in their own transaction (_sync_try_record).
+        tries = 0 if source == "call" else attempt.sync_attempts
         if state == PENDING and attempt.status != AttemptStatus.PENDING:
             tries = 0  # a new wait, on the pending schedule
         fields["sync_attempts"] = tries
@@ -402,7 +413,11 @@ def _settle(*, payment: Payment, attempt: PaymentAttempt, result: ProcessorResul
         capture_requested=payment.capture_method == CaptureMethod.AUTOMATIC,
     )
     with transaction.atomic():
-        order = order_lock(merchant_id=payment.merchant_id, order_id=payment.order_id) if payment.order_id else None
+        order = (
+            order_lock(merchant_id=payment.merchant_id, order_id=payment.order_id, livemode=payment.livemode)
+            if payment.order_id
+            else None
+        )
         payment = _payment_for_update(payment_id=payment.id)
         fields = _attempt_fields(attempt, result, state, source)
         claimed = PaymentAttempt.objects.filter(pk=attempt.id, status__in=UNRESOLVED_ATTEMPT_STATUSES).update(**fields)
@@ -419,14 +434,20 @@ def _settle(*, payment: Payment, attempt: PaymentAttempt, result: ProcessorResul
         return Settlement(payment, state, attempt)
 
 
+# Settled attempt statuses under which no money moved; a later report that it did needs an operator.
+_NO_MONEY_MOVED_STATUSES = frozenset({AttemptStatus.FAILED, AttemptStatus.DECLINED, AttemptStatus.REQUIRES_ACTION})
+
+
 def _late_result_check(*, attempt: PaymentAttempt, state: str) -> None:
-    """A result for an attempt already settled. Harmless when they agree; if the call says money
-    moved but the janitor had concluded "not processed", an operator must reconcile."""
+    """A result for an attempt already settled. Harmless when they agree; if the processor says
+    money moved but the attempt was settled as declined, not processed or waiting for the
+    customer, the books and the processor disagree and an operator must reconcile."""
     current = PaymentAttempt.objects.filter(pk=attempt.id).values_list("status", flat=True).first()
-    if current == AttemptStatus.FAILED and state in (CAPTURED, AUTHORIZED, ACTION):
+    money_moved = state in (CAPTURED, AUTHORIZED)
+    if (current in _NO_MONEY_MOVED_STATUSES and money_moved) or (current == AttemptStatus.FAILED and state == ACTION):
         PaymentAttempt.objects.filter(pk=attempt.id).update(flagged_at=_now(), updated=_now())
         logger.error(
-            "processor reported success for an attempt already settled as not processed",
+            "processor reported success for an attempt already settled without it",
             extra={"attempt_id": attempt.id, "payment_id": attempt.payment_id},
         )
 
@@ -517,7 +538,9 @@ def _apply(*, payment: Payment, attempt: PaymentAttempt, result: ProcessorResult
             "decline_code": None,
             "message": "No payment processor could take the request; nothing was charged.",
         }
-    return _move(payment, "not_processed", to=target)
+    # Back where it was: the status event (e.g. payment.authorized) already went out once.
+    payment_transition(payment, "not_processed", to=target)
+    return "payment.updated"
 
 
 def _order_paid(*, order, payment: Payment, amount: int) -> None:
@@ -600,14 +623,13 @@ def _method_use(payment: Payment, method: MethodInput | None, *, vault_card: boo
     if method.type == "saved":
         stored = PaymentMethod.objects.filter(
             merchant_id=payment.merchant_id,
+            livemode=payment.livemode,
             pk=method.payment_method_id,
             detached_at__isnull=True,
             customer__isnull=False,
         ).first()
         if stored is None or (stored.type == PaymentMethodType.CARD and not stored.vault_token):
-            raise InvalidRequest(
-                f"No such payment method: '{method.payment_method_id}'", code="resource_missing", param="payment_method"
-            )
+            raise not_found("payment_method", method.payment_method_id, param="payment_method")
         if stored.customer_id != payment.customer_id:
             raise InvalidRequest(
                 "This payment method belongs to a customer; pass that customer with the payment.",
@@ -701,7 +723,10 @@ def _confirm_begin(*, payment: Payment, method: MethodInput | None) -> tuple[Pay
         raise payment_unexpected_state(payment, "confirm")
     card = _method_use(payment, method, vault_card=False)
     route: list[RouteEntry] = route_for(
-        merchant_id=payment.merchant_id, payment_method_type=payment.payment_method_type, currency=payment.currency
+        merchant_id=payment.merchant_id,
+        payment_method_type=payment.payment_method_type,
+        currency=payment.currency,
+        livemode=payment.livemode,
     )
     if not route:
         raise ProcessorUnavailable(
@@ -774,9 +799,9 @@ def _attempt_fail_over(
         return following
 
 
-def _customer_checked(*, merchant_id: str, customer_id: str):
+def _customer_checked(*, merchant_id: str, customer_id: str, livemode: bool):
     try:
-        customer = customer_get(merchant_id=merchant_id, customer_id=customer_id)
+        customer = customer_get(merchant_id=merchant_id, customer_id=customer_id, livemode=livemode)
     except NotFound:
         raise not_found("customer", customer_id, param="customer") from None
     if customer.is_erased:
@@ -784,9 +809,9 @@ def _customer_checked(*, merchant_id: str, customer_id: str):
     return customer
 
 
-def _order_locked(*, merchant_id: str, order_id: str):
+def _order_locked(*, merchant_id: str, order_id: str, livemode: bool):
     try:
-        return order_lock(merchant_id=merchant_id, order_id=order_id)
+        return order_lock(merchant_id=merchant_id, order_id=order_id, livemode=livemode)
     except NotFound:
         raise not_found("order", order_id, param="order") from None
 
@@ -834,12 +859,12 @@ def payment_create(
         if save_payment_method and not customer_id:
             raise InvalidInput("save_payment_method needs a customer.", code="parameter_missing", param="customer")
     if customer_id:
-        _customer_checked(merchant_id=merchant_id, customer_id=customer_id)
+        _customer_checked(merchant_id=merchant_id, customer_id=customer_id, livemode=livemode)
 
     with transaction.atomic():
         order = None
         if order_id:
-            order = _order_locked(merchant_id=merchant_id, order_id=order_id)
+            order = _order_locked(merchant_id=merchant_id, order_id=order_id, livemode=livemode)
             if customer_id and customer_id != order.customer_id:
                 raise InvalidRequest(
                     "customer must be the order's customer.", code="parameter_invalid", param="customer"
@@ -891,15 +916,16 @@ def payment_confirm(
     payment_method: object = None,
     save_payment_method: bool | None = None,
     return_url: str | None = None,
+    livemode: bool = False,
 ) -> Payment:
     """requires_payment_method | requires_confirmation -> processing -> the processor's answer."""
     method = payment_method_parse(payment_method)
     if return_url:
         _return_url_validate(return_url)
-    order_id = _order_id_of(merchant_id=merchant_id, payment_id=payment_id)
+    order_id = _order_id_of(merchant_id=merchant_id, payment_id=payment_id, livemode=livemode)
     with transaction.atomic():
-        order = _order_locked(merchant_id=merchant_id, order_id=order_id) if order_id else None
-        payment = _payment_for_update(payment_id=payment_id, merchant_id=merchant_id)
+        order = _order_locked(merchant_id=merchant_id, order_id=order_id, livemode=livemode) if order_id else None
+        payment = _payment_for_update(payment_id=payment_id, merchant_id=merchant_id, livemode=livemode)
         if not transition_allowed(payment.status, "confirm"):
             raise payment_unexpected_state(payment, "confirm")
         if order is not None:
@@ -935,14 +961,20 @@ def _follow_up(*, payment: Payment, attempt: PaymentAttempt, call: Callable[[Con
     return settlement.payment
 
 
-def payment_capture(*, merchant_id: str, payment_id: str, amount_to_capture: int | None = None) -> Payment:
+def payment_capture(
+    *, merchant_id: str, payment_id: str, amount_to_capture: int | None = None, livemode: bool = False
+) -> Payment:
     """requires_capture -> processing -> succeeded. Captures at most ``amount_capturable``; the rest is released."""
     if amount_to_capture is not None:
         amount_to_capture = _input_checked(amount_validate, amount_to_capture, param="amount_to_capture", minimum=1)
-    payment = _sync_unresolved_first(_payment_read(merchant_id=merchant_id, payment_id=payment_id))
+    payment = _sync_unresolved_first(_payment_read(merchant_id=merchant_id, payment_id=payment_id, livemode=livemode))
     with transaction.atomic():
-        order = _order_locked(merchant_id=merchant_id, order_id=payment.order_id) if payment.order_id else None
-        payment = _payment_for_update(payment_id=payment_id, merchant_id=merchant_id)
+        order = (
+            _order_locked(merchant_id=merchant_id, order_id=payment.order_id, livemode=livemode)
+            if payment.order_id
+            else None
+        )
+        payment = _payment_for_update(payment_id=payment_id, merchant_id=merchant_id, livemode=livemode)
         if not transition_allowed(payment.status, "capture"):
             raise payment_unexpected_state(payment, "capture")
         amount = payment.amount_capturable if amount_to_capture is None else amount_to_capture
@@ -983,7 +1015,9 @@ def payment_capture(*, merchant_id: str, payment_id: str, amount_to_capture: int
     )
 
 
-def payment_cancel(*, merchant_id: str, payment_id: str, cancellation_reason: str = "") -> Payment:
+def payment_cancel(
+    *, merchant_id: str, payment_id: str, cancellation_reason: str = "", livemode: bool = False
+) -> Payment:
     """Before any processor holds money: canceled at once. With an authorization or a redirect
     in progress: the processor voids it first (processing -> canceled)."""
     if cancellation_reason and cancellation_reason not in CANCELLATION_REASONS:
@@ -992,9 +1026,9 @@ def payment_cancel(*, merchant_id: str, payment_id: str, cancellation_reason: st
             code="parameter_invalid",
             param="cancellation_reason",
         )
-    _sync_unresolved_first(_payment_read(merchant_id=merchant_id, payment_id=payment_id))
+    _sync_unresolved_first(_payment_read(merchant_id=merchant_id, payment_id=payment_id, livemode=livemode))
     with transaction.atomic():
-        payment = _payment_for_update(payment_id=payment_id, merchant_id=merchant_id)
+        payment = _payment_for_update(payment_id=payment_id, merchant_id=merchant_id, livemode=livemode)
         payment.cancellation_reason = cancellation_reason
         if transition_allowed(payment.status, "cancel"):
             event_type = _move(payment, "cancel")
@@ -1093,6 +1127,22 @@ def _status_read(
     return replace(result, outcome=Outcome.UNKNOWN)
 
 
+def _sync_try_record(model, row, *, unresolved: Q) -> None:
+    """Count a status query in its own transaction, before its answer is applied: if applying
+    raises every time, the count still grows, the schedule backs off and the operator flag comes."""
+    tries = row.sync_attempts + 1
+    pending = getattr(row, "status", None) == AttemptStatus.PENDING or (
+        getattr(row, "processor_state", None) == ProcessorState.PENDING
+    )
+    next_sync_at, flagged_at = _schedule(PENDING if pending else UNKNOWN, tries)
+    fields: dict[str, Any] = {"sync_attempts": tries, "next_sync_at": next_sync_at, "updated": _now()}
+    if flagged_at is not None:
+        fields["flagged_at"] = flagged_at
+    with transaction.atomic():
+        model.objects.filter(unresolved, pk=row.pk).update(**fields)
+    row.sync_attempts = tries
+
+
 def payment_sync(*, payment_id: str) -> Payment:
     """Ask the processor about every unresolved operation of the payment and apply the answers.
 
@@ -1100,6 +1150,12 @@ def payment_sync(*, payment_id: str) -> Payment:
     An inconclusive answer reschedules (``PAYMENTS_SYNC_SCHEDULE_SECONDS``); after the last try
     the attempt or refund is flagged for an operator.
     """
+    return _payment_sync(payment_id=payment_id, source="sync")
+
+
+def _payment_sync(*, payment_id: str, source: str) -> Payment:
+    """``source`` "sync": a janitor's scheduled query (counts against the schedule); "webhook":
+    a query a processor notification triggered (does not use up the schedule)."""
     payment = Payment.objects.filter(pk=payment_id).first()
     if payment is None:
         raise not_found("payment", payment_id)
@@ -1116,7 +1172,9 @@ def payment_sync(*, payment_id: str) -> Payment:
             created=attempt.created,
             read=lambda c, a=attempt: c.status(reference=a.id, processor_reference=a.processor_reference or None),
         )
-        payment = _settle(payment=payment, attempt=attempt, result=result, source="sync").payment
+        if source == "sync":
+            _sync_try_record(PaymentAttempt, attempt, unresolved=Q(status__in=UNRESOLVED_ATTEMPT_STATUSES))
+        payment = _settle(payment=payment, attempt=attempt, result=result, source=source).payment
     refunds = Refund.objects.filter(payment_id=payment_id, status=RefundStatus.PENDING)
     for refund in refunds.order_by("id"):
         if refund.processor_state == ProcessorState.STARTED and refund.next_sync_at and refund.next_sync_at > now:
@@ -1128,56 +1186,97 @@ def payment_sync(*, payment_id: str) -> Payment:
             has_processor_reference=bool(refund.processor_reference),
             created=refund.created,
             read=lambda c, r=refund: c.refund_status(
-                reference=r.id, processor_refund_reference=r.processor_reference or None
+                reference=r.id,
+                processor_refund_reference=r.processor_reference or None,
+                processor_reference=payment.processor_reference or None,
             ),
         )
-        _refund_settle(refund=refund, payment=payment, result=result, source="sync")
+        if source == "sync":
+            _sync_try_record(Refund, refund, unresolved=Q(status=RefundStatus.PENDING))
+        _refund_settle(refund=refund, payment=payment, result=result, source=source)
     return Payment.objects.get(pk=payment_id)
 
 
 def payment_apply_webhook(*, processor_account_id: str, event: WebhookEvent) -> None:
-    """Apply a verified processor notification (an asynchronous capture completing, a refund
-    failing, ...) through the same state table as the calls' own results. An event without a
-    normalised result triggers a status sync instead."""
+    """A verified processor notification is a trigger, never a verdict: events arrive late, out of
+    order and about older charges of the same payment, so the result they carry is not applied.
+    The payment the event's charge or refund belongs to is resolved by asking the processor
+    (``payment_resolve``), after the caller's transaction commits (no row lock is held across
+    that HTTP call, and a rolled-back receipt enqueues nothing)."""
+    payment_id = None
     if event.refund_reference:
-        refund = (
+        payment_id = (
             Refund.objects.filter(processor_account_id=processor_account_id)
             .filter(Q(processor_reference=event.refund_reference) | Q(pk=event.refund_reference))
+            .values_list("payment_id", flat=True)
             .first()
         )
-        if refund is None:
-            logger.info("processor webhook for an unknown refund ignored", extra={"event_id": event.processor_event_id})
-            return
-        payment = Payment.objects.get(pk=refund.payment_id)
-        if event.result is None:
-            payment_sync(payment_id=payment.id)
-            return
-        _refund_settle(refund=refund, payment=payment, result=event.result, source="webhook")
-        return
-    if not event.processor_reference:
-        return
-    known = (
-        PaymentAttempt.objects.filter(processor_account_id=processor_account_id)
-        .filter(Q(processor_reference=event.processor_reference) | Q(pk=event.processor_reference))
-        .order_by("-id")
-        .first()
-    )
-    if known is None:
+    if payment_id is None and event.processor_reference:
+        payment_id = (
+            PaymentAttempt.objects.filter(processor_account_id=processor_account_id)
+            .filter(Q(processor_reference=event.processor_reference) | Q(pk=event.processor_reference))
+            .values_list("payment_id", flat=True)
+            .first()
+        )
+    if payment_id is None:
         logger.info("processor webhook for an unknown charge ignored", extra={"event_id": event.processor_event_id})
         return
-    if event.result is None:
-        payment_sync(payment_id=known.payment_id)
-        return
-    unresolved = (
-        PaymentAttempt.objects.filter(payment_id=known.payment_id, status__in=UNRESOLVED_ATTEMPT_STATUSES)
-        .order_by("-id")
-        .first()
+    from .tasks import payment_resolve  # the tasks module imports this one
+
+    transaction.on_commit(lambda: payment_resolve.delay(payment_id), robust=True)
+
+
+def payment_resolve(*, payment_id: str) -> Payment:
+    """Bring a payment up to date with its processor without ever charging again: unresolved
+    operations and refunds are queried (``payment_sync``, skipping calls still in flight); a
+    payment waiting for the customer is finished with ``complete()`` once the processor reports
+    that the customer acted (3-D Secure done or failed, PayPal approved)."""
+    payment = Payment.objects.filter(pk=payment_id).first()
+    if payment is None:
+        raise not_found("payment", payment_id)
+    if payment.status == PaymentStatus.REQUIRES_ACTION:
+        return _requires_action_poll(payment)
+    return _payment_sync(payment_id=payment_id, source="webhook")
+
+
+def payment_requires_action_poll(*, payment_id: str) -> Payment:
+    """The janitor's poll of a payment left in requires_action (the browser may never return)."""
+    payment = Payment.objects.filter(pk=payment_id).first()
+    if payment is None:
+        raise not_found("payment", payment_id)
+    if payment.status != PaymentStatus.REQUIRES_ACTION:
+        PaymentAttempt.objects.filter(payment_id=payment_id, status=AttemptStatus.REQUIRES_ACTION).update(
+            next_sync_at=None
+        )
+        return payment
+    return _requires_action_poll(payment)
+
+
+def _requires_action_poll(payment: Payment) -> Payment:
+    waiting = list(
+        PaymentAttempt.objects.filter(payment_id=payment.id, status=AttemptStatus.REQUIRES_ACTION).order_by("-id")
     )
-    if unresolved is None:
-        logger.info("processor webhook for a settled payment; nothing to apply", extra={"payment_id": known.payment_id})
-        return
-    payment = Payment.objects.get(pk=known.payment_id)
-    _settle(payment=payment, attempt=unresolved, result=event.result, source="webhook")
+    if not waiting:
+        return payment
+    latest, older = waiting[0], waiting[1:]
+    if older:
+        PaymentAttempt.objects.filter(pk__in=[a.id for a in older]).update(next_sync_at=None)
+    connector = _connector(merchant_id=payment.merchant_id, account_id=payment.processor_account_id)
+    reference = payment.processor_reference or latest.processor_reference or None
+    result = _call(latest.id, connector, lambda c: c.status(reference=latest.id, processor_reference=reference))
+    if result.outcome in (Outcome.SUCCEEDED, Outcome.DECLINED, Outcome.PENDING):
+        PaymentAttempt.objects.filter(pk=latest.id).update(next_sync_at=None, updated=_now())
+        return payment_complete(payment_id=payment.id)
+    # Still waiting for the customer, or the read itself failed: ask again later, less often.
+    tries = latest.sync_attempts + 1
+    if tries >= settings.PAYMENTS_REQUIRES_ACTION_POLL_MAX:
+        next_sync_at = None  # abandoned; nothing was charged while it waits, so nobody needs flagging
+    else:
+        next_sync_at = _now() + timedelta(seconds=settings.PAYMENTS_REQUIRES_ACTION_POLL_SECONDS * 2**tries)
+    PaymentAttempt.objects.filter(pk=latest.id, status=AttemptStatus.REQUIRES_ACTION).update(
+        sync_attempts=tries, next_sync_at=next_sync_at, updated=_now()
+    )
+    return Payment.objects.get(pk=payment.id)
 
 
 # --- refunds --------------------------------------------------------------------------------------
@@ -1190,6 +1289,7 @@ def refund_create(
     amount: int | None = None,
     reason: str = "",
     metadata: dict[str, str] | None = None,
+    livemode: bool = False,
 ) -> Refund:
     """Refund part or all (default: the rest) of a captured payment.
 
@@ -1204,7 +1304,9 @@ def refund_create(
         raise InvalidInput(
             f"reason must be one of: {', '.join(RefundReason.values)}.", code="parameter_invalid", param="reason"
         )
-    payment = _sync_unresolved_first(_payment_read(merchant_id=merchant_id, payment_id=payment_id, param="payment"))
+    payment = _sync_unresolved_first(
+        _payment_read(merchant_id=merchant_id, payment_id=payment_id, livemode=livemode, param="payment")
+    )
     with transaction.atomic():
         payment = _payment_for_update(payment_id=payment.id)
         if payment.status != PaymentStatus.SUCCEEDED or payment.amount_received <= 0:
@@ -1290,13 +1392,15 @@ def _refund_settle(
     if result.processor_reference:
         fields["processor_reference"] = result.processor_reference
     if state in (UNKNOWN, PENDING):
-        tries = 0 if source == "call" else refund.sync_attempts + (1 if source == "sync" else 0)
+        tries = 0 if source == "call" else refund.sync_attempts  # "sync" counted by _sync_try_record
         fields["processor_state"] = ProcessorState.UNKNOWN if state == UNKNOWN else ProcessorState.PENDING
         fields["sync_attempts"] = tries
         fields["next_sync_at"], fields["flagged_at"] = _schedule(state, tries)
     else:
         fields["processor_state"] = ProcessorState.RESOLVED
         fields["next_sync_at"] = None
+        if source == "sync":
+            fields["flagged_at"] = None  # resolved now; a flag from an exhausted schedule no longer applies
         if state == "succeeded":
             fields["status"] = RefundStatus.SUCCEEDED
         else:
@@ -1307,7 +1411,11 @@ def _refund_settle(
             fields["failure_message"] = (result.message or "")[:500]
 
     with transaction.atomic():
-        order = order_lock(merchant_id=payment.merchant_id, order_id=payment.order_id) if payment.order_id else None
+        order = (
+            order_lock(merchant_id=payment.merchant_id, order_id=payment.order_id, livemode=payment.livemode)
+            if payment.order_id
+            else None
+        )
         payment = _payment_for_update(payment_id=payment.id)
         if not Refund.objects.filter(pk=refund.id, status=RefundStatus.PENDING).update(**fields):
             current = Refund.objects.get(pk=refund.id)
@@ -1359,12 +1467,20 @@ def _order_refunded(*, order, payment: Payment, amount: int) -> None:
 # --- payment methods ------------------------------------------------------------------------------
 
 
-def payment_method_detach(*, merchant_id: str, customer_id: str, payment_method_id: str) -> PaymentMethod:
+def payment_method_detach(
+    *, merchant_id: str, customer_id: str, payment_method_id: str, livemode: bool = False
+) -> PaymentMethod:
     """The customer removes a saved method: it can no longer pay, and its ciphertext is erased."""
     with transaction.atomic():
         method = (
             PaymentMethod.objects.select_for_update()
-            .filter(merchant_id=merchant_id, customer_id=customer_id, pk=payment_method_id, detached_at__isnull=True)
+            .filter(
+                merchant_id=merchant_id,
+                livemode=livemode,
+                customer_id=customer_id,
+                pk=payment_method_id,
+                detached_at__isnull=True,
+            )
             .first()
         )
         if method is None:

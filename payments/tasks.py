@@ -14,7 +14,10 @@ def payments_sync_due() -> int:
     payment_ids = selectors.payments_due_for_sync(limit=settings.PAYMENTS_SYNC_BATCH)
     for payment_id in payment_ids:
         payment_sync.delay(payment_id)
-    return len(payment_ids)
+    waiting = selectors.payments_requires_action_due(limit=settings.PAYMENTS_SYNC_BATCH)
+    for payment_id in waiting:
+        payment_requires_action_poll.delay(payment_id)
+    return len(payment_ids) + len(waiting)
 
 
 @shared_task(
@@ -25,3 +28,24 @@ def payments_sync_due() -> int:
 )
 def payment_sync(payment_id: str) -> str:
     return services.payment_sync(payment_id=payment_id).status
+
+
+@shared_task(
+    name="payments.tasks.payment_resolve",
+    autoretry_for=(DatabaseError,),
+    retry_backoff=True,
+    max_retries=5,
+)
+def payment_resolve(payment_id: str) -> str:
+    """Enqueued (on commit) by a processor webhook about this payment."""
+    return services.payment_resolve(payment_id=payment_id).status
+
+
+@shared_task(
+    name="payments.tasks.payment_requires_action_poll",
+    autoretry_for=(DatabaseError,),
+    retry_backoff=True,
+    max_retries=5,
+)
+def payment_requires_action_poll(payment_id: str) -> str:
+    return services.payment_requires_action_poll(payment_id=payment_id).status

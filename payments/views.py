@@ -138,6 +138,7 @@ class PaymentsView(PaymentsAPIView):
         params = request.query_params
         queryset = selectors.payment_list(
             merchant_id=request.auth.merchant_id,
+            livemode=request.auth.livemode,
             status=_status_param(params),
             customer_id=params.get("customer") or None,
             order_id=params.get("order") or None,
@@ -154,7 +155,11 @@ class PaymentDetailView(PaymentsAPIView):
         operation_id="payments_retrieve", summary="Retrieve a payment", responses=PaymentSerializer, tags=PAYMENT_TAGS
     )
     def get(self, request, payment_id: str):
-        return Response(selectors.payment_data_cached(merchant_id=request.auth.merchant_id, payment_id=payment_id))
+        return Response(
+            selectors.payment_data_cached(
+                merchant_id=request.auth.merchant_id, payment_id=payment_id, livemode=request.auth.livemode
+            )
+        )
 
 
 class PaymentConfirmView(PaymentsAPIView):
@@ -175,6 +180,7 @@ class PaymentConfirmView(PaymentsAPIView):
             payment_method=data.get("payment_method"),
             save_payment_method=data.get("save_payment_method"),
             return_url=data.get("return_url"),
+            livemode=request.auth.livemode,
         )
         return Response(payment_data(payment))
 
@@ -192,7 +198,10 @@ class PaymentCaptureView(PaymentsAPIView):
     def post(self, request, payment_id: str):
         data = _validated(PaymentCaptureSerializer, request)
         payment = services.payment_capture(
-            merchant_id=request.auth.merchant_id, payment_id=payment_id, amount_to_capture=data.get("amount_to_capture")
+            merchant_id=request.auth.merchant_id,
+            payment_id=payment_id,
+            amount_to_capture=data.get("amount_to_capture"),
+            livemode=request.auth.livemode,
         )
         return Response(payment_data(payment))
 
@@ -213,6 +222,7 @@ class PaymentCancelView(PaymentsAPIView):
             merchant_id=request.auth.merchant_id,
             payment_id=payment_id,
             cancellation_reason=data.get("cancellation_reason", ""),
+            livemode=request.auth.livemode,
         )
         return Response(payment_data(payment))
 
@@ -276,6 +286,7 @@ class RefundsView(PaymentsAPIView):
             amount=data.get("amount"),
             reason=data.get("reason", ""),
             metadata=data["metadata"],
+            livemode=request.auth.livemode,
         )
         return Response(refund_data(refund), status=status.HTTP_201_CREATED)
 
@@ -288,7 +299,9 @@ class RefundsView(PaymentsAPIView):
     )
     def get(self, request):
         queryset = selectors.refund_list(
-            merchant_id=request.auth.merchant_id, payment_id=request.query_params.get("payment") or None
+            merchant_id=request.auth.merchant_id,
+            livemode=request.auth.livemode,
+            payment_id=request.query_params.get("payment") or None,
         )
         return Response(
             paginate(
@@ -302,7 +315,10 @@ class RefundDetailView(PaymentsAPIView):
         operation_id="refunds_retrieve", summary="Retrieve a refund", responses=RefundSerializer, tags=REFUND_TAGS
     )
     def get(self, request, refund_id: str):
-        return Response(refund_data(selectors.refund_get(merchant_id=request.auth.merchant_id, refund_id=refund_id)))
+        refund = selectors.refund_get(
+            merchant_id=request.auth.merchant_id, refund_id=refund_id, livemode=request.auth.livemode
+        )
+        return Response(refund_data(refund))
 
 
 class MyPaymentsView(PaymentsAPIView):
@@ -319,6 +335,7 @@ class MyPaymentsView(PaymentsAPIView):
         queryset = selectors.customer_payment_list(
             merchant_id=request.auth.merchant_id,
             customer_id=request.auth.customer_id,
+            livemode=request.auth.livemode,
             status=_status_param(request.query_params),
         )
         return Response(
@@ -342,7 +359,7 @@ class MyPaymentMethodsView(PaymentsAPIView):
     )
     def get(self, request):
         queryset = selectors.customer_payment_methods(
-            merchant_id=request.auth.merchant_id, customer_id=request.auth.customer_id
+            merchant_id=request.auth.merchant_id, customer_id=request.auth.customer_id, livemode=request.auth.livemode
         )
         return Response(
             paginate(
@@ -367,6 +384,7 @@ class MyPaymentMethodDetailView(PaymentsAPIView):
             merchant_id=request.auth.merchant_id,
             customer_id=request.auth.customer_id,
             payment_method_id=payment_method_id,
+            livemode=request.auth.livemode,
         )
         return Response(payment_method_data(method))
 
@@ -382,5 +400,6 @@ class MyPaymentMethodDetailView(PaymentsAPIView):
             merchant_id=request.auth.merchant_id,
             customer_id=request.auth.customer_id,
             payment_method_id=payment_method_id,
+            livemode=request.auth.livemode,
         )
         return Response({"id": method.id, "object": "payment_method", "deleted": True})

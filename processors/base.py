@@ -126,7 +126,12 @@ class Connector(ABC):
     def status(self, *, reference: str, processor_reference: str | None) -> ProcessorResult:
         """Ask what became of an operation (by our reference when the processor reference is unknown)."""
 
-    def refund_status(self, *, reference: str, processor_refund_reference: str | None) -> ProcessorResult:
+    def refund_status(
+        self, *, reference: str, processor_refund_reference: str | None, processor_reference: str | None = None
+    ) -> ProcessorResult:
+        """What became of a refund: by the processor's refund id, else by our ``reference`` among the
+        refunds of the charge ``processor_reference``. A search that cannot be exhaustive is UNKNOWN,
+        never a "not found" (that would let the payments app call a refund that happened failed)."""
         raise NotImplementedError(f"{self.name} does not support refund status queries")
 
     def parse_webhook(self, *, headers: dict[str, str], body: bytes) -> WebhookEvent:

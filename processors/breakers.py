@@ -198,9 +198,15 @@ class GuardedConnector(Connector):
     def status(self, *, reference: str, processor_reference: str | None) -> ProcessorResult:
         return self._guard(lambda: self.inner.status(reference=reference, processor_reference=processor_reference))
 
-    def refund_status(self, *, reference: str, processor_refund_reference: str | None) -> ProcessorResult:
+    def refund_status(
+        self, *, reference: str, processor_refund_reference: str | None, processor_reference: str | None = None
+    ) -> ProcessorResult:
         return self._guard(
-            lambda: self.inner.refund_status(reference=reference, processor_refund_reference=processor_refund_reference)
+            lambda: self.inner.refund_status(
+                reference=reference,
+                processor_refund_reference=processor_refund_reference,
+                processor_reference=processor_reference,
+            )
         )
 
     def parse_webhook(self, *, headers: dict[str, str], body: bytes) -> WebhookEvent:

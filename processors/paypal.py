@@ -433,7 +433,9 @@ class PayPalConnector(Connector):
         order = self._order(processor_reference)
         return order if isinstance(order, ProcessorResult) else self._order_result(order)
 
-    def refund_status(self, *, reference: str, processor_refund_reference: str | None) -> ProcessorResult:
+    def refund_status(
+        self, *, reference: str, processor_refund_reference: str | None, processor_reference: str | None = None
+    ) -> ProcessorResult:
         if not processor_refund_reference:
             return ProcessorResult(
                 outcome=Outcome.UNKNOWN,

@@ -3,10 +3,12 @@
 ``route_for`` returns an ordered list; the payments app tries the next entry only after an
 attempt whose outcome is FAILED (provably nothing moved). Routing model:
 
+* Only accounts whose ``livemode`` equals the payment's: test and live never mix.
 * A merchant's ``ProcessorRoute`` rows for the payment method type: entries for the payment's
   currency first (by priority), then the currency-independent ones (by priority); an account
   appears once; inactive accounts are skipped.
-* No route configured for that payment method at all: the built-in sandbox.
+* No route configured for that payment method (in that mode): the built-in sandbox in test mode;
+  in live mode an empty list (the sandbox moves no real money, so it never takes a live payment).
 * Routes configured but none usable for this currency: an empty list (the payments app answers
   503 ``processor_unavailable``); the sandbox is never silently substituted for a real processor.
 
@@ -97,15 +99,21 @@ def connector_for_account(*, merchant_id: str, account_id: str) -> Connector:
     return connector_for_processor_account(account)
 
 
-def route_for(*, merchant_id: str, payment_method_type: str, currency: str) -> list[RouteEntry]:
+def route_for(*, merchant_id: str, payment_method_type: str, currency: str, livemode: bool = False) -> list[RouteEntry]:
+    """Only accounts of the payment's mode: a test payment never reaches a live account and a
+    live payment never reaches the sandbox (no live route -> ``[]`` -> 503)."""
     from .models import ProcessorRoute
 
     routes = list(
-        ProcessorRoute.objects.filter(merchant_id=merchant_id, payment_method_type=payment_method_type)
+        ProcessorRoute.objects.filter(
+            merchant_id=merchant_id, payment_method_type=payment_method_type, account__livemode=livemode
+        )
         .select_related("account")
         .order_by("priority")
     )
     if not routes:
+        if livemode:
+            return []
         return [RouteEntry(account_id=SANDBOX_ACCOUNT_ID, processor="sandbox", connector=_sandbox(merchant_id))]
     currency = (currency or "").upper()
     ordered = [r for r in routes if r.currency == currency] + [r for r in routes if r.currency == ""]
@@ -113,7 +121,7 @@ def route_for(*, merchant_id: str, payment_method_type: str, currency: str) -> l
     seen: set[str] = set()
     for route in ordered:
         account = route.account
-        if not account.is_active or account.id in seen:
+        if not account.is_active or account.id in seen or (livemode and account.processor == "sandbox"):
             continue
         seen.add(account.id)
         entries.append(

@@ -55,6 +55,7 @@ TEST_PAYMENT_METHODS = {
 }
 REFERENCE_METADATA_KEY = "gateway_reference"
 _REFUND_LIST_MAX_PAGES = 10
+_REFUND_LIST_PAGE_SIZE = 100
 
 
 def form_encode(data: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
@@ -329,7 +330,9 @@ class StripeConnector(Connector):
             )
         return self._intent_result(found[0])
 
-    def refund_status(self, *, reference: str, processor_refund_reference: str | None) -> ProcessorResult:
+    def refund_status(
+        self, *, reference: str, processor_refund_reference: str | None, processor_reference: str | None = None
+    ) -> ProcessorResult:
         if processor_refund_reference:
             reply = self._get(f"/v1/refunds/{processor_refund_reference}")
             if isinstance(reply, ProcessorResult):
@@ -337,8 +340,15 @@ class StripeConnector(Connector):
             if reply.status >= 300 or not isinstance(reply.body, dict):
                 return self._error_result(reply)
             return self._refund_result(reply.body)
-        # Refunds have no search; the list is strongly consistent and newest first.
-        params: dict[str, Any] = {"limit": 100}
+        # Refunds have no search; the list, filtered by the PaymentIntent, is strongly consistent.
+        # Unfiltered (no PaymentIntent id) or cut short, a miss proves nothing: UNKNOWN, never not_found.
+        if not processor_reference:
+            return ProcessorResult(
+                outcome=Outcome.UNKNOWN,
+                error_code="refund_lookup_inconclusive",
+                message="Without the PaymentIntent id Stripe's refunds cannot be searched exhaustively",
+            )
+        params: dict[str, Any] = {"payment_intent": processor_reference, "limit": _REFUND_LIST_PAGE_SIZE}
         for _ in range(_REFUND_LIST_MAX_PAGES):
             reply = self._get("/v1/refunds", params)
             if isinstance(reply, ProcessorResult):
@@ -350,9 +360,15 @@ class StripeConnector(Connector):
                 if (refund.get("metadata") or {}).get(REFERENCE_METADATA_KEY) == reference:
                     return self._refund_result(refund)
             if not reply.body.get("has_more") or not refunds:
-                break
+                return ProcessorResult(
+                    outcome=Outcome.FAILED, error_code=NOT_FOUND, message="Stripe has no such refund"
+                )
             params["starting_after"] = refunds[-1]["id"]
-        return ProcessorResult(outcome=Outcome.FAILED, error_code=NOT_FOUND, message="Stripe has no such refund")
+        return ProcessorResult(
+            outcome=Outcome.UNKNOWN,
+            error_code="refund_lookup_inconclusive",
+            message="The PaymentIntent's refund list was not exhausted within the page limit",
+        )
 
     def parse_webhook(self, *, headers: dict[str, str], body: bytes) -> WebhookEvent:
         lowered = {k.lower(): v for k, v in headers.items()}

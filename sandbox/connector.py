@@ -333,7 +333,9 @@ class SandboxConnector(Connector):
     def status(self, *, reference: str, processor_reference: str | None) -> ProcessorResult:
         return self._run("status", lambda: self._status(reference=reference, processor_reference=processor_reference))
 
-    def refund_status(self, *, reference: str, processor_refund_reference: str | None) -> ProcessorResult:
+    def refund_status(
+        self, *, reference: str, processor_refund_reference: str | None, processor_reference: str | None = None
+    ) -> ProcessorResult:
         return self._run(
             "refund_status",
             lambda: self._refund_status(reference=reference, processor_refund_reference=processor_refund_reference),
@@ -516,7 +518,11 @@ class SandboxConnector(Connector):
                 message="The sandbox has no charge for this reference: it was never processed.",
                 raw_status="not_found",
             )
-        return charge_result(charge)
+        result = charge_result(charge)
+        if charge.status == Status.REQUIRES_ACTION and charge.action == Action.APPROVED:
+            # The customer answered but nobody completed yet (like PayPal's APPROVED order): pending on complete().
+            return replace(result, outcome=Outcome.PENDING, redirect_url=None, extra={**result.extra, "approved": True})
+        return result
 
     def _refund_status(self, *, reference: str, processor_refund_reference: str | None) -> ProcessorResult:
         refunds = SandboxRefund.objects.filter(merchant_id=self.merchant_id).select_related("charge")

@@ -21,6 +21,11 @@ PAYMENTS_INFLIGHT_TIMEOUT_SECONDS = env_int("PAYMENTS_INFLIGHT_TIMEOUT_SECONDS",
 # A status query's "not found" is trusted only for operations at least this old (some processors'
 # search lags behind their writes); sooner, the answer counts as inconclusive and is asked again.
 PAYMENTS_NOT_FOUND_MIN_AGE_SECONDS = env_int("PAYMENTS_NOT_FOUND_MIN_AGE_SECONDS", 60)
+# A payment waiting for the customer (3-D Secure, PayPal approval) whose browser never comes back:
+# the janitor asks the processor after this long (then after 2x, 4x, ...), and finishes the payment
+# if the customer did act; it stops asking after PAYMENTS_REQUIRES_ACTION_POLL_MAX polls.
+PAYMENTS_REQUIRES_ACTION_POLL_SECONDS = env_int("PAYMENTS_REQUIRES_ACTION_POLL_SECONDS", 900)
+PAYMENTS_REQUIRES_ACTION_POLL_MAX = env_int("PAYMENTS_REQUIRES_ACTION_POLL_MAX", 8)
 # How often the periodic task looks for due status syncs, and how many it enqueues per run.
 PAYMENTS_SYNC_INTERVAL_SECONDS = env_float("PAYMENTS_SYNC_INTERVAL_SECONDS", 60.0)
 PAYMENTS_SYNC_BATCH = env_int("PAYMENTS_SYNC_BATCH", 500)

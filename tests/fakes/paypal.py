@@ -191,9 +191,10 @@ class FakePayPal(FakeServer):
         match = re.fullmatch(r"/v2/checkout/orders/([^/]+)", request.path)
         if match:
             order = self.orders.get(match.group(1))
-            return (
-                Reply(200, self._public(order)) if order else _error(404, "RESOURCE_NOT_FOUND", "INVALID_RESOURCE_ID")
-            )
+            if order is None:
+                return _error(404, "RESOURCE_NOT_FOUND", "INVALID_RESOURCE_ID")
+            self._refresh_order(order["id"])  # the order shows its captures as they are now
+            return Reply(200, self._public(order))
         match = re.fullmatch(r"/v2/payments/refunds/([^/]+)", request.path)
         if match:
             refund = self.refunds.get(match.group(1))

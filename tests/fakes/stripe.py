@@ -192,6 +192,8 @@ class FakeStripe(FakeServer):
                 return Reply(200, refund) if refund else self._missing(match.group(1))
             if request.path == "/v1/refunds":
                 ordered = sorted(self.refunds.values(), key=lambda r: r["created_seq"], reverse=True)
+                if request.query.get("payment_intent"):
+                    ordered = [r for r in ordered if r["payment_intent"] == request.query["payment_intent"]]
                 after = request.query.get("starting_after")
                 if after:
                     ids = [r["id"] for r in ordered]

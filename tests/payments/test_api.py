@@ -262,7 +262,7 @@ def test_customer_sees_own_payments_and_manages_saved_methods(secret_client, mer
         {"amount": 100, "currency": "usd", "customer": alice.customer_id, "payment_method": method_id, "confirm": True},
         format="json",
     )
-    assert reuse.status_code == 400 and error_of(reuse)["code"] == "resource_missing"
+    assert reuse.status_code == 404 and error_of(reuse)["code"] == "resource_missing"
 
 
 def test_declines_are_capped_then_the_payment_fails(secret_client, settings, merchant_keys):

@@ -300,7 +300,9 @@ def test_breaker_opens_fails_fast_and_closes_after_a_trial(secret_client, mercha
 # --- incoming processor webhooks ------------------------------------------------------------------
 
 
-def test_paypal_capture_completing_later_is_applied_from_the_webhook(secret_client, api_client, routed, fake_paypal):
+def test_paypal_capture_completing_later_is_applied_from_the_webhook(
+    secret_client, api_client, routed, fake_paypal, django_capture_on_commit_callbacks
+):
     body = _pay(secret_client, {"type": "paypal"}, amount=1500).json()
     order_id = body["next_action"]["redirect_to_url"]["url"].rsplit("=", 1)[-1]
     fake_paypal.approve(order_id, funding="capture_pending")
@@ -313,7 +315,8 @@ def test_paypal_capture_completing_later_is_applied_from_the_webhook(secret_clie
     raw = json.dumps(event).encode()
     extra = {f"HTTP_{k.replace('-', '_')}": v for k, v in fake_paypal.sign_webhook(event).items()}
     url = f"/v1/webhooks/processors/{routed['paypal'].id}"
-    assert api_client.post(url, data=raw, content_type="application/json", **extra).status_code == 200
+    with django_capture_on_commit_callbacks(execute=True):
+        assert api_client.post(url, data=raw, content_type="application/json", **extra).status_code == 200
     payment = Payment.objects.get(pk=body["id"])
     assert (payment.status, payment.amount_received) == ("succeeded", 1500)
     assert ProcessorWebhookEvent.objects.get().applied_at is not None
@@ -323,7 +326,9 @@ def test_paypal_capture_completing_later_is_applied_from_the_webhook(secret_clie
     assert ledger_check() == []
 
 
-def test_stripe_refund_failing_later_is_applied_from_the_webhook(secret_client, api_client, routed, fake_stripe):
+def test_stripe_refund_failing_later_is_applied_from_the_webhook(
+    secret_client, api_client, routed, fake_stripe, django_capture_on_commit_callbacks
+):
     payment_id = _pay(secret_client, _card(SUCCESS), amount=1000).json()["id"]
     fake_stripe.refund_status = "pending"
     refund_body = secret_client.post("/v1/refunds", {"payment": payment_id, "amount": 400}, format="json").json()
@@ -333,12 +338,13 @@ def test_stripe_refund_failing_later_is_applied_from_the_webhook(secret_client, 
     stripe_refund.update(status="failed", failure_reason="expired_or_canceled_card")
     raw = json.dumps(fake_stripe.event("refund.updated", stripe_refund)).encode()
     signature = stripe_signature_header(payload=raw, secret=fake_stripe.webhook_secret)
-    response = api_client.post(
-        f"/v1/webhooks/processors/{routed['stripe'].id}",
-        data=raw,
-        content_type="application/json",
-        HTTP_STRIPE_SIGNATURE=signature,
-    )
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api_client.post(
+            f"/v1/webhooks/processors/{routed['stripe'].id}",
+            data=raw,
+            content_type="application/json",
+            HTTP_STRIPE_SIGNATURE=signature,
+        )
     assert response.status_code == 200
     refund.refresh_from_db()
     assert refund.status == "failed"
@@ -360,3 +366,146 @@ def test_webhook_with_bad_signature_applies_nothing(api_client, secret_client, r
     assert response.status_code == 400
     assert Payment.objects.get(pk=payment_id).status == "requires_capture"
     assert ProcessorWebhookEvent.objects.count() == 0
+
+
+# --- refund status by the PaymentIntent's refunds ---------------------------------------------------
+
+
+def test_refund_whose_reply_was_lost_is_found_among_its_payment_intents_refunds(
+    secret_client, routed, fake_stripe, monkeypatch
+):
+    # Given the account holds more refunds (of another payment) than one page of its refund list
+    monkeypatch.setattr("processors.stripe._REFUND_LIST_PAGE_SIZE", 2)
+    monkeypatch.setattr("processors.stripe._REFUND_LIST_MAX_PAGES", 1)
+    payment_id = _payment_id(_pay(secret_client, _card(SUCCESS), amount=1000))
+    fake_stripe.inject("reply_lost", path="/v1/refunds")
+    refund_body = secret_client.post("/v1/refunds", {"payment": payment_id, "amount": 300}, format="json").json()
+    assert refund_body["status"] == "pending"
+    other = _payment_id(_pay(secret_client, _card(SUCCESS), amount=1000))
+    for _ in range(3):
+        assert secret_client.post("/v1/refunds", {"payment": other, "amount": 10}, format="json").status_code == 201
+
+    # When the status sync asks Stripe about the refund whose reply was lost
+    payment = payment_sync(payment_id=payment_id)
+
+    # Then it is found (filtered by its PaymentIntent) and booked once, never marked failed
+    refund = Refund.objects.get(pk=refund_body["id"])
+    assert refund.status == "succeeded" and payment.amount_refunded == 300
+    intent = Payment.objects.get(pk=payment_id).processor_reference
+    assert [r["amount"] for r in fake_stripe.refunds.values() if r["payment_intent"] == intent] == [300]
+    assert ledger_check() == []
+
+
+def test_refund_lookup_that_cannot_be_exhaustive_stays_pending_never_failed(
+    secret_client, routed, fake_stripe, monkeypatch
+):
+    # Given a refund whose reply was lost, on a PaymentIntent with more refunds than the lookup reads
+    monkeypatch.setattr("processors.stripe._REFUND_LIST_PAGE_SIZE", 1)
+    monkeypatch.setattr("processors.stripe._REFUND_LIST_MAX_PAGES", 1)
+    payment_id = _payment_id(_pay(secret_client, _card(SUCCESS), amount=1000))
+    fake_stripe.inject("reply_lost", path="/v1/refunds")
+    lost = secret_client.post("/v1/refunds", {"payment": payment_id, "amount": 300}, format="json").json()
+    assert secret_client.post("/v1/refunds", {"payment": payment_id, "amount": 10}, format="json").status_code == 201
+
+    # When the status sync cannot see it on the pages it reads
+    payment_sync(payment_id=payment_id)
+
+    # Then the refund is still pending (asked again later), not failed: the merchant won't refund twice
+    refund = Refund.objects.get(pk=lost["id"])
+    assert (refund.status, refund.processor_state) == ("pending", "unknown")
+    assert fake_stripe.total_refunded() == 310
+    assert Payment.objects.get(pk=payment_id).amount_refunded == 10
+    assert ledger_check() == []
+
+
+# --- test and live mode -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def live_client(merchant_keys):
+    from rest_framework.test import APIClient
+
+    from merchants.models import Merchant
+    from merchants.services import api_key_create
+
+    raw = api_key_create(merchant=Merchant.objects.get(id=merchant_keys.merchant_id), kind="secret", livemode=True)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw.raw_key}")
+    return client
+
+
+def test_live_payment_goes_only_to_a_live_account(live_client, secret_client, merchant_keys, fake_stripe):
+    # Given a test Stripe account and a live one, both routed for cards
+    test_account = stripe_account_for(merchant_keys.merchant_id, fake_stripe)
+    live_account = stripe_account_for(merchant_keys.merchant_id, fake_stripe, livemode=True)
+    processor_route_set(
+        merchant_id=merchant_keys.merchant_id,
+        payment_method_type="card",
+        account_ids=[live_account.id, test_account.id],
+    )
+
+    # When a live key and a test key each pay
+    live = _pay(live_client, _card(SUCCESS), amount=500)
+    test = _pay(secret_client, _card(SUCCESS), amount=600)
+
+    # Then each went to the account of its own mode
+    assert live.status_code == test.status_code == 201
+    live_row, test_row = Payment.objects.get(pk=live.json()["id"]), Payment.objects.get(pk=test.json()["id"])
+    assert (live_row.livemode, live_row.processor_account_id) == (True, live_account.id)
+    assert (test_row.livemode, test_row.processor_account_id) == (False, test_account.id)
+    assert fake_stripe.total_received() == 1100
+    assert ledger_check() == []
+
+
+def test_live_payment_without_a_live_route_is_503_and_writes_nothing(live_client, merchant_keys, fake_stripe):
+    # Given only a test account routed (and the sandbox, which is for test mode only)
+    test_account = stripe_account_for(merchant_keys.merchant_id, fake_stripe)
+    processor_route_set(
+        merchant_id=merchant_keys.merchant_id, payment_method_type="card", account_ids=[test_account.id]
+    )
+
+    # When a live key pays, and pays with PayPal (no route at all)
+    card_response = _pay(live_client, _card(SUCCESS))
+    paypal_response = _pay(live_client, {"type": "paypal"})
+
+    # Then both are 503 processor_unavailable, and nothing was written or charged
+    for response in (card_response, paypal_response):
+        assert response.status_code == 503 and response.json()["error"]["code"] == "processor_unavailable"
+    assert not Payment.objects.filter(merchant_id=merchant_keys.merchant_id).exists()
+    assert not PaymentAttempt.objects.filter(merchant_id=merchant_keys.merchant_id).exists()
+    assert fake_stripe.intents == {}
+    assert ledger_check() == []
+
+
+def test_live_payment_pays_its_live_order(live_client, merchant_keys, fake_stripe):
+    from merchants.models import Merchant
+    from orders.services import order_create
+    from tests.customers.factories import CustomerFactory
+
+    # Given a live Stripe route and a live order (looked up in the payment's mode)
+    live_account = stripe_account_for(merchant_keys.merchant_id, fake_stripe, livemode=True)
+    processor_route_set(
+        merchant_id=merchant_keys.merchant_id, payment_method_type="card", account_ids=[live_account.id]
+    )
+    merchant = Merchant.objects.get(id=merchant_keys.merchant_id)
+    order = order_create(
+        merchant_id=merchant.id,
+        customer_id=CustomerFactory(merchant=merchant, livemode=True).id,
+        currency="USD",
+        livemode=True,
+        lines=[{"sku": "a", "name": "A", "quantity": 1, "unit_amount": 1500}],
+    )
+
+    # When the live key pays it
+    response = live_client.post(
+        "/v1/payments", {"order": order.id, "payment_method": _card(SUCCESS), "confirm": True}, format="json"
+    )
+
+    # Then the order is paid through the live account
+    assert response.status_code == 201, response.content
+    order.refresh_from_db()
+    assert (order.status, order.amount_paid) == ("paid", 1500)
+    payment = Payment.objects.get(pk=response.json()["id"])
+    assert (payment.livemode, payment.processor_account_id) == (True, live_account.id)
+    assert fake_stripe.total_received() == 1500
+    assert ledger_check() == []

@@ -127,12 +127,56 @@ def test_refunds_partial_then_over_refund_declined(stripe, fake_stripe):
     again = stripe.refund(reference="re_a", processor_reference=paid.processor_reference, amount=400, currency="USD")
     assert again.processor_reference == first.processor_reference
     assert fake_stripe.total_refunded() == 400
-    # refund status by id and by our reference
+    # refund status by id and by our reference among the PaymentIntent's refunds
+    pi = paid.processor_reference
     by_id = stripe.refund_status(reference="re_a", processor_refund_reference=first.processor_reference)
-    by_ref = stripe.refund_status(reference="re_a", processor_refund_reference=None)
+    by_ref = stripe.refund_status(reference="re_a", processor_refund_reference=None, processor_reference=pi)
     assert by_id.processor_reference == by_ref.processor_reference == first.processor_reference
-    missing = stripe.refund_status(reference="re_zzz", processor_refund_reference=None)
+    missing = stripe.refund_status(reference="re_zzz", processor_refund_reference=None, processor_reference=pi)
     assert (missing.outcome, missing.error_code) == (Outcome.FAILED, "not_found")
+
+
+def test_refund_status_searches_only_the_payment_intents_refunds(stripe, fake_stripe, monkeypatch):
+    # Given a refund of ours on one PaymentIntent, then more refunds on another PaymentIntent than
+    # one page of the account-wide list holds (newest first, so ours is not on the first page)
+    monkeypatch.setattr("processors.stripe._REFUND_LIST_PAGE_SIZE", 2)
+    monkeypatch.setattr("processors.stripe._REFUND_LIST_MAX_PAGES", 1)
+    ours = stripe.authorize(card_request(amount=1000))
+    mine = stripe.refund(reference="re_mine", processor_reference=ours.processor_reference, amount=100, currency="USD")
+    other = stripe.authorize(card_request(amount=1000))
+    for n in range(3):
+        stripe.refund(
+            reference=f"re_other_{n}", processor_reference=other.processor_reference, amount=10, currency="USD"
+        )
+
+    # When asked by our reference with the PaymentIntent id
+    found = stripe.refund_status(
+        reference="re_mine", processor_refund_reference=None, processor_reference=ours.processor_reference
+    )
+
+    # Then the filtered list finds it at once
+    assert found.outcome is Outcome.SUCCEEDED and found.processor_reference == mine.processor_reference
+    assert fake_stripe.refunds[mine.processor_reference]["status"] == "succeeded"
+
+
+def test_refund_status_that_cannot_search_exhaustively_is_unknown_never_not_found(stripe, fake_stripe, monkeypatch):
+    # Given more refunds on the PaymentIntent than the connector's page limit reaches
+    monkeypatch.setattr("processors.stripe._REFUND_LIST_PAGE_SIZE", 2)
+    monkeypatch.setattr("processors.stripe._REFUND_LIST_MAX_PAGES", 1)
+    paid = stripe.authorize(card_request(amount=1000))
+    for n in range(3):
+        stripe.refund(reference=f"re_{n}", processor_reference=paid.processor_reference, amount=10, currency="USD")
+
+    # When a reference is looked up that is not on the pages read, or without the PaymentIntent id
+    cut_short = stripe.refund_status(
+        reference="re_absent", processor_refund_reference=None, processor_reference=paid.processor_reference
+    )
+    unfiltered = stripe.refund_status(reference="re_0", processor_refund_reference=None)
+
+    # Then neither is a "not found": the refund may exist, so the answer is inconclusive
+    assert (cut_short.outcome, cut_short.error_code) == (Outcome.UNKNOWN, "refund_lookup_inconclusive")
+    assert (unfiltered.outcome, unfiltered.error_code) == (Outcome.UNKNOWN, "refund_lookup_inconclusive")
+    assert len(fake_stripe.refunds) == 3  # the lookups moved nothing
 
 
 def test_pending_refund(stripe, fake_stripe):
