@@ -1,32 +1,17 @@
 from django.contrib import admin
 
+from gateway.admin_mixins import ReadOnlyAdmin, ReadOnlyTabularInline
+
 from .models import SandboxCharge, SandboxFaultPlan, SandboxRefund
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """The sandbox's book plays an outside processor's records: visible, never edited by hand."""
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
-class SandboxRefundInline(admin.TabularInline):
+class SandboxRefundInline(ReadOnlyTabularInline):
     model = SandboxRefund
-    extra = 0
-    can_delete = False
     fields = ("id", "reference", "amount", "currency", "status", "created")
     readonly_fields = fields
 
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
 
-
+# The sandbox's book plays an outside processor's records: visible, never edited by hand.
 @admin.register(SandboxCharge)
 class SandboxChargeAdmin(ReadOnlyAdmin):
     list_display = ("id", "merchant_id", "reference", "payment_method_type", "brand", "last4", "amount", "currency",
