@@ -126,7 +126,7 @@ class PaymentAdmin(admin.ModelAdmin):
     @admin.action(description="Ask the processor about unresolved operations (status sync)")
     def sync_with_processor(self, request, queryset):
         for payment in queryset:
-            synced = payment_sync(payment_id=payment.id)
+            synced = payment_sync(payment_id=payment.id, scheduled=False)
             self.message_user(request, f"{synced.id}: {synced.status}")
 
     @admin.action(description="Cancel (void the authorization)")

@@ -261,11 +261,16 @@ def _attempt_new(
 
 
 def _connector(*, merchant_id: str, account_id: str) -> Connector | None:
+    """The account's connector, or None when it cannot be built (account gone, credentials no
+    longer decryptable after a key rotation...): a call is then not made, a status read is
+    inconclusive, and either way the attempt keeps its schedule instead of the error escaping."""
     try:
         return connector_for_account(merchant_id=merchant_id, account_id=account_id)
     except LookupError:
         logger.error("processor account not found", extra={"processor_account_id": account_id})
-        return None
+    except Exception:
+        logger.exception("processor connector could not be built", extra={"processor_account_id": account_id})
+    return None
 
 
 def _call(reference: str, connector: Connector | None, call: Callable[[Connector], ProcessorResult]) -> ProcessorResult:
@@ -388,8 +393,10 @@ def _attempt_fields(attempt: PaymentAttempt, result: ProcessorResult, state: str
         # Nobody may bring the customer back: poll the processor if the payment is still waiting then.
         fields["sync_attempts"] = 0
         fields["next_sync_at"] = _now() + timedelta(seconds=settings.PAYMENTS_REQUIRES_ACTION_POLL_SECONDS)
-    elif state not in (UNKNOWN, PENDING) and source == "sync":
-        fields["flagged_at"] = None  # resolved now; a flag from an exhausted schedule no longer applies
+    elif state not in (UNKNOWN, PENDING) and source != "call":
+        fields["flagged_at"] = (
+            None  # resolved now (sync or webhook); a flag from an exhausted schedule no longer applies
+        )
     if state in (UNKNOWN, PENDING):
         # "sync" queries were counted before the settle, in their own transaction (_sync_try_record).
         tries = 0 if source == "call" else attempt.sync_attempts
@@ -540,7 +547,36 @@ def _apply(*, payment: Payment, attempt: PaymentAttempt, result: ProcessorResult
         }
     # Back where it was: the status event (e.g. payment.authorized) already went out once.
     payment_transition(payment, "not_processed", to=target)
+    if attempt.operation == Op.COMPLETE and target == PaymentStatus.REQUIRES_ACTION:
+        _requires_action_poll_rearm(payment_id=payment.id)
     return "payment.updated"
+
+
+def _requires_action_poll_rearm(*, payment_id: str) -> None:
+    """A complete() that provably did not happen put the payment back in requires_action, but the
+    customer may well have acted (the processor may hold the money): never leave it without a
+    poll. After the last poll it is flagged instead, since nobody knows whether money moved."""
+    latest = (
+        PaymentAttempt.objects.filter(payment_id=payment_id, status=AttemptStatus.REQUIRES_ACTION)
+        .order_by("-id")
+        .first()
+    )
+    if latest is None:
+        return
+    fields: dict[str, Any] = {"updated": _now()}
+    if latest.sync_attempts >= settings.PAYMENTS_REQUIRES_ACTION_POLL_MAX:
+        fields["next_sync_at"], fields["flagged_at"] = None, _now()
+        logger.warning(
+            "payment waiting for the customer could not be completed after the last poll; flagged",
+            extra={"attempt_id": latest.id, "payment_id": payment_id},
+        )
+    else:
+        fields["next_sync_at"] = _requires_action_poll_next(latest.sync_attempts)
+    PaymentAttempt.objects.filter(pk=latest.id).update(**fields)
+
+
+def _requires_action_poll_next(tries: int):
+    return _now() + timedelta(seconds=settings.PAYMENTS_REQUIRES_ACTION_POLL_SECONDS * 2**tries)
 
 
 def _order_paid(*, order, payment: Payment, amount: int) -> None:
@@ -949,7 +985,7 @@ def _sync_unresolved_first(payment: Payment) -> Payment:
             payment_id=payment.id, status__in=(AttemptStatus.UNKNOWN, AttemptStatus.PENDING)
         ).exists()
     ):
-        return payment_sync(payment_id=payment.id)
+        return payment_sync(payment_id=payment.id, scheduled=False)
     return payment
 
 
@@ -1088,14 +1124,19 @@ def payment_complete(*, payment_id: str) -> Payment:
         payment.save()
         attempt.save(force_insert=True)
         _record(payment, "payment.processing")
-    capture = payment.capture_method == CaptureMethod.AUTOMATIC
     connector = _connector(merchant_id=payment.merchant_id, account_id=attempt.processor_account_id)
-    result = _call(
+    result = _complete_call(payment=payment, attempt=attempt, connector=connector)
+    return _settle(payment=payment, attempt=attempt, result=result, source="call").payment
+
+
+def _complete_call(*, payment: Payment, attempt: PaymentAttempt, connector: Connector | None) -> ProcessorResult:
+    capture = payment.capture_method == CaptureMethod.AUTOMATIC
+    reference = attempt.processor_reference or payment.processor_reference
+    return _call(
         attempt.id,
         connector,
-        lambda c: c.complete(reference=attempt.id, processor_reference=payment.processor_reference, capture=capture),
+        lambda c: c.complete(reference=attempt.id, processor_reference=reference, capture=capture),
     )
-    return _settle(payment=payment, attempt=attempt, result=result, source="call").payment
 
 
 # --- status sync and processor webhooks -----------------------------------------------------------
@@ -1112,17 +1153,27 @@ def _status_read(
     has_processor_reference: bool,
     created,
     read: Callable[[Connector], ProcessorResult],
+    scheduled: bool,
 ) -> ProcessorResult:
     """A status query, made conservative: only a definite "not found", for an operation the
     processor never acknowledged and old enough for the processor's search to show it, proves
-    that nothing happened. Any other failure of the read itself is inconclusive (ask again later)."""
+    that nothing happened. A not-found from a lagging search index (``extra["lookup"] ==
+    "search"``, Stripe) is trusted only from the janitor's scheduled syncs, never from on-demand
+    ones (webhook trigger, follow-up operation, browser return), which can come much sooner.
+    Any other failure of the read itself is inconclusive (ask again later)."""
     if connector is None:
         return ProcessorResult(outcome=Outcome.UNKNOWN, error_code="processor_account_missing")
     result = _call(reference, connector, read)
     if result.outcome != Outcome.FAILED:
         return result
     old_enough = created <= _now() - timedelta(seconds=settings.PAYMENTS_NOT_FOUND_MIN_AGE_SECONDS)
-    if result.error_code in NOT_FOUND_CODES and not has_processor_reference and old_enough:
+    searched = result.extra.get("lookup") == "search"
+    if (
+        result.error_code in NOT_FOUND_CODES
+        and not has_processor_reference
+        and old_enough
+        and (scheduled or not searched)
+    ):
         return result
     return replace(result, outcome=Outcome.UNKNOWN)
 
@@ -1143,19 +1194,23 @@ def _sync_try_record(model, row, *, unresolved: Q) -> None:
     row.sync_attempts = tries
 
 
-def payment_sync(*, payment_id: str) -> Payment:
+def payment_sync(*, payment_id: str, scheduled: bool = True) -> Payment:
     """Ask the processor about every unresolved operation of the payment and apply the answers.
 
     Attempts still in flight (``started`` before their deadline) are left to their own process.
     An inconclusive answer reschedules (``PAYMENTS_SYNC_SCHEDULE_SECONDS``); after the last try
-    the attempt or refund is flagged for an operator.
+    the attempt or refund is flagged for an operator. ``scheduled`` False: an on-demand sync (a
+    follow-up operation, the browser's return, an operator), which does not trust a search's
+    "not found".
     """
-    return _payment_sync(payment_id=payment_id, source="sync")
+    return _payment_sync(payment_id=payment_id, source="sync", scheduled=scheduled)
 
 
-def _payment_sync(*, payment_id: str, source: str) -> Payment:
-    """``source`` "sync": a janitor's scheduled query (counts against the schedule); "webhook":
-    a query a processor notification triggered (does not use up the schedule)."""
+def _payment_sync(*, payment_id: str, source: str, scheduled: bool) -> Payment:
+    """``source`` "sync": a status query that counts against the schedule; "webhook": a query a
+    processor notification triggered (does not use up the schedule). Each query is counted
+    before anything else is tried, so one that fails every time (even building the connector)
+    still backs off and reaches the operator flag."""
     payment = Payment.objects.filter(pk=payment_id).first()
     if payment is None:
         raise not_found("payment", payment_id)
@@ -1164,6 +1219,8 @@ def _payment_sync(*, payment_id: str, source: str) -> Payment:
     for attempt in attempts.order_by("id"):
         if attempt.status == AttemptStatus.STARTED and attempt.next_sync_at and attempt.next_sync_at > now:
             continue
+        if source == "sync":
+            _sync_try_record(PaymentAttempt, attempt, unresolved=Q(status__in=UNRESOLVED_ATTEMPT_STATUSES))
         connector = _connector(merchant_id=payment.merchant_id, account_id=attempt.processor_account_id)
         result = _status_read(
             connector,
@@ -1171,14 +1228,19 @@ def _payment_sync(*, payment_id: str, source: str) -> Payment:
             has_processor_reference=bool(attempt.processor_reference),
             created=attempt.created,
             read=lambda c, a=attempt: c.status(reference=a.id, processor_reference=a.processor_reference or None),
+            scheduled=scheduled,
         )
-        if source == "sync":
-            _sync_try_record(PaymentAttempt, attempt, unresolved=Q(status__in=UNRESOLVED_ATTEMPT_STATUSES))
+        if attempt.operation == Op.COMPLETE and result.outcome == Outcome.PENDING and result.extra.get("approved"):
+            # The customer approved but our complete() never got through (PayPal APPROVED order):
+            # finish it exactly as the poll does, with the same reference (the processor replays it).
+            result = _complete_call(payment=payment, attempt=attempt, connector=connector)
         payment = _settle(payment=payment, attempt=attempt, result=result, source=source).payment
     refunds = Refund.objects.filter(payment_id=payment_id, status=RefundStatus.PENDING)
     for refund in refunds.order_by("id"):
         if refund.processor_state == ProcessorState.STARTED and refund.next_sync_at and refund.next_sync_at > now:
             continue
+        if source == "sync":
+            _sync_try_record(Refund, refund, unresolved=Q(status=RefundStatus.PENDING))
         connector = _connector(merchant_id=payment.merchant_id, account_id=refund.processor_account_id)
         result = _status_read(
             connector,
@@ -1190,9 +1252,8 @@ def _payment_sync(*, payment_id: str, source: str) -> Payment:
                 processor_refund_reference=r.processor_reference or None,
                 processor_reference=payment.processor_reference or None,
             ),
+            scheduled=scheduled,
         )
-        if source == "sync":
-            _sync_try_record(Refund, refund, unresolved=Q(status=RefundStatus.PENDING))
         _refund_settle(refund=refund, payment=payment, result=result, source=source)
     return Payment.objects.get(pk=payment_id)
 
@@ -1204,17 +1265,26 @@ def payment_apply_webhook(*, processor_account_id: str, event: WebhookEvent) -> 
     (``payment_resolve``), after the caller's transaction commits (no row lock is held across
     that HTTP call, and a rolled-back receipt enqueues nothing)."""
     payment_id = None
-    if event.refund_reference:
+    # By the processor's id, else by ours (an operation whose reply was lost has no processor id).
+    refund_ids = [r for r in (event.refund_reference, event.gateway_refund_reference) if r]
+    if refund_ids:
+        match = Q(pk__in=refund_ids)
+        if event.refund_reference:
+            match |= Q(processor_reference=event.refund_reference)
         payment_id = (
             Refund.objects.filter(processor_account_id=processor_account_id)
-            .filter(Q(processor_reference=event.refund_reference) | Q(pk=event.refund_reference))
+            .filter(match)
             .values_list("payment_id", flat=True)
             .first()
         )
-    if payment_id is None and event.processor_reference:
+    attempt_ids = [r for r in (event.processor_reference, event.gateway_reference) if r]
+    if payment_id is None and attempt_ids:
+        match = Q(pk__in=attempt_ids)
+        if event.processor_reference:
+            match |= Q(processor_reference=event.processor_reference)
         payment_id = (
             PaymentAttempt.objects.filter(processor_account_id=processor_account_id)
-            .filter(Q(processor_reference=event.processor_reference) | Q(pk=event.processor_reference))
+            .filter(match)
             .values_list("payment_id", flat=True)
             .first()
         )
@@ -1236,7 +1306,7 @@ def payment_resolve(*, payment_id: str) -> Payment:
         raise not_found("payment", payment_id)
     if payment.status == PaymentStatus.REQUIRES_ACTION:
         return _requires_action_poll(payment)
-    return _payment_sync(payment_id=payment_id, source="webhook")
+    return _payment_sync(payment_id=payment_id, source="webhook", scheduled=False)
 
 
 def payment_requires_action_poll(*, payment_id: str) -> Payment:
@@ -1244,6 +1314,10 @@ def payment_requires_action_poll(*, payment_id: str) -> Payment:
     payment = Payment.objects.filter(pk=payment_id).first()
     if payment is None:
         raise not_found("payment", payment_id)
+    if payment.status == PaymentStatus.PROCESSING:
+        # A complete() may be in flight; if it turns out not processed the payment is back in
+        # requires_action and must still have its poll.
+        return payment
     if payment.status != PaymentStatus.REQUIRES_ACTION:
         PaymentAttempt.objects.filter(payment_id=payment_id, status=AttemptStatus.REQUIRES_ACTION).update(
             next_sync_at=None
@@ -1261,21 +1335,21 @@ def _requires_action_poll(payment: Payment) -> Payment:
     latest, older = waiting[0], waiting[1:]
     if older:
         PaymentAttempt.objects.filter(pk__in=[a.id for a in older]).update(next_sync_at=None)
+    # Count the poll and schedule the next one before anything can fail (building the connector,
+    # the read, complete()): the payment is never left waiting without a poll. A poll that finds
+    # the customer still away (or cannot read) simply keeps this schedule; complete() clears it
+    # by moving the payment on, or re-arms it if it did not get through.
+    tries = latest.sync_attempts + 1
+    # After the last poll the payment is abandoned; nothing was charged while it waits.
+    next_sync_at = None if tries >= settings.PAYMENTS_REQUIRES_ACTION_POLL_MAX else _requires_action_poll_next(tries)
+    PaymentAttempt.objects.filter(pk=latest.id, status=AttemptStatus.REQUIRES_ACTION).update(
+        sync_attempts=tries, next_sync_at=next_sync_at, updated=_now()
+    )
     connector = _connector(merchant_id=payment.merchant_id, account_id=payment.processor_account_id)
     reference = payment.processor_reference or latest.processor_reference or None
     result = _call(latest.id, connector, lambda c: c.status(reference=latest.id, processor_reference=reference))
     if result.outcome in (Outcome.SUCCEEDED, Outcome.DECLINED, Outcome.PENDING):
-        PaymentAttempt.objects.filter(pk=latest.id).update(next_sync_at=None, updated=_now())
         return payment_complete(payment_id=payment.id)
-    # Still waiting for the customer, or the read itself failed: ask again later, less often.
-    tries = latest.sync_attempts + 1
-    if tries >= settings.PAYMENTS_REQUIRES_ACTION_POLL_MAX:
-        next_sync_at = None  # abandoned; nothing was charged while it waits, so nobody needs flagging
-    else:
-        next_sync_at = _now() + timedelta(seconds=settings.PAYMENTS_REQUIRES_ACTION_POLL_SECONDS * 2**tries)
-    PaymentAttempt.objects.filter(pk=latest.id, status=AttemptStatus.REQUIRES_ACTION).update(
-        sync_attempts=tries, next_sync_at=next_sync_at, updated=_now()
-    )
     return Payment.objects.get(pk=payment.id)
 
 
@@ -1399,8 +1473,10 @@ def _refund_settle(
     else:
         fields["processor_state"] = ProcessorState.RESOLVED
         fields["next_sync_at"] = None
-        if source == "sync":
-            fields["flagged_at"] = None  # resolved now; a flag from an exhausted schedule no longer applies
+        if source != "call":
+            fields["flagged_at"] = (
+                None  # resolved now (sync or webhook); a flag from an exhausted schedule no longer applies
+            )
         if state == "succeeded":
             fields["status"] = RefundStatus.SUCCEEDED
         else:

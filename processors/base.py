@@ -86,6 +86,10 @@ class WebhookEvent:
     refund_reference: str | None = None
     result: ProcessorResult | None = None
     raw: dict[str, Any] = field(default_factory=dict)
+    # Our own id (the ``reference`` we sent, e.g. Stripe ``metadata.gateway_reference``) of the
+    # payment attempt / refund, when the event carries it: matches an operation whose reply was lost.
+    gateway_reference: str | None = None
+    gateway_refund_reference: str | None = None
 
 
 class WebhookVerificationError(Exception):

@@ -310,8 +310,9 @@ class StripeConnector(Connector):
     def status(self, *, reference: str, processor_reference: str | None) -> ProcessorResult:
         """The PaymentIntent's state. Without its id, search by ``metadata[gateway_reference]``.
 
-        Stripe's search index trails writes by up to a minute, so a status sync should not trust a
-        not-found earlier than that after the call (the payments janitor's first try is later).
+        Stripe's search index trails writes (documented as "under a minute", longer during
+        outages), so its not-found is marked ``extra["lookup"] = "search"``: the payments app
+        trusts it only from a scheduled sync, well after the call.
         """
         if processor_reference:
             return self._intent_call(self._get(f"/v1/payment_intents/{processor_reference}"))
@@ -325,8 +326,12 @@ class StripeConnector(Connector):
             return self._error_result(reply)
         found = reply.body.get("data") or []
         if not found:
+            # The search index trails writes: the payments app weighs this "not found" accordingly.
             return ProcessorResult(
-                outcome=Outcome.FAILED, error_code=NOT_FOUND, message="Stripe has no PaymentIntent for this reference"
+                outcome=Outcome.FAILED,
+                error_code=NOT_FOUND,
+                message="Stripe's search has no PaymentIntent for this reference",
+                extra={"lookup": "search"},
             )
         return self._intent_result(found[0])
 
@@ -391,6 +396,11 @@ class StripeConnector(Connector):
         except (ValueError, KeyError, TypeError):
             raise WebhookVerificationError("signed body is not a Stripe event") from None
         kind = obj.get("object") if isinstance(obj, dict) else None
+        # Our own id, set on every create: it finds the attempt (or refund) whose reply was lost
+        # and which therefore has no Stripe id recorded.
+        metadata = obj.get("metadata") if isinstance(obj, dict) else None
+        ours = metadata.get(REFERENCE_METADATA_KEY) if isinstance(metadata, dict) else None
+        ours = ours if isinstance(ours, str) and ours else None
         if kind == "payment_intent":
             return WebhookEvent(
                 processor_event_id=event_id,
@@ -398,6 +408,7 @@ class StripeConnector(Connector):
                 processor_reference=obj.get("id"),
                 result=self._intent_result(obj),
                 raw=event,
+                gateway_reference=ours,
             )
         if kind == "refund":
             return WebhookEvent(
@@ -407,6 +418,7 @@ class StripeConnector(Connector):
                 refund_reference=obj.get("id"),
                 result=self._refund_result(obj),
                 raw=event,
+                gateway_refund_reference=ours,
             )
         reference = obj.get("payment_intent") if isinstance(obj, dict) else None
         return WebhookEvent(processor_event_id=event_id, type=event_type, processor_reference=reference, raw=event)

@@ -20,7 +20,8 @@ PAYMENTS_PENDING_SYNC_SCHEDULE_SECONDS = [
 PAYMENTS_INFLIGHT_TIMEOUT_SECONDS = env_int("PAYMENTS_INFLIGHT_TIMEOUT_SECONDS", 300)
 # A status query's "not found" is trusted only for operations at least this old (some processors'
 # search lags behind their writes); sooner, the answer counts as inconclusive and is asked again.
-PAYMENTS_NOT_FOUND_MIN_AGE_SECONDS = env_int("PAYMENTS_NOT_FOUND_MIN_AGE_SECONDS", 60)
+# A search-based not-found (Stripe) is moreover trusted only from the janitor's scheduled syncs.
+PAYMENTS_NOT_FOUND_MIN_AGE_SECONDS = env_int("PAYMENTS_NOT_FOUND_MIN_AGE_SECONDS", 300)
 # A payment waiting for the customer (3-D Secure, PayPal approval) whose browser never comes back:
 # the janitor asks the processor after this long (then after 2x, 4x, ...), and finishes the payment
 # if the customer did act; it stops asking after PAYMENTS_REQUIRES_ACTION_POLL_MAX polls.

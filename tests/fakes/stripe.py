@@ -74,6 +74,8 @@ class FakeStripe(FakeServer):
         self.intents: dict[str, dict[str, Any]] = {}
         self.refunds: dict[str, dict[str, Any]] = {}
         self.idempotency: dict[str, dict[str, Any]] = {}
+        # Stripe's search index trails writes; True: it has not caught up with any of them yet.
+        self.search_lagging = False
         self._in_flight: set[str] = set()
         self._card_kind: dict[str, str] = {}
         self._seq = itertools.count(1)
@@ -181,6 +183,8 @@ class FakeStripe(FakeServer):
                     return self._error(400, "invalid_request_error", "Unsupported search query.")
                 field, value = match.group(1), match.group(2).replace("\\'", "'")
                 found = [pi for pi in self.intents.values() if pi["metadata"].get(field) == value]
+                if self.search_lagging:
+                    found = []
                 return Reply(200, {"object": "search_result", "data": found, "has_more": False})
             match = re.fullmatch(r"/v1/payment_intents/([^/]+)", request.path)
             if match:
