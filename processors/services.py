@@ -181,3 +181,21 @@ def processor_webhook_receive(*, account: ProcessorAccount, headers: dict[str, s
         row.applied_at = timezone.now()
         row.save(update_fields=["applied_at"])
     return WebhookReceipt(event=row, duplicate=False, applied=True)
+
+
+def processor_credentials_reencrypt() -> int:
+    """Re-encrypt stored credentials still under an older key (after a key was appended to
+    ENCRYPTION_KEYS), so the old key can be dropped. Returns how many accounts changed."""
+    from gateway.crypto import needs_reencrypt, reencrypt
+
+    changed = 0
+    for account_id in (
+        ProcessorAccount.objects.exclude(credentials_encrypted="").values_list("id", flat=True).iterator()
+    ):
+        with transaction.atomic():
+            account = ProcessorAccount.objects.select_for_update().get(id=account_id)
+            if account.credentials_encrypted and needs_reencrypt(account.credentials_encrypted):
+                account.credentials_encrypted = reencrypt(account.credentials_encrypted, purpose=CREDENTIALS_PURPOSE)
+                account.save(update_fields=["credentials_encrypted"])
+                changed += 1
+    return changed

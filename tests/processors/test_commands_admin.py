@@ -127,3 +127,33 @@ def test_admin_lists_breaker_events(admin_client_logged_in):
     BreakerEvent.objects.create(breaker="pra_x", merchant_id="mer_x", old_state="closed", new_state="open")
     page = admin_client_logged_in.get("/admin/processors/breakerevent/")
     assert page.status_code == 200 and b"pra_x" in page.content
+
+
+def test_credentials_are_reencrypted_under_a_new_key_and_still_open(db, settings):
+    import base64
+    import os
+
+    from gateway import crypto
+    from processors.models import ProcessorAccount
+    from processors.selectors import account_credentials
+    from tests.processors.factories import ProcessorAccountFactory
+
+    def key(kid):
+        return f"{kid}:" + base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("=")
+
+    # Given an account whose credentials were encrypted under the first key
+    first = key("k1")
+    settings.ENCRYPTION_KEYS = [first]
+    account = ProcessorAccountFactory()
+    assert crypto.token_kid(account.credentials_encrypted) == "k1"
+    # When a new key is appended and the command runs
+    settings.ENCRYPTION_KEYS = [first, key("k2")]
+    call_command("processor_credentials_reencrypt")
+    # Then the credentials are under the new key, open with it alone, and a re-run changes nothing
+    account = ProcessorAccount.objects.get(id=account.id)
+    assert crypto.token_kid(account.credentials_encrypted) == "k2"
+    settings.ENCRYPTION_KEYS = [settings.ENCRYPTION_KEYS[1]]
+    assert account_credentials(account)["secret_key"] == "sk_test_factory"
+    from processors.services import processor_credentials_reencrypt
+
+    assert processor_credentials_reencrypt() == 0
