@@ -260,6 +260,24 @@ def _attempt_new(
     )
 
 
+def _follow_up_begin(payment: Payment, *, operation: str, action: str, amount: int) -> PaymentAttempt:
+    """Start a capture, void or complete on the processor and account that hold the payment (the
+    caller holds the row lock): the attempt, the move to ``processing`` and its event, saved."""
+    attempt = _attempt_new(
+        payment,
+        operation=operation,
+        account_id=payment.processor_account_id,
+        processor=payment.processor,
+        amount=amount,
+        processor_reference=payment.processor_reference,
+    )
+    payment_transition(payment, action)
+    payment.save()
+    attempt.save(force_insert=True)
+    _record(payment, "payment.processing")
+    return attempt
+
+
 def _connector(*, merchant_id: str, account_id: str) -> Connector | None:
     """The account's connector, or None when it cannot be built (account gone, credentials no
     longer decryptable after a key rotation...): a call is then not made, a status read is
@@ -1027,18 +1045,7 @@ def payment_capture(
                 code="order_not_payable",
                 param="order",
             )
-        attempt = _attempt_new(
-            payment,
-            operation=Op.CAPTURE,
-            account_id=payment.processor_account_id,
-            processor=payment.processor,
-            amount=amount,
-            processor_reference=payment.processor_reference,
-        )
-        payment_transition(payment, "capture")
-        payment.save()
-        attempt.save(force_insert=True)
-        _record(payment, "payment.processing")
+        attempt = _follow_up_begin(payment, operation=Op.CAPTURE, action="capture", amount=amount)
     return _follow_up(
         payment=payment,
         attempt=attempt,
@@ -1076,18 +1083,7 @@ def payment_cancel(
             return payment
         if not transition_allowed(payment.status, "void"):
             raise payment_unexpected_state(payment, "cancel")
-        attempt = _attempt_new(
-            payment,
-            operation=Op.VOID,
-            account_id=payment.processor_account_id,
-            processor=payment.processor,
-            amount=payment.amount_capturable,
-            processor_reference=payment.processor_reference,
-        )
-        payment_transition(payment, "void")
-        payment.save()
-        attempt.save(force_insert=True)
-        _record(payment, "payment.processing")
+        attempt = _follow_up_begin(payment, operation=Op.VOID, action="void", amount=payment.amount_capturable)
     return _follow_up(
         payment=payment,
         attempt=attempt,
@@ -1112,18 +1108,7 @@ def payment_complete(*, payment_id: str) -> Payment:
         payment = _payment_for_update(payment_id=payment_id)
         if not transition_allowed(payment.status, "complete"):
             return payment  # a concurrent return is completing it
-        attempt = _attempt_new(
-            payment,
-            operation=Op.COMPLETE,
-            account_id=payment.processor_account_id,
-            processor=payment.processor,
-            amount=payment.amount,
-            processor_reference=payment.processor_reference,
-        )
-        payment_transition(payment, "complete")
-        payment.save()
-        attempt.save(force_insert=True)
-        _record(payment, "payment.processing")
+        attempt = _follow_up_begin(payment, operation=Op.COMPLETE, action="complete", amount=payment.amount)
     connector = _connector(merchant_id=payment.merchant_id, account_id=attempt.processor_account_id)
     result = _complete_call(payment=payment, attempt=attempt, connector=connector)
     return _settle(payment=payment, attempt=attempt, result=result, source="call").payment
