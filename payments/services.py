@@ -1243,36 +1243,43 @@ def _payment_sync(*, payment_id: str, source: str, scheduled: bool) -> Payment:
     return Payment.objects.get(pk=payment_id)
 
 
+def _payment_id_by_reference(
+    model: type[Refund] | type[PaymentAttempt],
+    *,
+    account_id: str,
+    processor_reference: str | None,
+    our_reference: str | None,
+) -> str | None:
+    """The payment a refund or attempt of this account belongs to, found by the processor's id or, for
+    an operation whose reply was lost (no processor id yet), by ours (sent as the processor's
+    idempotency key / metadata)."""
+    if not processor_reference and not our_reference:
+        return None
+    match = Q(pk__in=[r for r in (processor_reference, our_reference) if r])
+    if processor_reference:
+        match |= Q(processor_reference=processor_reference)
+    return (
+        model.objects.filter(processor_account_id=account_id).filter(match).values_list("payment_id", flat=True).first()
+    )
+
+
 def payment_apply_webhook(*, processor_account_id: str, event: WebhookEvent) -> None:
     """A verified processor notification is a trigger, never a verdict: events arrive late, out of
     order and about older charges of the same payment, so the result they carry is not applied.
     The payment the event's charge or refund belongs to is resolved by asking the processor
     (``payment_resolve``), after the caller's transaction commits (no row lock is held across
     that HTTP call, and a rolled-back receipt enqueues nothing)."""
-    payment_id = None
-    # By the processor's id, else by ours (an operation whose reply was lost has no processor id).
-    refund_ids = [r for r in (event.refund_reference, event.gateway_refund_reference) if r]
-    if refund_ids:
-        match = Q(pk__in=refund_ids)
-        if event.refund_reference:
-            match |= Q(processor_reference=event.refund_reference)
-        payment_id = (
-            Refund.objects.filter(processor_account_id=processor_account_id)
-            .filter(match)
-            .values_list("payment_id", flat=True)
-            .first()
-        )
-    attempt_ids = [r for r in (event.processor_reference, event.gateway_reference) if r]
-    if payment_id is None and attempt_ids:
-        match = Q(pk__in=attempt_ids)
-        if event.processor_reference:
-            match |= Q(processor_reference=event.processor_reference)
-        payment_id = (
-            PaymentAttempt.objects.filter(processor_account_id=processor_account_id)
-            .filter(match)
-            .values_list("payment_id", flat=True)
-            .first()
-        )
+    payment_id = _payment_id_by_reference(
+        Refund,
+        account_id=processor_account_id,
+        processor_reference=event.refund_reference,
+        our_reference=event.gateway_refund_reference,
+    ) or _payment_id_by_reference(
+        PaymentAttempt,
+        account_id=processor_account_id,
+        processor_reference=event.processor_reference,
+        our_reference=event.gateway_reference,
+    )
     if payment_id is None:
         logger.info("processor webhook for an unknown charge ignored", extra={"event_id": event.processor_event_id})
         return
