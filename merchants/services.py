@@ -3,7 +3,6 @@ import secrets
 import string
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
@@ -84,7 +83,3 @@ def merchant_update_rate_limit(*, merchant: Merchant, per_second: float | None, 
 
 def merchant_invalidate_cached_keys(*, merchant: Merchant) -> None:
     cache.delete_many([api_key_cache_key(h) for h in merchant.api_keys.values_list("key_hash", flat=True)])
-
-
-def default_rate_limit() -> tuple[float, int]:
-    return settings.RATE_LIMIT_PER_SECOND, settings.RATE_LIMIT_BURST
