@@ -2,8 +2,11 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# What production installs (the Dockerfile's path): requirements.txt alone, no dev packages.
+PROD_VENV := .venv-prod
+PROD_BIN := $(PROD_VENV)/bin
 
-.PHONY: venv demo run test test-fast lint format check migrate worker beat bench clean services
+.PHONY: venv prod-venv prod-smoke demo run test test-fast lint format check migrate worker beat bench clean services
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m venv $(VENV)
@@ -12,6 +15,19 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt
 	touch $@
 
 venv: $(BIN)/.installed
+
+$(PROD_BIN)/.installed: requirements.txt
+	rm -rf $(PROD_VENV)
+	$(PY) -m venv $(PROD_VENV)
+	$(PROD_BIN)/pip install -q -r requirements.txt
+	$(PROD_BIN)/pip check
+	touch $@
+
+prod-venv: $(PROD_BIN)/.installed
+
+## The production install and processes: imports, migrate, check --deploy, gunicorn + worker + beat, /readyz.
+prod-smoke: prod-venv services
+	$(PROD_BIN)/python scripts/prod_smoke.py
 
 ## Embedded mode (SQLite, local cache, eager tasks): migrate, print demo keys, serve on :8000.
 demo: venv
@@ -22,10 +38,10 @@ demo: venv
 run: demo
 
 ## Test suite against real PostgreSQL, Redis and a real Celery worker (starts services if down).
-test: venv services
+test: venv prod-venv services
 	$(BIN)/python -m pytest --ds=gateway_project.settings.test $(PYTEST_ARGS)
 
-test-fast: venv services
+test-fast: venv prod-venv services
 	$(BIN)/python -m pytest --ds=gateway_project.settings.test -m "not slow" $(PYTEST_ARGS)
 
 services:
@@ -60,4 +76,4 @@ bench: venv services
 	$(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) gateway-demo.sqlite3 staticfiles
+	rm -rf $(VENV) $(PROD_VENV) gateway-demo.sqlite3 staticfiles

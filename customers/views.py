@@ -11,10 +11,10 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
+from gateway.forwarded import client_ip
 from gateway.idempotency import HEADER as IDEMPOTENCY_HEADER
 from gateway.pagination import LIST_PARAMETERS, list_envelope_serializer, paginate
 from gateway.permissions import IsCustomer, IsPublishableKey
-from gateway.ratelimit import client_ip
 from gateway.views import GatewayAPIView
 
 from . import selectors, services

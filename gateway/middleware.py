@@ -11,8 +11,8 @@ logger = logging.getLogger("gateway.request")
 
 
 class RequestContextMiddleware:
-    """Request id on every response, the 1 MiB body cap, rate-limit headers, and one JSON
-    access-log line (never the body) per request."""
+    """Request id and serving instance on every response, the 1 MiB body cap, rate-limit headers,
+    and one JSON access-log line (never the body) per request."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -26,6 +26,7 @@ class RequestContextMiddleware:
         try:
             response = self._guarded(request)
             response["Request-Id"] = request_id
+            response["Gateway-Instance"] = settings.GATEWAY_INSTANCE
             for name, value in getattr(request, "gateway_ratelimit_headers", {}).items():
                 response.setdefault(name, value)
             principal = getattr(request, "gateway_principal", None)

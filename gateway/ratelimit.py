@@ -123,11 +123,3 @@ def bucket_take(*, key: str, rate: float | None = None, burst: int | None = None
             logger.warning("rate limiter unavailable, allowing requests", extra={"error": type(exc).__name__})
         return None
     return _result(allowed, tokens, rate, burst)
-
-
-def client_ip(request) -> str:
-    if settings.TRUST_X_FORWARDED_FOR:
-        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-        if forwarded:
-            return forwarded.split(",")[0].strip()
-    return request.META.get("REMOTE_ADDR", "unknown")

@@ -5,8 +5,9 @@ from rest_framework.exceptions import APIException, NotFound, Throttled
 from rest_framework.views import APIView
 
 from .errors import InvalidRequest
+from .forwarded import client_ip
 from .idempotency import idempotency_key_from, idempotent_execute
-from .ratelimit import bucket_take, client_ip
+from .ratelimit import bucket_take
 
 
 def _refuse_null_characters(request, kwargs) -> None:

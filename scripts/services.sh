@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Make sure PostgreSQL and Redis answer on 127.0.0.1, installing them with apt-get if absent.
+# Make sure PostgreSQL, Redis and RabbitMQ answer on 127.0.0.1, and nginx and PgBouncer are installed
+# (apt-get installs whatever is absent).
 set -euo pipefail
 
 need_apt_update=1
@@ -7,6 +8,16 @@ apt_install() {
     if [ "$need_apt_update" = 1 ]; then apt-get update -qq; need_apt_update=0; fi
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
 }
+
+# The production stack's balancer and pooler (tests/stack) are Debian's packages too.
+missing=""
+for tool in nginx pgbouncer; do
+    if ! command -v "$tool" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$tool" ]; then missing="$missing $tool"; fi
+done
+if [ -n "$missing" ]; then
+    echo "installing$missing"
+    apt_install $missing
+fi
 
 if ! command -v pg_ctlcluster >/dev/null 2>&1; then
     echo "installing PostgreSQL"

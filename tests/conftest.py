@@ -27,6 +27,34 @@ from merchants.services import merchant_create
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _no_session_state():
+    """Every connection of the suite refuses SQL that would break behind PgBouncer (see session_state)."""
+    from django.db import connections
+    from django.db.backends.signals import connection_created
+
+    from tests import session_state
+
+    def on_created(sender, connection, **kwargs):
+        session_state.install(connection)
+
+    connection_created.connect(on_created, weak=False)
+    for conn in connections.all(initialized_only=True):
+        session_state.install(conn)
+    yield
+    connection_created.disconnect(on_created)
+
+
+@pytest.fixture(autouse=True)
+def _no_session_state_here():
+    """Connections are per thread: make sure this thread's is guarded too."""
+    from django.db import connection
+
+    from tests import session_state
+
+    session_state.install(connection)
+
+
 @pytest.fixture(autouse=True)
 def _clean_cache():
     """Each test starts with an empty cache (rate-limit buckets, cached objects).

@@ -6,6 +6,7 @@ Every variable is listed in the README's configuration table.
 """
 
 import logging
+import socket
 from pathlib import Path
 
 import dj_database_url
@@ -76,8 +77,12 @@ TEMPLATES = [
     },
 ]
 
+# Behind PgBouncer in transaction pooling mode each transaction may run on another server
+# connection, so nothing may outlive a transaction: no server-side (WITH HOLD) cursors.
+DB_TRANSACTION_POOLING = env_bool("DB_TRANSACTION_POOLING", False)
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = DB_TRANSACTION_POOLING
 else:
     DATABASES = {
         "default": {
@@ -171,8 +176,11 @@ RATE_LIMIT_BURST = env_int("RATE_LIMIT_BURST", 50)
 RATE_LIMIT_ENABLED = env_bool("RATE_LIMIT_ENABLED", True)
 IDEMPOTENCY_KEY_TTL_HOURS = env_int("IDEMPOTENCY_KEY_TTL_HOURS", 24)
 API_KEY_CACHE_SECONDS = env_int("API_KEY_CACHE_SECONDS", 60)
-# Client IP comes from REMOTE_ADDR unless the proxy in front is trusted to set X-Forwarded-For.
-TRUST_X_FORWARDED_FOR = env_bool("TRUST_X_FORWARDED_FOR", False)
+# Client IP comes from REMOTE_ADDR; X-Forwarded-For is read only when REMOTE_ADDR is one of these
+# proxies (addresses or CIDR networks), and then only the hop the nearest trusted proxy saw.
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", "")
+# Names the process that served a response (`Gateway-Instance` header): which instance behind the balancer.
+GATEWAY_INSTANCE = env("GATEWAY_INSTANCE", socket.gethostname())
 
 # --- Celery --------------------------------------------------------------------------------
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", REDIS_URL or "memory://")
