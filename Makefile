@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PROD_VENV := .venv-prod
 PROD_BIN := $(PROD_VENV)/bin
 
-.PHONY: venv prod-venv prod-smoke demo run test test-fast lint format check migrate worker beat bench clean services
+.PHONY: venv prod-venv prod-smoke demo run test test-fast lint format check migrate worker beat bench bench-scale stack clean services
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m venv $(VENV)
@@ -74,6 +74,14 @@ beat: venv
 
 bench: venv services
 	$(BIN)/python bench/run.py
+
+## Scale-out: create+confirm through nginx over 1, 2 and 3 instances (PgBouncer, production venv).
+bench-scale: venv prod-venv services
+	$(BIN)/python bench/scale.py
+
+## The production stack on 127.0.0.1 (nginx TLS round robin, 2 instances, PgBouncer, worker, beat, sinks).
+stack: venv prod-venv services
+	$(BIN)/python deploy/stack.py up --instances $${INSTANCES:-2}
 
 clean:
 	rm -rf $(VENV) $(PROD_VENV) gateway-demo.sqlite3 staticfiles
