@@ -224,7 +224,8 @@ def main() -> int:
     bound = max((name for name in names if "wrk" not in name), key=lambda name: last["cpu_ms_per_request"][name])
     ceiling = CORES * 1000 / total[counts[-1]]
     print(
-        f"\nbound: {bound} spends {last['cpu_ms_per_request'][bound]:.1f} of {total[counts[-1]]:.1f} CPU ms per request;"
+        f"\nbound: {bound} spends {last['cpu_ms_per_request'][bound]:.1f} of {total[counts[-1]]:.1f}"
+        " CPU ms per request;"
         f" with every process on {CORES} cores the machine tops out near {ceiling:.0f} req/s"
         f" (measured {last['rps']:.0f}): more instances add throughput only with more cores."
     )
