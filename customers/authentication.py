@@ -3,7 +3,7 @@ from rest_framework.request import Request
 
 from gateway.authentication import bearer_token, principal_attach
 
-SESSION_TOKEN_PREFIX = "cst_"
+from .tokens import SESSION_TOKEN_PREFIX
 
 
 class CustomerTokenAuthentication(BaseAuthentication):
@@ -14,9 +14,10 @@ class CustomerTokenAuthentication(BaseAuthentication):
     """
 
     def authenticate(self, request: Request):
-        # Imported here: DRF loads this module while gateway.errors is still importing DRF.
+        # Imported here: DRF loads this module (settings) while gateway.errors is still importing
+        # DRF, before the app registry is ready for the models behind the selectors.
+        from .errors import InvalidSessionToken
         from .selectors import principal_for_session_token
-        from .services import InvalidSessionToken
 
         token = bearer_token(request)
         if token is None or not token.startswith(SESSION_TOKEN_PREFIX):
