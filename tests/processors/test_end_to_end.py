@@ -13,7 +13,8 @@ import pytest
 import requests
 
 from payments.models import Payment, PaymentAttempt, Refund
-from payments.services import ledger_check, payment_sync
+from payments.reconciliation import ledger_check
+from payments.services import payment_sync
 from processors.models import BreakerEvent, ProcessorWebhookEvent
 from processors.services import processor_route_set
 from processors.stripe import stripe_signature_header
