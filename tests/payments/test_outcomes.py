@@ -17,7 +17,7 @@ from payments.services.settlement import attempt_settle
 from payments.tasks import payments_sync_due
 from processors.base import Outcome, ProcessorResult, WebhookEvent
 from processors.services import processor_account_create, processor_route_set
-from sandbox.connector import charge_result
+from sandbox.book import charge_result
 from sandbox.models import SandboxCharge
 from sandbox.services import sandbox_fault_plan_set
 
