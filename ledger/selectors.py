@@ -62,7 +62,9 @@ class LedgerReportRow:
 
 @dataclass(frozen=True)
 class LedgerProblem:
-    code: str  # entry_unbalanced | entry_foreign_account | trial_balance_nonzero | payment_* (see ledger_problems)
+    # entry_unbalanced | entry_foreign_account | operation_posted_twice | trial_balance_nonzero |
+    # payment_mixed_currencies | payment_over_refunded (see ledger_problems)
+    code: str
     subject: str  # the entry id, payment id or "merchant_id currency" concerned
     detail: str
 
@@ -177,6 +179,21 @@ def entries_with_foreign_accounts(*, merchant_id: str | None = None) -> list[str
     return sorted(set(lines.values_list("entry_id", flat=True)))
 
 
+def operations_posted_twice(*, merchant_id: str | None = None) -> list[tuple[str, str, str, int]]:
+    """(payment id, kind, operation reference, entries) for every operation posted more than once.
+
+    Always empty unless the database's unique constraint was bypassed; ``ledger_verify`` reports it.
+    """
+    rows = (
+        _entries(merchant_id)
+        .values("payment_id", "kind", "operation_ref")
+        .annotate(entries=Count("id"))
+        .filter(entries__gt=1)
+        .order_by("payment_id", "kind", "operation_ref")
+    )
+    return [(row["payment_id"], row["kind"], row["operation_ref"], row["entries"]) for row in rows]
+
+
 def trial_balance(*, merchant_id: str | None = None) -> list[TrialBalanceRow]:
     """Total debits and credits per merchant and currency over all accounts (equal in sound books)."""
     lines = JournalLine.objects.order_by()
@@ -258,6 +275,7 @@ def ledger_problems(*, merchant_id: str | None = None) -> list[LedgerProblem]:
 
     * each entry balances (debits = credits = amount, at least two lines) and uses only accounts of
       its own merchant and currency;
+    * each capture or refund operation is posted at most once;
     * the trial balance of each merchant and currency is zero;
     * each payment is booked in one currency and its refunds never exceed its captures.
     """
@@ -268,6 +286,10 @@ def ledger_problems(*, merchant_id: str | None = None) -> list[LedgerProblem]:
     problems += [
         LedgerProblem("entry_foreign_account", entry_id, "a line posts to another merchant's or currency's account")
         for entry_id in entries_with_foreign_accounts(merchant_id=merchant_id)
+    ]
+    problems += [
+        LedgerProblem("operation_posted_twice", payment_id, f"{kind} {operation_ref} is posted {entries} times")
+        for payment_id, kind, operation_ref, entries in operations_posted_twice(merchant_id=merchant_id)
     ]
     problems += [
         LedgerProblem(
