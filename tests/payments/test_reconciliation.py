@@ -25,6 +25,20 @@ def captured(create_payment, merchant_keys) -> Payment:
     return Payment.objects.get(pk=body["id"])
 
 
+def succeeded_refund_written(payment: Payment, *, amount: int) -> Refund:
+    """A succeeded refund row written directly: no processor call, no ledger posting."""
+    return Refund.objects.create(
+        merchant_id=payment.merchant_id,
+        payment=payment,
+        livemode=payment.livemode,
+        amount=amount,
+        currency=payment.currency,
+        status=RefundStatus.SUCCEEDED,
+        processor="sandbox",
+        processor_account_id="sandbox",
+    )
+
+
 def test_an_unbalanced_entry_is_reported(captured):
     # Given a capture entry for the payment whose lines do not balance (balance check off)
     balance_check_disable()
@@ -68,16 +82,7 @@ def test_a_capture_posted_twice_is_reported(captured):
 
 def test_a_refund_without_its_ledger_entry_is_reported(captured):
     # Given a refund recorded as succeeded on the payment but never posted to the ledger
-    Refund.objects.create(
-        merchant_id=captured.merchant_id,
-        payment=captured,
-        livemode=captured.livemode,
-        amount=500,
-        currency="USD",
-        status=RefundStatus.SUCCEEDED,
-        processor="sandbox",
-        processor_account_id="sandbox",
-    )
+    succeeded_refund_written(captured, amount=500)
     Payment.objects.filter(pk=captured.id).update(amount_refunded=500)
 
     assert ledger_check() == [
@@ -88,16 +93,7 @@ def test_a_refund_without_its_ledger_entry_is_reported(captured):
 
 def test_a_succeeded_refund_the_payment_does_not_count_is_reported(captured):
     # Given a succeeded refund row the payment's amount_refunded does not include
-    Refund.objects.create(
-        merchant_id=captured.merchant_id,
-        payment=captured,
-        livemode=captured.livemode,
-        amount=300,
-        currency="USD",
-        status=RefundStatus.SUCCEEDED,
-        processor="sandbox",
-        processor_account_id="sandbox",
-    )
+    succeeded_refund_written(captured, amount=300)
 
     assert ledger_check() == [f"{captured.id}: succeeded refunds 300 != amount_refunded 0"]
 
