@@ -13,7 +13,7 @@ from gateway.principal import Principal
 
 from .cache import session_cache_key
 from .models import Customer, CustomerSession
-from .services import session_token_hash
+from .tokens import session_token_hash
 
 
 def customer_get(*, merchant_id: str, customer_id: str, livemode: bool = False) -> Customer:

@@ -4,9 +4,7 @@ Every function that changes a customer's visible data invalidates its cached rep
 every function that ends sessions invalidates their cached token resolution.
 """
 
-import hashlib
 import ipaddress
-import secrets
 from datetime import timedelta
 from typing import Any
 
@@ -19,41 +17,15 @@ from django.db.models import F
 from django.db.models.functions import Lower
 from django.utils import timezone
 from django_ratelimit.core import get_usage
-from rest_framework.exceptions import AuthenticationFailed
 
-from gateway.errors import AUTHENTICATION, RATE_LIMIT, ApiError, Conflict, InvalidRequest, not_found
+from gateway.errors import RATE_LIMIT, ApiError, Conflict, InvalidRequest, not_found
 
-from .authentication import SESSION_TOKEN_PREFIX
 from .cache import customer_cache_invalidate, session_cache_invalidate
+from .errors import InvalidCredentials
 from .models import EMAIL_UNIQUE_CONSTRAINT, Customer, CustomerSession
+from .tokens import session_token_hash, session_token_new
 
 PROFILE_FIELDS = frozenset({"email", "name", "phone", "metadata"})
-
-INVALID_CREDENTIALS_MESSAGE = "Invalid email or password, or too many failed attempts. Try again later."
-
-
-class InvalidCredentials(ApiError):
-    """One error for unknown email, wrong password and locked account: nothing about the account leaks."""
-
-    status_code = 401
-    error_type = AUTHENTICATION
-    code = "invalid_credentials"
-    default_message = INVALID_CREDENTIALS_MESSAGE
-
-
-class InvalidSessionToken(ApiError, AuthenticationFailed):
-    """Rendered in the error shape as an ApiError; an AuthenticationFailed for DRF and the gateway
-    view, so a bad token still spends a token of the client IP's rate-limit bucket."""
-
-    status_code = 401
-    error_type = AUTHENTICATION
-    code = "invalid_session_token"
-    default_message = "Invalid, expired or revoked customer session token."
-
-
-def session_token_hash(raw_token: str) -> str:
-    # Tokens carry 256 bits of randomness, so a plain SHA-256 is enough (as for API keys).
-    return hashlib.sha256(raw_token.encode()).hexdigest()
 
 
 def _email_conflict(exc: IntegrityError) -> bool:
@@ -228,7 +200,7 @@ def _password_matches(customer: Customer, password: str) -> bool:
 
 
 def _session_create(*, customer: Customer, client_ip: str) -> tuple[CustomerSession, str]:
-    raw_token = SESSION_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    raw_token = session_token_new()
     try:
         created_ip = str(ipaddress.ip_address(client_ip))
     except ValueError:

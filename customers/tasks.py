@@ -1,8 +1,10 @@
+"""Thin Celery tasks: call the service."""
+
 from celery import shared_task
 
-from .services import customer_sessions_purge as _purge
+from . import services
 
 
 @shared_task(name="customers.tasks.customer_sessions_purge")
 def customer_sessions_purge() -> int:
-    return _purge()
+    return services.customer_sessions_purge()

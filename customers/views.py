@@ -117,13 +117,13 @@ class CustomerDetailView(GatewayAPIView):
     def get(self, request, customer_id: str):
         merchant_id, livemode = request.auth.merchant_id, request.auth.livemode
 
-        def build():
+        def load():
             customer = selectors.customer_get(merchant_id=merchant_id, customer_id=customer_id, livemode=livemode)
-            return customer.merchant_id, customer.livemode, CustomerSerializer(customer).data
+            return CustomerSerializer(customer).data
 
         return Response(
             customer_representation(
-                merchant_id=merchant_id, livemode=livemode, customer_id=customer_id, representation="api", build=build
+                merchant_id=merchant_id, livemode=livemode, customer_id=customer_id, representation="api", load=load
             )
         )
 
@@ -238,11 +238,11 @@ class MeView(GatewayAPIView):
     def get(self, request):
         principal = request.auth
 
-        def build():
+        def load():
             customer = selectors.customer_get(
                 merchant_id=principal.merchant_id, customer_id=principal.customer_id, livemode=principal.livemode
             )
-            return customer.merchant_id, customer.livemode, MeSerializer(customer).data
+            return MeSerializer(customer).data
 
         return Response(
             customer_representation(
@@ -250,7 +250,7 @@ class MeView(GatewayAPIView):
                 livemode=principal.livemode,
                 customer_id=principal.customer_id,
                 representation="me",
-                build=build,
+                load=load,
             )
         )
 

@@ -5,6 +5,3 @@ class GatewayConfig(AppConfig):
     name = "gateway"
     verbose_name = "API gateway layer"
     default_auto_field = "django.db.models.BigAutoField"
-
-    def ready(self) -> None:
-        from . import schema  # noqa: F401  (registers the OpenAPI auth extensions)

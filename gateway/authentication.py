@@ -1,11 +1,14 @@
+"""What every authentication class shares: reading the bearer token, resolving it, attaching the
+principal. The classes themselves live with the credentials they check:
+``merchants.authentication.ApiKeyAuthentication`` (``sk_``/``pk_``) and
+``customers.authentication.CustomerTokenAuthentication`` (``cst_``)."""
+
 from rest_framework.authentication import BaseAuthentication
-from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.exceptions import APIException
 from rest_framework.request import Request
 
 from gateway.context import merchant_id_var
 from gateway.principal import Principal
-
-API_KEY_PREFIXES = ("sk_test_", "sk_live_", "pk_test_", "pk_live_")
 
 
 def bearer_token(request: Request) -> str | None:
@@ -22,20 +25,27 @@ def principal_attach(request: Request, principal: Principal) -> None:
     merchant_id_var.set(principal.merchant_id)
 
 
-class ApiKeyAuthentication(BaseAuthentication):
-    """``Authorization: Bearer sk_...|pk_...``. Other bearer tokens are left to the next class."""
+class BearerTokenAuthentication(BaseAuthentication):
+    """``Authorization: Bearer <token>`` for tokens starting with one of ``prefixes``; other bearer
+    tokens are left to the next class. Subclasses resolve the token to a principal."""
+
+    prefixes: tuple[str, ...] = ()
+
+    def principal_for(self, token: str) -> Principal | None:
+        """The caller the token stands for, or None when it is unknown, revoked or expired."""
+        raise NotImplementedError
+
+    def invalid(self, request: Request) -> APIException:
+        """The 401 for a token of this kind that resolves to nobody."""
+        raise NotImplementedError
 
     def authenticate(self, request: Request):
-        from merchants.selectors import principal_for_api_key
-        from merchants.services import api_key_touch
-
         token = bearer_token(request)
-        if token is None or not token.startswith(API_KEY_PREFIXES):
+        if token is None or not token.startswith(self.prefixes):
             return None
-        principal = principal_for_api_key(raw_key=token)
+        principal = self.principal_for(token)
         if principal is None:
-            raise AuthenticationFailed("Invalid API key provided.")
-        api_key_touch(api_key_id=principal.api_key_id)
+            raise self.invalid(request)
         principal_attach(request, principal)
         return principal, principal
 

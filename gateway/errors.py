@@ -121,7 +121,12 @@ def _first_validation_error(detail: Any, path: str = "") -> tuple[str | None, st
     return (path or None), str(detail), code
 
 
-_VALIDATION_CODES = {"required": "parameter_missing", "null": "parameter_missing", "blank": "parameter_missing"}
+_VALIDATION_CODES = {
+    "required": "parameter_missing",
+    "null": "parameter_missing",
+    "blank": "parameter_missing",
+    "parameter_unknown": "parameter_unknown",  # gateway.serializers.StrictSerializer (payments API)
+}
 
 
 def _drf_error(exc: drf_exceptions.APIException) -> tuple[int, dict[str, Any]]:

@@ -1,7 +1,7 @@
 """OpenAPI: every operation documents the error shape for the failures the gateway layer can
-produce, plus the bearer-key security scheme and the Idempotency-Key header on POSTs."""
+produce, and the Idempotency-Key header on POSTs. The security schemes are declared by the apps
+that own the credentials (``merchants.schema``, ``customers.schema``)."""
 
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework import serializers
@@ -73,23 +73,3 @@ class GatewayAutoSchema(AutoSchema):
                 )
             )
         return params
-
-
-class BearerKeyScheme(OpenApiAuthenticationExtension):
-    target_class = "gateway.authentication.ApiKeyAuthentication"
-    name = "apiKey"
-
-    def get_security_definition(self, auto_schema):
-        return {
-            "type": "http",
-            "scheme": "bearer",
-            "description": "Secret key (sk_test_/sk_live_) or publishable key (pk_test_/pk_live_).",
-        }
-
-
-class CustomerTokenScheme(OpenApiAuthenticationExtension):
-    target_class = "customers.authentication.CustomerTokenAuthentication"
-    name = "customerToken"
-
-    def get_security_definition(self, auto_schema):
-        return {"type": "http", "scheme": "bearer", "description": "Customer session token (cst_...) from login."}

@@ -2,8 +2,10 @@
 
 from typing import Any
 
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.exceptions import ErrorDetail
 
 METADATA_MAX_KEYS = 50
 METADATA_MAX_KEY_LENGTH = 40
@@ -51,14 +53,39 @@ class MetadataField(serializers.Field):
         return dict(value or {})
 
 
+@extend_schema_field(OpenApiTypes.INT64)
+class MinorUnitsField(serializers.Field):
+    """A JSON integer; strings, floats and booleans are refused (bounds are the service's job)."""
+
+    default_error_messages = {"invalid": "Must be an integer in the currency's minor unit."}
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return data
+
+    def to_representation(self, value):
+        return value
+
+
 class StrictSerializer(serializers.Serializer):
     """Refuses parameters it does not declare, so ids, owners, timestamps or security fields
-    cannot be mass-assigned, and a typo is an error instead of a silent no-op."""
+    cannot be mass-assigned, and a typo is an error instead of a silent no-op.
+
+    The refusal is a validation error (400, ``param`` = the parameter, nothing executed, so the
+    idempotency layer keeps no key).
+    """
+
+    # The error code of an unknown parameter. The payments API has answered Stripe's
+    # ``parameter_unknown`` from the start, the customers and webhook-endpoint APIs
+    # ``parameter_invalid``; each keeps its own so no client sees a code change.
+    unknown_parameter_code = "parameter_invalid"
 
     def to_internal_value(self, data):
         if isinstance(data, dict):
             writable = {name for name, field in self.fields.items() if not field.read_only}
             for key in data:
                 if key not in writable:
-                    raise serializers.ValidationError({key: "Received unknown parameter."}, code="unknown")
+                    detail = ErrorDetail("Received unknown parameter.", code=self.unknown_parameter_code)
+                    raise serializers.ValidationError({key: detail})
         return super().to_internal_value(data)

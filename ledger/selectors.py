@@ -62,7 +62,9 @@ class LedgerReportRow:
 
 @dataclass(frozen=True)
 class LedgerProblem:
-    code: str  # entry_unbalanced | entry_foreign_account | trial_balance_nonzero | payment_* (see ledger_problems)
+    # entry_unbalanced | entry_foreign_account | operation_posted_twice | trial_balance_nonzero |
+    # payment_mixed_currencies | payment_over_refunded (see ledger_problems)
+    code: str
     subject: str  # the entry id, payment id or "merchant_id currency" concerned
     detail: str
 
@@ -81,14 +83,19 @@ def payment_ledger_net(*, payment_id: str, merchant_id: str | None = None) -> di
 
 
 def payment_ledger_totals(
-    *, merchant_id: str | None = None, payment_ids: Iterable[str] | None = None
+    *, merchant_id: str | None = None, payment_ids: Iterable[str] | None = None, excluding: Iterable[str] = ()
 ) -> dict[str, PaymentLedgerTotals]:
-    """Payment id -> (currency, captured, refunded) for every payment with postings (optionally filtered)."""
+    """Payment id -> (currency, captured, refunded) for every payment with postings (optionally
+    filtered; ``excluding`` leaves out payments known to be unreadable, e.g. booked in two
+    currencies, which otherwise raise ``LedgerIntegrityError``)."""
     lines = _merchant_balance_lines()
     if merchant_id is not None:
         lines = lines.filter(entry__merchant_id=merchant_id)
     if payment_ids is not None:
         lines = lines.filter(entry__payment_id__in=list(payment_ids))
+    excluded = list(excluding)
+    if excluded:
+        lines = lines.exclude(entry__payment_id__in=excluded)
     rows = lines.values("entry__payment_id", "entry__currency", "entry__kind").annotate(
         net=Sum("credit") - Sum("debit")
     )
@@ -172,6 +179,21 @@ def entries_with_foreign_accounts(*, merchant_id: str | None = None) -> list[str
     return sorted(set(lines.values_list("entry_id", flat=True)))
 
 
+def operations_posted_twice(*, merchant_id: str | None = None) -> list[tuple[str, str, str, int]]:
+    """(payment id, kind, operation reference, entries) for every operation posted more than once.
+
+    Always empty unless the database's unique constraint was bypassed; ``ledger_verify`` reports it.
+    """
+    rows = (
+        _entries(merchant_id)
+        .values("payment_id", "kind", "operation_ref")
+        .annotate(entries=Count("id"))
+        .filter(entries__gt=1)
+        .order_by("payment_id", "kind", "operation_ref")
+    )
+    return [(row["payment_id"], row["kind"], row["operation_ref"], row["entries"]) for row in rows]
+
+
 def trial_balance(*, merchant_id: str | None = None) -> list[TrialBalanceRow]:
     """Total debits and credits per merchant and currency over all accounts (equal in sound books)."""
     lines = JournalLine.objects.order_by()
@@ -253,6 +275,7 @@ def ledger_problems(*, merchant_id: str | None = None) -> list[LedgerProblem]:
 
     * each entry balances (debits = credits = amount, at least two lines) and uses only accounts of
       its own merchant and currency;
+    * each capture or refund operation is posted at most once;
     * the trial balance of each merchant and currency is zero;
     * each payment is booked in one currency and its refunds never exceed its captures.
     """
@@ -265,6 +288,10 @@ def ledger_problems(*, merchant_id: str | None = None) -> list[LedgerProblem]:
         for entry_id in entries_with_foreign_accounts(merchant_id=merchant_id)
     ]
     problems += [
+        LedgerProblem("operation_posted_twice", payment_id, f"{kind} {operation_ref} is posted {entries} times")
+        for payment_id, kind, operation_ref, entries in operations_posted_twice(merchant_id=merchant_id)
+    ]
+    problems += [
         LedgerProblem(
             "trial_balance_nonzero",
             f"{row.merchant_id} {row.currency}",
@@ -273,6 +300,11 @@ def ledger_problems(*, merchant_id: str | None = None) -> list[LedgerProblem]:
         for row in trial_balance(merchant_id=merchant_id)
         if row.difference != 0
     ]
+    return problems + _payment_problems(merchant_id=merchant_id)
+
+
+def _payment_problems(*, merchant_id: str | None) -> list[LedgerProblem]:
+    """Payments booked in several currencies, or refunded beyond their captures."""
     per_payment = (
         _entries(merchant_id)
         .values("payment_id")
@@ -284,6 +316,7 @@ def ledger_problems(*, merchant_id: str | None = None) -> list[LedgerProblem]:
         .filter(Q(currencies__gt=1) | Q(refunded__gt=F("captured")))
         .order_by("payment_id")
     )
+    problems = []
     for row in per_payment:
         if row["currencies"] > 1:
             problems.append(

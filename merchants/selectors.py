@@ -3,8 +3,8 @@ from django.core.cache import cache
 
 from gateway.principal import Principal
 
+from .keys import api_key_cache_key, api_key_hash
 from .models import ApiKey, Merchant
-from .services import api_key_cache_key, api_key_hash
 
 _REVOKED = "revoked"
 
@@ -39,6 +39,10 @@ def principal_for_api_key(*, raw_key: str) -> Principal | None:
 
 def merchant_get(*, merchant_id: str) -> Merchant:
     return Merchant.objects.get(id=merchant_id)
+
+
+def merchant_exists(*, merchant_id: str) -> bool:
+    return Merchant.objects.filter(id=merchant_id).exists()
 
 
 def merchant_settings(*, merchant_id: str) -> dict:

@@ -1,24 +1,11 @@
-import hashlib
-import secrets
-import string
 from dataclasses import dataclass
 
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
+from .keys import api_key_cache_key, api_key_hash, api_key_new, api_key_prefix
 from .models import ApiKey, Merchant
-
-_KEY_ALPHABET = string.ascii_letters + string.digits
-_KEY_RANDOM_LENGTH = 32
-
-
-def api_key_hash(raw_key: str) -> str:
-    return hashlib.sha256(raw_key.encode()).hexdigest()
-
-
-def api_key_cache_key(key_hash: str) -> str:
-    return f"apikey:{key_hash}"
 
 
 @dataclass(frozen=True)
@@ -28,8 +15,8 @@ class CreatedKey:
 
 
 def api_key_create(*, merchant: Merchant, kind: str, livemode: bool = False, name: str = "") -> CreatedKey:
-    prefix = {"secret": "sk", "publishable": "pk"}[kind] + ("_live_" if livemode else "_test_")
-    raw_key = prefix + "".join(secrets.choice(_KEY_ALPHABET) for _ in range(_KEY_RANDOM_LENGTH))
+    prefix = api_key_prefix(kind=kind, livemode=livemode)
+    raw_key = api_key_new(kind=kind, livemode=livemode)
     api_key = ApiKey.objects.create(
         merchant=merchant,
         kind=kind,

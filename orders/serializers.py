@@ -10,7 +10,7 @@ from rest_framework import serializers
 from gateway.errors import InvalidRequest
 from gateway.money import MAX_AMOUNT
 from gateway.pagination import list_envelope_serializer
-from gateway.serializers import MetadataField
+from gateway.serializers import MetadataField, MinorUnitsField
 
 from .models import MAX_LINE_QUANTITY, MAX_LINES, Order, OrderLine, OrderStatus
 
@@ -37,21 +37,6 @@ def _refuse_unexpected_keys(data: Any, allowed: set[str], computed: tuple[str, .
             raise InvalidRequest(
                 f"Received unknown parameter: {prefix}{key}", code="parameter_unknown", param=prefix + key
             )
-
-
-@extend_schema_field(OpenApiTypes.INT64)
-class MinorUnitsField(serializers.Field):
-    """A JSON integer; strings, floats and booleans are refused (bounds are the service's job)."""
-
-    default_error_messages = {"invalid": "Must be an integer in the currency's minor unit."}
-
-    def to_internal_value(self, data):
-        if isinstance(data, bool) or not isinstance(data, int):
-            self.fail("invalid")
-        return data
-
-    def to_representation(self, value):
-        return value
 
 
 @extend_schema_field(OpenApiTypes.INT)

@@ -175,9 +175,16 @@ def order_create(
 
 def order_lock(*, merchant_id: str, order_id: str, livemode: bool = False) -> Order:
     """The merchant's order of this mode, row-locked until the caller's transaction ends (first in
-    the lock order). Another merchant's or mode's order is a 404."""
+    the lock order, see ``payments.locks``). Another merchant's or mode's order is a 404.
+
+    ``FOR NO KEY UPDATE`` of the order row only: it excludes every other writer of the order but
+    not the inserts of rows that refer to it (payments, notifications, events)."""
     _require_atomic("order_lock")
-    order = Order.objects.select_for_update().filter(merchant_id=merchant_id, livemode=livemode, id=order_id).first()
+    order = (
+        Order.objects.select_for_update(no_key=True, of=("self",))
+        .filter(merchant_id=merchant_id, livemode=livemode, id=order_id)
+        .first()
+    )
     if order is None:
         raise not_found("order", order_id)
     return order
@@ -298,9 +305,9 @@ def _notification_create(*, order: Order, kind: str) -> Notification:
 
 
 def notification_enqueue(*, notification_id: str) -> None:
-    from .tasks import notification_send
+    from .tasks import notification_send as notification_send_task  # the tasks module imports this one
 
-    notification_send.delay(notification_id)
+    notification_send_task.delay(notification_id)
 
 
 def notification_retry(*, notification_id: str) -> bool:

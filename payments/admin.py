@@ -6,6 +6,7 @@ events). Actions run those services. No ciphertext is ever shown (``vault_token`
 
 from django.contrib import admin, messages
 
+from gateway.admin_mixins import ReadOnlyAdmin, ReadOnlyTabularInline
 from gateway.errors import ApiError
 from gateway.money import to_decimal_string
 
@@ -13,19 +14,7 @@ from .models import Payment, PaymentAttempt, PaymentMethod, Refund
 from .services import payment_cancel, payment_sync
 
 
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-    show_change_link = False
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-
-class PaymentAttemptInline(ReadOnlyInline):
+class PaymentAttemptInline(ReadOnlyTabularInline):
     model = PaymentAttempt
     fields = (
         "id",
@@ -47,7 +36,7 @@ class PaymentAttemptInline(ReadOnlyInline):
     ordering = ("id",)
 
 
-class RefundInline(ReadOnlyInline):
+class RefundInline(ReadOnlyTabularInline):
     model = Refund
     fields = ("id", "amount", "status", "reason", "failure_reason", "processor_reference", "flagged_at", "created")
     readonly_fields = fields
@@ -55,7 +44,7 @@ class RefundInline(ReadOnlyInline):
 
 
 @admin.register(Payment)
-class PaymentAdmin(admin.ModelAdmin):
+class PaymentAdmin(ReadOnlyAdmin):
     list_display = (
         "id",
         "merchant",
@@ -110,15 +99,6 @@ class PaymentAdmin(admin.ModelAdmin):
         "updated",
     )
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
     @admin.display(description="amount")
     def amount_display(self, obj: Payment) -> str:
         return f"{to_decimal_string(obj.amount, obj.currency)} {obj.currency}"
@@ -140,7 +120,7 @@ class PaymentAdmin(admin.ModelAdmin):
 
 
 @admin.register(Refund)
-class RefundAdmin(admin.ModelAdmin):
+class RefundAdmin(ReadOnlyAdmin):
     list_display = (
         "id",
         "merchant",
@@ -157,29 +137,11 @@ class RefundAdmin(admin.ModelAdmin):
     list_select_related = ("merchant", "payment")
     readonly_fields = [f.name for f in Refund._meta.fields]
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
 
 @admin.register(PaymentMethod)
-class PaymentMethodAdmin(admin.ModelAdmin):
+class PaymentMethodAdmin(ReadOnlyAdmin):
     list_display = ("id", "merchant", "customer", "type", "card_brand", "card_last4", "detached_at", "created")
     list_filter = ("type", "card_brand", "livemode")
     search_fields = ("id", "customer__id", "card_fingerprint", "card_last4")
     exclude = ("vault_token",)
     readonly_fields = [f.name for f in PaymentMethod._meta.fields if f.name != "vault_token"]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

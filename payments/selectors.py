@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from gateway.errors import not_found
 
-from .cache import payment_cache_read
+from .cache import PAYMENT_CACHE
 from .models import (
     ORDER_BLOCKING_STATUSES,
     UNRESOLVED_ATTEMPT_STATUSES,
@@ -24,19 +24,20 @@ from .models import (
 from .serializers import payment_data
 
 
-def payment_get(*, merchant_id: str, payment_id: str, livemode: bool = False) -> Payment:
-    """The merchant's payment in this mode; another merchant's (or the other mode's) is a 404."""
+def payment_get(*, merchant_id: str, payment_id: str, livemode: bool = False, param: str | None = "id") -> Payment:
+    """The merchant's payment in this mode; another merchant's (or the other mode's) is a 404
+    naming ``param`` (the parameter that carried the id)."""
     payment = Payment.objects.filter(merchant_id=merchant_id, livemode=livemode, pk=payment_id).first()
     if payment is None:
-        raise not_found("payment", payment_id)
+        raise not_found("payment", payment_id, param=param)
     return payment
 
 
 def payment_data_cached(*, merchant_id: str, payment_id: str, livemode: bool = False) -> dict[str, Any]:
     """The representation of GET /v1/payments/{id}, from Redis when possible."""
-    return payment_cache_read(
+    return PAYMENT_CACHE.read(
+        object_id=payment_id,
         merchant_id=merchant_id,
-        payment_id=payment_id,
         livemode=livemode,
         load=lambda: payment_data(payment_get(merchant_id=merchant_id, payment_id=payment_id, livemode=livemode)),
     )

@@ -15,10 +15,10 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from gateway.errors import InvalidRequest
 from gateway.pagination import list_envelope_serializer
-from gateway.serializers import MetadataField
+from gateway.serializers import MetadataField, MinorUnitsField, StrictSerializer
 
+from .inputs import CANCELLATION_REASONS
 from .models import (
     CaptureMethod,
     Payment,
@@ -126,21 +126,6 @@ def payment_method_data(method: PaymentMethod) -> dict[str, Any]:
 # --- fields -------------------------------------------------------------------------------------
 
 
-@extend_schema_field(OpenApiTypes.INT64)
-class MinorUnitsField(serializers.Field):
-    """A JSON integer; strings, floats and booleans are refused (bounds are the service's job)."""
-
-    default_error_messages = {"invalid": "Must be an integer in the currency's minor unit."}
-
-    def to_internal_value(self, data):
-        if isinstance(data, bool) or not isinstance(data, int):
-            self.fail("invalid")
-        return data
-
-    def to_representation(self, value):
-        return value
-
-
 @extend_schema_field(OpenApiTypes.BOOL)
 class StrictBooleanField(serializers.Field):
     default_error_messages = {"invalid": "Must be true or false."}
@@ -198,20 +183,11 @@ class PaymentMethodInputField(serializers.Field):
 # --- input --------------------------------------------------------------------------------------
 
 
-def _refuse_unknown_keys(data: Any, allowed: set[str]) -> None:
-    if isinstance(data, dict):
-        for key in data:
-            if key not in allowed:
-                raise InvalidRequest(f"Received unknown parameter: {key}", code="parameter_unknown", param=key)
+class PaymentsInputSerializer(StrictSerializer):
+    unknown_parameter_code = "parameter_unknown"
 
 
-class StrictSerializer(serializers.Serializer):
-    def to_internal_value(self, data):
-        _refuse_unknown_keys(data, set(self.fields))
-        return super().to_internal_value(data)
-
-
-class PaymentCreateSerializer(StrictSerializer):
+class PaymentCreateSerializer(PaymentsInputSerializer):
     amount = MinorUnitsField(required=False, help_text="Minor units. With an order: its outstanding total (default).")
     currency = serializers.CharField(required=False, max_length=3, help_text="ISO 4217. With an order: its currency.")
     capture_method = serializers.ChoiceField(choices=CaptureMethod.choices, required=False, default="automatic")
@@ -229,25 +205,23 @@ class PaymentCreateSerializer(StrictSerializer):
     metadata = MetadataField(required=False, default=dict)
 
 
-class PaymentConfirmSerializer(StrictSerializer):
+class PaymentConfirmSerializer(PaymentsInputSerializer):
     payment_method = PaymentMethodInputField(required=False, help_text="Default: the payment's attached method.")
     save_payment_method = StrictBooleanField(required=False)
     return_url = serializers.URLField(required=False, max_length=2000)
 
 
-class PaymentCaptureSerializer(StrictSerializer):
+class PaymentCaptureSerializer(PaymentsInputSerializer):
     amount_to_capture = MinorUnitsField(
         required=False, help_text="At most amount_capturable (the default); the rest is released."
     )
 
 
-class PaymentCancelSerializer(StrictSerializer):
-    cancellation_reason = serializers.ChoiceField(
-        required=False, choices=["duplicate", "fraudulent", "requested_by_customer", "abandoned"]
-    )
+class PaymentCancelSerializer(PaymentsInputSerializer):
+    cancellation_reason = serializers.ChoiceField(required=False, choices=CANCELLATION_REASONS)
 
 
-class RefundCreateSerializer(StrictSerializer):
+class RefundCreateSerializer(PaymentsInputSerializer):
     payment = serializers.CharField(max_length=40, help_text="Id of a captured payment of this merchant.")
     amount = MinorUnitsField(required=False, help_text="Default: everything not yet refunded.")
     reason = serializers.ChoiceField(required=False, choices=RefundReason.choices)

@@ -38,8 +38,10 @@ TRANSITIONS: dict[tuple[str, str], frozenset[str]] = {
     (PROCESSING, "voided"): frozenset({CANCELED}),
     (PROCESSING, "declined"): frozenset({RPM}),
     (PROCESSING, "declined_final"): frozenset({FAILED}),  # PAYMENTS_MAX_DECLINES reached
-    (PROCESSING, "capture_refused"): frozenset({FAILED}),  # the authorization can no longer be captured
-    # provably nothing happened at the processor (every route down, refused void): back where it started
+    # the processor refused our capture or void (409 processor_refused): nothing moved, so the
+    # payment is back where the operation began and may be captured or canceled again
+    (PROCESSING, "refused"): frozenset({RA, RCAP}),
+    # provably nothing happened at the processor (every route down): back where it started
     (PROCESSING, "not_processed"): frozenset({RPM, RA, RCAP}),
 }
 
@@ -73,7 +75,8 @@ def transition_allowed(status: str, action: str) -> frozenset[str]:
 def payment_transition(payment: Payment, action: str, to: str | None = None) -> str:
     """Move ``payment`` (in memory; the caller saves) by ``action``; 409 if the table forbids it.
 
-    ``to`` picks the target when the action has several (``not_processed``). Returns the new status.
+    ``to`` picks the target when the action has several (``refused``, ``not_processed``). Returns
+    the new status.
     """
     targets = transition_allowed(payment.status, action)
     if not targets:

@@ -14,6 +14,8 @@ from gateway.permissions import IsCustomer
 from gateway.views import GatewayAPIView
 
 from . import selectors, services
+from .errors import InvalidInput
+from .inputs import payment_method_parse
 from .models import PaymentStatus
 from .serializers import (
     CustomerPaymentListSerializer,
@@ -71,7 +73,7 @@ def _validated(serializer_class, request):
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
         if data.get("payment_method") is not None:
-            data["payment_method"] = services.payment_method_parse(data["payment_method"])
+            data["payment_method"] = payment_method_parse(data["payment_method"])
     except InvalidRequest:
         _refused_before_executing(request)
         raise
@@ -80,7 +82,7 @@ def _validated(serializer_class, request):
 
 class PaymentsAPIView(GatewayAPIView):
     def handle_exception(self, exc):
-        if isinstance(exc, services.InvalidInput):
+        if isinstance(exc, InvalidInput):
             _refused_before_executing(self.request)
         return super().handle_exception(exc)
 

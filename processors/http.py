@@ -1,5 +1,5 @@
 """HTTP transport shared by the connectors, and the one place that decides what a network
-failure means for money.
+failure or an HTTP error status means for money (``error_status_outcome``).
 
 * The request never left (connection refused, DNS, connect timeout, TLS handshake): FAILED.
 * It left and no usable answer came back (read timeout, connection dropped, garbled body):
@@ -52,6 +52,30 @@ class Reply:
     headers: requests.structures.CaseInsensitiveDict
     body: Any  # parsed JSON (dict/list) or None when empty
     text: str
+
+
+def error_status_outcome(status: int, *, money_may_move: bool = True) -> tuple[Outcome, str | None]:
+    """What a processor's answer with a non-2xx HTTP status means for money: the one mapping every
+    connector uses (their own error bodies only add details). Returns (outcome, error code):
+
+    * 401 / 403: our credentials were refused, nothing was processed: FAILED ``processor_authentication_failed``;
+    * 404: no such object: FAILED ``not_found``;
+    * 429: rate limited, documented as not processed (and not stored under the idempotency key):
+      FAILED ``rate_limited``;
+    * any other 4xx: the processor refused the request: DECLINED, code None (the connector takes
+      the reason from the processor's body);
+    * anything else (5xx, an unexpected 3xx): the processor may have acted: UNKNOWN
+      ``processor_error``, or FAILED for a call that cannot move money (``money_may_move`` False).
+    """
+    if status in (401, 403):
+        return Outcome.FAILED, PROCESSOR_AUTH_FAILED
+    if status == 404:
+        return Outcome.FAILED, NOT_FOUND
+    if status == 429:
+        return Outcome.FAILED, RATE_LIMITED
+    if 400 <= status < 500:
+        return Outcome.DECLINED, None
+    return (Outcome.UNKNOWN if money_may_move else Outcome.FAILED), PROCESSOR_ERROR
 
 
 def is_transport_failure(result: ProcessorResult) -> bool:

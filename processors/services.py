@@ -1,22 +1,20 @@
 """Writes of the processors app: processor accounts, routes, and incoming processor webhooks."""
 
-import importlib
 import json
-import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from gateway.crypto import encrypt
+from gateway.crypto import encrypt, needs_reencrypt, reencrypt
 from gateway.errors import InvalidRequest, NotFound
 
 from .base import WebhookEvent
 from .models import CREDENTIALS_PURPOSE, ProcessorAccount, ProcessorRoute, ProcessorWebhookEvent
+from .paypal import paypal_token_forget
 from .selectors import connector_for_processor_account
-
-logger = logging.getLogger("processors")
 
 REQUIRED_CREDENTIALS = {
     ProcessorAccount.Processor.STRIPE: ("secret_key",),
@@ -86,8 +84,6 @@ def processor_account_set_credentials(*, account: ProcessorAccount, credentials:
     )
     account.save(update_fields=["credentials_encrypted", "updated"])
     if account.processor == ProcessorAccount.Processor.PAYPAL:
-        from .paypal import paypal_token_forget
-
         paypal_token_forget(account_id=account.id, client_id=str(credentials.get("client_id", "")))
     return account
 
@@ -140,13 +136,23 @@ class WebhookReceipt:
     applied: bool
 
 
-def _payment_apply_webhook():
-    """payments.services.payment_apply_webhook once the payments app provides it."""
-    try:
-        module = importlib.import_module("payments.services")
-    except ImportError:
-        return None
-    return getattr(module, "payment_apply_webhook", None)
+# Who applies a verified event: set once at start-up by the payments app (PaymentsConfig.ready),
+# so this app never imports the payments app (which calls it through route_for and the connectors).
+WebhookHandler = Callable[..., None]
+_webhook_handler: WebhookHandler | None = None
+
+
+def processor_webhook_handler_set(handler: WebhookHandler) -> None:
+    """Register ``handler(processor_account_id=..., event=WebhookEvent)``, called in the
+    transaction that stores each new event."""
+    global _webhook_handler
+    _webhook_handler = handler
+
+
+def processor_webhook_handler() -> WebhookHandler:
+    if _webhook_handler is None:
+        raise RuntimeError("no processor webhook handler registered (is the payments app installed?)")
+    return _webhook_handler
 
 
 def processor_webhook_receive(*, account: ProcessorAccount, headers: dict[str, str], body: bytes) -> WebhookReceipt:
@@ -156,9 +162,9 @@ def processor_webhook_receive(*, account: ProcessorAccount, headers: dict[str, s
     Storing and applying share one transaction: if applying fails, nothing is kept and the
     processor's redelivery tries again.
     """
+    apply = processor_webhook_handler()
     connector = connector_for_processor_account(account)
     event: WebhookEvent = connector.parse_webhook(headers=headers, body=body)
-    apply = _payment_apply_webhook()
     with transaction.atomic():
         try:
             with transaction.atomic():
@@ -174,9 +180,6 @@ def processor_webhook_receive(*, account: ProcessorAccount, headers: dict[str, s
         except IntegrityError:
             existing = ProcessorWebhookEvent.objects.get(account=account, processor_event_id=event.processor_event_id)
             return WebhookReceipt(event=existing, duplicate=True, applied=existing.applied_at is not None)
-        if apply is None:
-            logger.warning("processor webhook stored but not applied (payments services missing)")
-            return WebhookReceipt(event=row, duplicate=False, applied=False)
         apply(processor_account_id=account.id, event=event)
         row.applied_at = timezone.now()
         row.save(update_fields=["applied_at"])
@@ -186,8 +189,6 @@ def processor_webhook_receive(*, account: ProcessorAccount, headers: dict[str, s
 def processor_credentials_reencrypt() -> int:
     """Re-encrypt stored credentials still under an older key (after a key was appended to
     ENCRYPTION_KEYS), so the old key can be dropped. Returns how many accounts changed."""
-    from gateway.crypto import needs_reencrypt, reencrypt
-
     changed = 0
     for account_id in (
         ProcessorAccount.objects.exclude(credentials_encrypted="").values_list("id", flat=True).iterator()

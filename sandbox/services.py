@@ -4,7 +4,8 @@ from collections.abc import Iterable
 
 from django.db import transaction
 
-from .connector import AUTHENTICATION_FAILED, FAULT_OPERATIONS, PAYPAL_CANCELED, fault_operations_field
+from .cards import AUTHENTICATION_FAILED, PAYPAL_CANCELED
+from .faults import FAULT_OPERATIONS, fault_operations_field
 from .models import SandboxCharge, SandboxFaultPlan
 
 Status = SandboxCharge.Status

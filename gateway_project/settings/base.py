@@ -139,7 +139,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "gateway.authentication.ApiKeyAuthentication",
+        "merchants.authentication.ApiKeyAuthentication",
         "customers.authentication.CustomerTokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["gateway.permissions.IsSecretKey"],

@@ -2,10 +2,9 @@
 the same merchant (and the reverse), exactly like another merchant's customer."""
 
 import pytest
-from django.core.cache import cache
 
 from customers import selectors, services
-from customers.cache import customer_cache_key
+from customers.cache import CUSTOMER_CACHE, customer_representation
 from customers.models import Customer, CustomerSession
 from gateway.errors import NotFound
 from tests.customers.conftest import error_of, login
@@ -28,11 +27,14 @@ def live_publishable(merchant_keys):
 # --- merchant API -------------------------------------------------------------------------------
 
 
-def test_customer_created_with_test_key_is_404_to_live_key(secret_client, live_secret):
+def test_customer_created_with_test_key_is_404_to_live_key(secret_client, live_secret, merchant_keys):
     # given a customer created with the test key, whose representation is now cached
     created = secret_client.post("/v1/customers", {"email": "ada@example.com", "name": "Ada"}, format="json").json()
     assert secret_client.get(f"/v1/customers/{created['id']}").status_code == 200
-    assert cache.get(customer_cache_key(created["id"], "api")) is not None
+    cached = CUSTOMER_CACHE.cached(
+        object_id=created["id"], merchant_id=merchant_keys.merchant_id, livemode=False, view="api"
+    )
+    assert cached is not None and cached["id"] == created["id"]
 
     # when a live key of the same merchant reads, changes, erases and lists it
     responses = [
@@ -188,20 +190,26 @@ def test_cached_me_is_not_served_across_modes(merchant_keys):
     # given a test customer whose /v1/me is cached
     test_me = customer_client(merchant_keys=merchant_keys)
     assert test_me.get("/v1/me").status_code == 200
-    cached = cache.get(customer_cache_key(test_me.customer_id, "me"))
-    assert (cached["merchant_id"], cached["livemode"]) == (merchant_keys.merchant_id, False)
+    owner = {"object_id": test_me.customer_id, "merchant_id": merchant_keys.merchant_id, "view": "me"}
+    assert CUSTOMER_CACHE.cached(**owner, livemode=False)["id"] == test_me.customer_id
+    assert CUSTOMER_CACHE.cached(**owner, livemode=True) is None
 
-    # when the cached representation is read for the live mode, then it is a 404, not the test data
-    from customers.cache import customer_representation
+    # when the representation is read for the live mode
+    loads = []
 
-    def build():
-        raise AssertionError("a cache hit must not rebuild")
+    def load():
+        loads.append("database")
+        return selectors.customer_get(
+            merchant_id=merchant_keys.merchant_id, customer_id=test_me.customer_id, livemode=True
+        )
 
+    # then the test entry is not served: the database is asked, and it is a 404
     with pytest.raises(NotFound):
         customer_representation(
             merchant_id=merchant_keys.merchant_id,
             livemode=True,
             customer_id=test_me.customer_id,
             representation="me",
-            build=build,
+            load=load,
         )
+    assert loads == ["database"]

@@ -1,7 +1,8 @@
 import pytest
-from django.db import connection
 
 from tests.factories import MerchantFactory
+
+from .helpers import balance_check_disable
 
 
 @pytest.fixture
@@ -16,11 +17,5 @@ def other_merchant(db):
 
 @pytest.fixture
 def balance_trigger_disabled(db):
-    """Switch off the commit-time balance check for this test's transaction only (DDL is rolled back
-    with it), to stand in for books damaged behind the database's back: restored from a bad backup,
-    written with triggers off, or in the SQLite demo mode, which has no such trigger."""
-    with connection.cursor() as cursor:
-        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # first check what is pending: ALTER refuses to drop it
-        cursor.execute("SET CONSTRAINTS ALL DEFERRED")
-        cursor.execute("ALTER TABLE ledger_journal_entry DISABLE TRIGGER ledger_journal_entry_balanced")
-        cursor.execute("ALTER TABLE ledger_journal_line DISABLE TRIGGER ledger_journal_line_balanced")
+    """The commit-time balance check off for this test's transaction only (see helpers)."""
+    balance_check_disable()

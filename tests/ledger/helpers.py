@@ -50,3 +50,28 @@ def write_entry_directly(
     for account, debit, credit in lines:
         JournalLine.objects.create(entry=entry, account=account, debit=debit, credit=credit)
     return entry
+
+
+def _no_pending_trigger_events(cursor) -> None:
+    # ALTER TABLE refuses a table with trigger events still pending in this transaction: check
+    # them now (what was written so far is sound), then go back to checking at COMMIT.
+    cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    cursor.execute("SET CONSTRAINTS ALL DEFERRED")
+
+
+def balance_check_disable() -> None:
+    """Switch off the commit-time balance check for the test's transaction only (DDL is rolled back
+    with it), to stand in for books damaged behind the database's back: restored from a bad backup,
+    written with triggers off, or in the SQLite demo mode, which has no such trigger."""
+    with connection.cursor() as cursor:
+        _no_pending_trigger_events(cursor)
+        cursor.execute("ALTER TABLE ledger_journal_entry DISABLE TRIGGER ledger_journal_entry_balanced")
+        cursor.execute("ALTER TABLE ledger_journal_line DISABLE TRIGGER ledger_journal_line_balanced")
+
+
+def operation_uniqueness_drop() -> None:
+    """Drop "one entry per operation" for the test's transaction only, so the same capture can be
+    written twice, as a restore that merged two backups would."""
+    with connection.cursor() as cursor:
+        _no_pending_trigger_events(cursor)
+        cursor.execute("ALTER TABLE ledger_journal_entry DROP CONSTRAINT ledger_entry_unique_operation")

@@ -8,7 +8,7 @@ from django.test import Client
 
 from merchants.models import Merchant
 from payments.models import Payment
-from payments.services import ledger_check
+from payments.reconciliation import ledger_check
 from sandbox.models import SandboxCharge, SandboxRefund
 from tests.customers.factories import CustomerFactory
 

@@ -13,10 +13,11 @@ from ledger.selectors import payment_ledger_net
 from payments import services
 from payments.models import AttemptStatus, Payment, PaymentAttempt, ProcessorState, Refund
 from payments.selectors import payments_due_for_sync, payments_flagged, payments_requires_action_due
+from payments.services.settlement import attempt_settle
 from payments.tasks import payments_sync_due
 from processors.base import Outcome, ProcessorResult, WebhookEvent
 from processors.services import processor_account_create, processor_route_set
-from sandbox.connector import charge_result
+from sandbox.book import charge_result
 from sandbox.models import SandboxCharge
 from sandbox.services import sandbox_fault_plan_set
 
@@ -492,7 +493,7 @@ def test_late_report_that_money_moved_on_an_attempt_settled_without_it_is_flagge
     before = Payment.objects.get(pk=pid)
 
     # When a result for it arrives saying the processor captured the money
-    settlement = services._settle(
+    settlement = attempt_settle(
         payment=before,
         attempt=attempt,
         result=ProcessorResult(outcome=Outcome.SUCCEEDED, amount_authorized=2000, amount_captured=2000),
@@ -500,7 +501,7 @@ def test_late_report_that_money_moved_on_an_attempt_settled_without_it_is_flagge
     )
 
     # Then nothing is applied twice, and an operator is asked to reconcile
-    assert settlement.state is None
+    assert settlement.resolution is None
     attempt.refresh_from_db()
     assert attempt.status == settled_as and attempt.flagged_at is not None
     assert payments_flagged().filter(pk=pid).exists()
@@ -638,7 +639,7 @@ def test_sync_raising_every_time_still_counts_and_ends_flagged(create_payment, m
     def ledger_down(**kwargs):
         raise RuntimeError("ledger unavailable")
 
-    monkeypatch.setattr("payments.services.ledger_post_capture", ledger_down)
+    monkeypatch.setattr("payments.services.settlement.ledger_post_capture", ledger_down)
 
     # When the janitor's status sync runs through its whole schedule (3 tries) and once more
     for _ in range(4):

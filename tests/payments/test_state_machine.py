@@ -11,8 +11,9 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, rule, 
 from gateway.errors import ApiError
 from merchants.services import merchant_create
 from payments import services
+from payments.errors import PaymentDeclined
 from payments.models import Payment, PaymentStatus
-from payments.services import PaymentDeclined, ledger_check
+from payments.reconciliation import ledger_check
 from payments.state import TRANSITIONS, reachable
 from sandbox.services import sandbox_action_record
 

@@ -13,7 +13,8 @@ import pytest
 import requests
 
 from payments.models import Payment, PaymentAttempt, Refund
-from payments.services import ledger_check, payment_sync
+from payments.reconciliation import ledger_check
+from payments.services import payment_sync
 from processors.models import BreakerEvent, ProcessorWebhookEvent
 from processors.services import processor_route_set
 from processors.stripe import stripe_signature_header
@@ -375,8 +376,8 @@ def test_refund_whose_reply_was_lost_is_found_among_its_payment_intents_refunds(
     secret_client, routed, fake_stripe, monkeypatch
 ):
     # Given the account holds more refunds (of another payment) than one page of its refund list
-    monkeypatch.setattr("processors.stripe._REFUND_LIST_PAGE_SIZE", 2)
-    monkeypatch.setattr("processors.stripe._REFUND_LIST_MAX_PAGES", 1)
+    monkeypatch.setattr("processors.stripe.connector._REFUND_LIST_PAGE_SIZE", 2)
+    monkeypatch.setattr("processors.stripe.connector._REFUND_LIST_MAX_PAGES", 1)
     payment_id = _payment_id(_pay(secret_client, _card(SUCCESS), amount=1000))
     fake_stripe.inject("reply_lost", path="/v1/refunds")
     refund_body = secret_client.post("/v1/refunds", {"payment": payment_id, "amount": 300}, format="json").json()
@@ -400,8 +401,8 @@ def test_refund_lookup_that_cannot_be_exhaustive_stays_pending_never_failed(
     secret_client, routed, fake_stripe, monkeypatch
 ):
     # Given a refund whose reply was lost, on a PaymentIntent with more refunds than the lookup reads
-    monkeypatch.setattr("processors.stripe._REFUND_LIST_PAGE_SIZE", 1)
-    monkeypatch.setattr("processors.stripe._REFUND_LIST_MAX_PAGES", 1)
+    monkeypatch.setattr("processors.stripe.connector._REFUND_LIST_PAGE_SIZE", 1)
+    monkeypatch.setattr("processors.stripe.connector._REFUND_LIST_MAX_PAGES", 1)
     payment_id = _payment_id(_pay(secret_client, _card(SUCCESS), amount=1000))
     fake_stripe.inject("reply_lost", path="/v1/refunds")
     lost = secret_client.post("/v1/refunds", {"payment": payment_id, "amount": 300}, format="json").json()

@@ -139,8 +139,8 @@ def test_refunds_partial_then_over_refund_declined(stripe, fake_stripe):
 def test_refund_status_searches_only_the_payment_intents_refunds(stripe, fake_stripe, monkeypatch):
     # Given a refund of ours on one PaymentIntent, then more refunds on another PaymentIntent than
     # one page of the account-wide list holds (newest first, so ours is not on the first page)
-    monkeypatch.setattr("processors.stripe._REFUND_LIST_PAGE_SIZE", 2)
-    monkeypatch.setattr("processors.stripe._REFUND_LIST_MAX_PAGES", 1)
+    monkeypatch.setattr("processors.stripe.connector._REFUND_LIST_PAGE_SIZE", 2)
+    monkeypatch.setattr("processors.stripe.connector._REFUND_LIST_MAX_PAGES", 1)
     ours = stripe.authorize(card_request(amount=1000))
     mine = stripe.refund(reference="re_mine", processor_reference=ours.processor_reference, amount=100, currency="USD")
     other = stripe.authorize(card_request(amount=1000))
@@ -161,8 +161,8 @@ def test_refund_status_searches_only_the_payment_intents_refunds(stripe, fake_st
 
 def test_refund_status_that_cannot_search_exhaustively_is_unknown_never_not_found(stripe, fake_stripe, monkeypatch):
     # Given more refunds on the PaymentIntent than the connector's page limit reaches
-    monkeypatch.setattr("processors.stripe._REFUND_LIST_PAGE_SIZE", 2)
-    monkeypatch.setattr("processors.stripe._REFUND_LIST_MAX_PAGES", 1)
+    monkeypatch.setattr("processors.stripe.connector._REFUND_LIST_PAGE_SIZE", 2)
+    monkeypatch.setattr("processors.stripe.connector._REFUND_LIST_MAX_PAGES", 1)
     paid = stripe.authorize(card_request(amount=1000))
     for n in range(3):
         stripe.refund(reference=f"re_{n}", processor_reference=paid.processor_reference, amount=10, currency="USD")

@@ -10,8 +10,9 @@ from django.utils import timezone
 
 from payments import services
 from payments.models import AttemptStatus, Payment, PaymentAttempt
+from payments.reconciliation import ledger_check
 from payments.selectors import payments_requires_action_due
-from payments.services import ledger_check
+from payments.services import janitor
 from payments.tasks import payments_sync_due
 from processors.services import processor_route_set
 from processors.stripe import stripe_signature_header
@@ -58,9 +59,10 @@ def test_3ds_captured_at_stripe_whose_complete_hit_a_429_is_polled_again(
         fake_stripe.inject("status", method="GET", path="/v1/payment_intents", status=429)
         return real_complete(**kwargs)
 
-    monkeypatch.setattr(services, "payment_complete", complete_hitting_a_429)
+    # (the janitor's poll calls payment_complete through its own module's name)
+    monkeypatch.setattr(janitor, "payment_complete", complete_hitting_a_429)
     payments_sync_due()
-    monkeypatch.setattr(services, "payment_complete", real_complete)
+    monkeypatch.setattr(janitor, "payment_complete", real_complete)
 
     # then: still requires_action, but its poll is scheduled, never dropped
     payment = Payment.objects.get(pk=pid)

@@ -3,7 +3,7 @@
 import pytest
 
 from processors.base import Outcome
-from sandbox import connector as connector_module
+from sandbox import faults as faults_module
 from sandbox.models import SandboxCharge, SandboxRefund
 from sandbox.selectors import sandbox_fault_plan_remaining
 from sandbox.services import sandbox_fault_plan_set
@@ -77,7 +77,7 @@ def test_zero_failure_rate_never_fails(sandbox, merchant_id):
 def test_failure_rate_is_a_share_of_calls(sandbox, merchant_id, monkeypatch):
     set_sandbox_options(merchant_id, failure_rate=0.5, failure_mode="failed")
     draws = iter([0.1, 0.9, 0.49, 0.5])
-    monkeypatch.setattr(connector_module.random, "random", lambda: next(draws))
+    monkeypatch.setattr(faults_module.random, "random", lambda: next(draws))
 
     outcomes = [sandbox.authorize(authorize_request()).outcome for _ in range(4)]
 
@@ -170,7 +170,7 @@ def test_latency_is_added(sandbox, merchant_id):
 
 def test_latency_is_bounded_to_ten_seconds(sandbox, merchant_id, monkeypatch):
     slept = []
-    monkeypatch.setattr(connector_module.time, "sleep", slept.append)
+    monkeypatch.setattr(faults_module.time, "sleep", slept.append)
     set_sandbox_options(merchant_id, latency_ms=3_600_000)
 
     sandbox.status(reference="x", processor_reference=None)

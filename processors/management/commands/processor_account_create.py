@@ -5,7 +5,7 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 
 from gateway.errors import ApiError
-from merchants.models import Merchant
+from merchants.selectors import merchant_exists
 from processors.services import processor_account_create
 
 
@@ -31,7 +31,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", dest="as_json", action="store_true", help="Print one JSON object.")
 
     def handle(self, *args, **options):
-        if not Merchant.objects.filter(id=options["merchant"]).exists():
+        if not merchant_exists(merchant_id=options["merchant"]):
             raise CommandError(f"No such merchant: {options['merchant']}")
         credentials = self._credentials(options)
         try:

@@ -1,0 +1,187 @@
+"""The outbox: events written in the transaction of the change they record, their fan-out to
+one ``Delivery`` per subscribed endpoint (once per event, also when it runs late), resends, and
+the enqueuing of the Celery tasks that do the work (always after commit)."""
+
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Case, Exists, Value, When
+from django.utils import timezone
+
+from gateway.context import current_idempotency_key, current_request_id
+from gateway.errors import InvalidRequest, not_found
+
+from ..models import Delivery, Event, WebhookEndpoint
+from .endpoints import endpoint_for_update
+
+
+def event_record(*, merchant_id: str, type: str, data: dict[str, Any], livemode: bool = False) -> Event:
+    """Write an event row. Must run inside the transaction that makes the change."""
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
+        raise RuntimeError("event_record must be called inside the transaction of the change it records")
+    event = Event(
+        merchant_id=merchant_id,
+        type=type,
+        data={"object": data},
+        livemode=livemode,
+        request_id=current_request_id(),
+        idempotency_key=current_idempotency_key(),
+    )
+    if not _insert_marking_unsubscribed(event, connection):
+        return event  # no endpoint to deliver to: already marked scheduled, nothing to publish
+    _fan_out_on_commit(event.id, connection)
+    return event
+
+
+def _insert_marking_unsubscribed(event: Event, connection) -> bool:
+    """INSERT the event; returns whether it needs a fan-out.
+
+    ``deliveries_scheduled_at`` is set in the INSERT itself when no enabled, undeleted endpoint of
+    the merchant exists in the event's mode (EXISTS evaluated by that statement), and read back with
+    RETURNING: one round trip, as before.
+    """
+    if not connection.features.can_return_columns_from_insert:
+        event.save(force_insert=True)
+        return True
+    has_endpoint = Exists(
+        WebhookEndpoint.objects.filter(
+            merchant_id=event.merchant_id, livemode=event.livemode, enabled=True, deleted_at__isnull=True
+        )
+    )
+    field = Event._meta.get_field("deliveries_scheduled_at")
+    event.deliveries_scheduled_at = Case(
+        When(has_endpoint, then=Value(None, output_field=field)),
+        default=Value(timezone.now(), output_field=field),
+        output_field=field,
+    )
+    fields = [f for f in Event._meta.local_concrete_fields if not f.generated]
+    [(scheduled_at,)] = Event._base_manager._insert(
+        [event], fields=fields, returning_fields=[field], using=connection.alias
+    )
+    event.deliveries_scheduled_at = scheduled_at
+    event._state.adding = False
+    event._state.db = connection.alias
+    return scheduled_at is None
+
+
+def _fan_out_on_commit(event_id: str, connection) -> None:
+    """Publish the fan-out of this transaction's events once, after commit.
+
+    Every event registers its own (robust) on-commit hook, so a rolled-back savepoint drops only
+    its own hook; the first hook to run publishes the whole batch, the others find it empty. An id
+    whose savepoint rolled back may still be published: the task finds no event and does nothing.
+    """
+    batch: list[str] | None = getattr(connection, "_events_fan_out_batch", None)
+    if batch is None or not connection.run_on_commit:
+        # No hook pending in this transaction: anything left over belongs to a rolled-back one.
+        batch = []
+        connection._events_fan_out_batch = batch
+    batch.append(event_id)
+    transaction.on_commit(lambda: _flush_fan_out(batch), using=connection.alias, robust=True)
+
+
+def _flush_fan_out(batch: list[str]) -> None:
+    event_ids = list(dict.fromkeys(batch))
+    batch.clear()
+    if event_ids:
+        _enqueue_fan_out(event_ids)
+
+
+def _enqueue_fan_out(event_ids: list[str]) -> None:
+    # The tasks module imports this package: imported when first needed.
+    from ..tasks import event_deliveries_create as event_deliveries_create_task
+    from ..tasks import events_deliveries_create as events_deliveries_create_task
+
+    if len(event_ids) == 1:
+        event_deliveries_create_task.delay(event_ids[0])
+    else:
+        events_deliveries_create_task.delay(event_ids)
+
+
+def delivery_enqueue(delivery_id: str, countdown: float = 0) -> None:
+    """Enqueue one attempt of a delivery (now, or after ``countdown`` seconds)."""
+    from ..tasks import delivery_attempt as delivery_attempt_task
+
+    delivery_attempt_task.apply_async(args=[delivery_id], countdown=max(0.0, countdown))
+
+
+def deliveries_enqueue_on_commit(delivery_ids: list[str]) -> None:
+    for delivery_id in delivery_ids:
+        transaction.on_commit(lambda d=delivery_id: delivery_enqueue(d), robust=True)
+
+
+def event_deliveries_create(*, event_id: str) -> list[str]:
+    """Fan an event out to its endpoints, once. Returns the ids of the deliveries created."""
+    with transaction.atomic():
+        event = Event.objects.select_for_update().filter(id=event_id).first()
+        if event is None or event.deliveries_scheduled_at is not None:
+            return []
+        now = timezone.now()
+        # Endpoints registered after the event do not receive it, even when fan-out runs late.
+        endpoints = WebhookEndpoint.objects.filter(
+            merchant_id=event.merchant_id,
+            livemode=event.livemode,
+            enabled=True,
+            deleted_at__isnull=True,
+            created__lte=event.created,
+        ).exclude(id__in=Delivery.objects.filter(event=event, is_resend=False).values("endpoint_id"))
+        deliveries = [
+            Delivery(
+                merchant_id=event.merchant_id,
+                event=event,
+                endpoint=endpoint,
+                next_attempt_at=now,
+                task_enqueued_at=now,
+            )
+            for endpoint in endpoints
+            if endpoint.subscribes_to(event.type)
+        ]
+        Delivery.objects.bulk_create(deliveries)
+        event.deliveries_scheduled_at = now
+        event.save(update_fields=["deliveries_scheduled_at"])
+        ids = [d.id for d in deliveries]
+        deliveries_enqueue_on_commit(ids)
+        return ids
+
+
+def event_resend(*, merchant_id: str, livemode: bool, event_id: str, endpoint_id: str | None = None) -> list[Delivery]:
+    """New deliveries of an event: to one endpoint, or to every enabled endpoint subscribed to its type."""
+    with transaction.atomic():
+        event = Event.objects.filter(id=event_id, merchant_id=merchant_id, livemode=livemode).first()
+        if event is None:
+            raise not_found("event", event_id)
+        if endpoint_id is not None:
+            endpoint = endpoint_for_update(
+                merchant_id=merchant_id, livemode=livemode, endpoint_id=endpoint_id, param="webhook_endpoint"
+            )
+            if not endpoint.enabled:
+                raise InvalidRequest(
+                    f"Webhook endpoint '{endpoint_id}' is disabled; enable it first.",
+                    code="webhook_endpoint_disabled",
+                    param="webhook_endpoint",
+                )
+            endpoints = [endpoint]
+        else:
+            endpoints = [
+                e
+                for e in WebhookEndpoint.objects.filter(
+                    merchant_id=merchant_id, livemode=livemode, enabled=True, deleted_at__isnull=True
+                )
+                if e.subscribes_to(event.type)
+            ]
+        now = timezone.now()
+        deliveries = [
+            Delivery(
+                merchant_id=merchant_id,
+                event=event,
+                endpoint=endpoint,
+                is_resend=True,
+                next_attempt_at=now,
+                task_enqueued_at=now,
+            )
+            for endpoint in endpoints
+        ]
+        Delivery.objects.bulk_create(deliveries)
+        deliveries_enqueue_on_commit([d.id for d in deliveries])
+        return deliveries

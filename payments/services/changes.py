@@ -1,0 +1,23 @@
+"""A saved change of a payment: the status move through the state table, its event row (in the
+transaction of the change: the outbox) and the cache invalidation."""
+
+from events.services import event_record
+
+from ..cache import PAYMENT_CACHE
+from ..models import Payment
+from ..serializers import payment_data
+from ..state import EVENT_FOR_STATUS, payment_transition
+
+
+def payment_move(payment: Payment, action: str, to: str | None = None) -> str:
+    """Apply a transition (in memory; the caller saves); returns the event type it publishes."""
+    return EVENT_FOR_STATUS[payment_transition(payment, action, to)]
+
+
+def payment_changed(payment: Payment, event_type: str | None) -> None:
+    """After saving a change: its event row (same transaction) and the cache invalidation."""
+    if event_type:
+        event_record(
+            merchant_id=payment.merchant_id, type=event_type, data=payment_data(payment), livemode=payment.livemode
+        )
+    PAYMENT_CACHE.invalidate(object_id=payment.id)

@@ -1,0 +1,72 @@
+"""PayPal's webhooks: the ``PAYPAL-*`` transmission headers are verified by PayPal's own API
+(``verify-webhook-signature``, under the account's webhook id), then the event is normalised."""
+
+import json
+from typing import Any
+
+from ..base import ProcessorResult, WebhookEvent, WebhookVerificationError, WebhookVerificationUnavailable
+from .client import PayPalClient
+from .mapping import capture_result, order_result, refund_result
+
+_WEBHOOK_HEADERS = {
+    "auth_algo": "paypal-auth-algo",
+    "cert_url": "paypal-cert-url",
+    "transmission_id": "paypal-transmission-id",
+    "transmission_sig": "paypal-transmission-sig",
+    "transmission_time": "paypal-transmission-time",
+}
+
+
+def paypal_webhook_parse(
+    *, client: PayPalClient, config: dict[str, Any], headers: dict[str, str], body: bytes
+) -> WebhookEvent:
+    """Verify (raises ``WebhookVerificationError``, or ``WebhookVerificationUnavailable`` when
+    PayPal's API does not answer), then read the event."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    webhook_id = config.get("webhook_id")
+    if not webhook_id:
+        raise WebhookVerificationError("no PayPal webhook id configured for this account")
+    fields = {name: lowered.get(header) for name, header in _WEBHOOK_HEADERS.items()}
+    if not all(fields.values()):
+        raise WebhookVerificationError("missing PAYPAL-* signature headers")
+    try:
+        event = json.loads(body)
+        event_id, event_type = event["id"], event["event_type"]
+        resource = event.get("resource") or {}
+    except (ValueError, KeyError, TypeError):
+        raise WebhookVerificationError("body is not a PayPal event") from None
+    reply = client.call(
+        "POST",
+        "/v1/notifications/verify-webhook-signature",
+        body={**fields, "webhook_id": webhook_id, "webhook_event": event},
+    )
+    if isinstance(reply, ProcessorResult) or reply.status >= 500:
+        raise WebhookVerificationUnavailable("PayPal's verification API did not answer")
+    if reply.status != 200 or not isinstance(reply.body, dict):
+        raise WebhookVerificationError(f"verification refused ({reply.status})")
+    if reply.body.get("verification_status") != "SUCCESS":
+        raise WebhookVerificationError("signature verification failed")
+    return _event(event_id, event_type, resource, event)
+
+
+def _event(event_id: str, event_type: str, resource: dict[str, Any], event: dict) -> WebhookEvent:
+    related = ((resource.get("supplementary_data") or {}).get("related_ids")) or {}
+    common = {"processor_event_id": event_id, "type": event_type, "raw": event}
+    if event_type.startswith("CHECKOUT.ORDER."):
+        return WebhookEvent(processor_reference=resource.get("id"), result=order_result(resource), **common)
+    if event_type in ("PAYMENT.CAPTURE.REFUNDED", "PAYMENT.CAPTURE.REVERSED") or event_type.startswith(
+        "PAYMENT.REFUND."
+    ):
+        return WebhookEvent(
+            processor_reference=related.get("order_id"),
+            refund_reference=resource.get("id"),
+            result=refund_result(resource),
+            **common,
+        )
+    if event_type.startswith("PAYMENT.CAPTURE."):
+        return WebhookEvent(
+            processor_reference=related.get("order_id"),
+            result=capture_result(resource, related.get("order_id")),
+            **common,
+        )
+    return WebhookEvent(processor_reference=related.get("order_id"), **common)
