@@ -8,7 +8,10 @@ requests:
   timeout the charge is made but the reply arrives too late);
 * ``status``: answer ``status`` (e.g. 500) with the processor's error body, without processing;
 * ``drop``: close the connection without processing or answering;
-* ``reply_lost``: process (the charge is made and recorded), then close without answering.
+* ``reply_lost``: process (the charge is made and recorded), then close without answering;
+* ``hold``: keep the request unanswered (in flight) until the test calls ``release()``, then
+  process it and answer (too late for a client whose read timeout fired meanwhile). No clock is
+  raced: the client gives up however loaded the machine is.
 
 ``refusing_url()`` gives a URL where nothing listens (connection refused).
 """
@@ -58,6 +61,7 @@ class Fault:
     times: int
     seconds: float = 0.0
     status: int = 500
+    released: threading.Event = field(default_factory=threading.Event)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -90,9 +94,14 @@ class _Server(ThreadingHTTPServer):
 
 
 class FakeServer:
+    HOLD_LIMIT_SECONDS = 300.0  # a held request nobody releases still ends
+
     def __init__(self):
         self.lock = threading.RLock()
+        self._changed = threading.Condition(self.lock)
         self.faults: list[Fault] = []
+        self._holds: list[Fault] = []  # hold faults not released yet
+        self._holding = 0  # requests taken by a hold fault and not answered yet
         self.log: list[Request] = []
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -106,6 +115,9 @@ class FakeServer:
         return self
 
     def stop(self) -> None:
+        with self.lock:
+            for fault in self._holds:
+                fault.released.set()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -135,9 +147,21 @@ class FakeServer:
         seconds: float = 0.0,
         status: int = 500,
     ) -> None:
-        assert kind in ("latency", "status", "drop", "reply_lost"), kind
+        assert kind in ("latency", "status", "drop", "reply_lost", "hold"), kind
+        fault = Fault(kind, method, path, times, seconds, status)
         with self.lock:
-            self.faults.append(Fault(kind, method, path, times, seconds, status))
+            self.faults.append(fault)
+            if kind == "hold":
+                self._holds.append(fault)
+
+    def release(self, *, timeout: float = 60.0) -> None:
+        """Let the held requests go on; returns once each has been processed and answered."""
+        with self._changed:
+            faults, self._holds = self._holds, []
+            for fault in faults:
+                fault.released.set()
+            done = self._changed.wait_for(lambda: self._holding == 0 and all(f.times <= 0 for f in faults), timeout)
+        assert done, f"held requests not processed within {timeout} s (did they reach the fake?)"
 
     def clear_faults(self) -> None:
         with self.lock:
@@ -150,6 +174,8 @@ class FakeServer:
                     fault.times -= 1
                     if fault.times <= 0:
                         self.faults.remove(fault)
+                    if fault.kind == "hold":
+                        self._holding += 1
                     return fault
         return None
 
@@ -170,6 +196,18 @@ class FakeServer:
             return
         if fault is not None and fault.kind == "latency":
             time.sleep(fault.seconds)
+        if fault is not None and fault.kind == "hold":
+            fault.released.wait(self.HOLD_LIMIT_SECONDS)
+            try:
+                self._process(handler, request, fault)
+            finally:
+                with self._changed:
+                    self._holding -= 1
+                    self._changed.notify_all()
+            return
+        self._process(handler, request, fault)
+
+    def _process(self, handler: "_Handler", request: Request, fault: Fault | None) -> None:
         try:
             reply = self.route(request)
         except Exception as exc:  # a bug in the fake must show up, not hang the client
