@@ -45,6 +45,34 @@ def test_login_returns_token_stored_only_as_hash(publishable_client, merchant_ke
     assert str(session.created_ip) == "127.0.0.1"
 
 
+def test_a_token_names_its_merchant_and_that_part_cannot_be_swapped(
+    publishable_client, merchant_keys, other_merchant_keys, password
+):
+    # Given a session token, which names its merchant (the shard key) ahead of the secret
+    CustomerFactory(merchant_id=merchant_keys.merchant_id, email="ada@example.com", password=password)
+    token = login(publishable_client, email="ada@example.com", password=password).json()["token"]
+    assert token.startswith("cst_" + merchant_keys.merchant_id.removeprefix("mer_") + "_")
+    assert bearer(token).get("/v1/me").status_code == 200
+
+    # When the merchant part is changed to another merchant's, the token resolves to nothing
+    other = other_merchant_keys.merchant_id.removeprefix("mer_")
+    swapped = "cst_" + other + token[len("cst_") + len(other) :]
+    assert bearer(swapped).get("/v1/me").status_code == 401
+
+
+def test_a_token_issued_before_tokens_named_their_merchant_still_resolves(merchant_keys, password):
+    customer = CustomerFactory(merchant_id=merchant_keys.merchant_id, email="ada@example.com", password=password)
+    legacy = "cst_" + "x" * 43
+    CustomerSession.objects.create(
+        merchant_id=customer.merchant_id,
+        customer=customer,
+        token_hash=hashlib.sha256(legacy.encode()).hexdigest(),
+        livemode=customer.livemode,
+        expires_at=timezone.now() + timedelta(hours=1),
+    )
+    assert bearer(legacy).get("/v1/me").json()["id"] == customer.id
+
+
 def test_login_session_lifetime_is_configurable(publishable_client, merchant_keys, password, settings):
     settings.CUSTOMER_SESSION_TTL_SECONDS = 600
     CustomerFactory(merchant_id=merchant_keys.merchant_id, email="ada@example.com", password=password)
