@@ -71,11 +71,7 @@ def principal_for_session_token(*, raw_token: str) -> Principal | None:
     merchant_id = session_token_merchant(raw_token)
     if merchant_id is not None:
         sessions = sessions.filter(merchant_id=merchant_id)
-    row = (
-        sessions
-        .values("id", "merchant_id", "customer_id", "livemode", "expires_at")
-        .first()
-    )
+    row = sessions.values("id", "merchant_id", "customer_id", "livemode", "expires_at").first()
     if row is None:
         return None
     expires_at: datetime = row["expires_at"]
