@@ -63,6 +63,7 @@ from .models import (
 )
 from .serializers import payment_data, refund_data
 from .state import EVENT_FOR_STATUS, payment_transition, payment_unexpected_state, transition_allowed
+from .tokenization import payment_method_for_use
 
 logger = logging.getLogger("payments")
 
@@ -675,16 +676,13 @@ def _method_use(payment: Payment, method: MethodInput | None, *, vault_card: boo
         return None
 
     if method.type == "saved":
-        stored = PaymentMethod.objects.filter(
-            merchant_id=payment.merchant_id,
-            livemode=payment.livemode,
-            pk=method.payment_method_id,
-            detached_at__isnull=True,
-            customer__isnull=False,
-        ).first()
+        # A customer's saved method, or a browser-tokenized single-use one (claimed here).
+        stored = payment_method_for_use(
+            merchant_id=payment.merchant_id, livemode=payment.livemode, payment_method_id=method.payment_method_id
+        )
         if stored is None or (stored.type == PaymentMethodType.CARD and not stored.vault_token):
             raise not_found("payment_method", method.payment_method_id, param="payment_method")
-        if stored.customer_id != payment.customer_id:
+        if stored.customer_id is not None and stored.customer_id != payment.customer_id:
             raise InvalidRequest(
                 "This payment method belongs to a customer; pass that customer with the payment.",
                 code="payment_method_customer_mismatch",
@@ -700,7 +698,8 @@ def _method_use(payment: Payment, method: MethodInput | None, *, vault_card: boo
             fingerprint=stored.card_fingerprint,
         )
         payment.payment_method = stored
-        payment.save_payment_method = False  # it is saved already
+        if stored.customer_id is not None:
+            payment.save_payment_method = False  # it is saved already
         return vault.card_decrypt(stored.vault_token) if stored.type == PaymentMethodType.CARD else None
 
     card = method.card

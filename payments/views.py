@@ -15,6 +15,7 @@ from gateway.views import GatewayAPIView
 
 from . import selectors, services
 from .models import PaymentStatus
+from .off_session import payment_create_off_session
 from .serializers import (
     CustomerPaymentListSerializer,
     PaymentCancelSerializer,
@@ -110,7 +111,8 @@ class PaymentsView(PaymentsAPIView):
     )
     def post(self, request):
         data = _validated(PaymentCreateSerializer, request)
-        payment = services.payment_create(
+        create = payment_create_off_session if data["off_session"] else services.payment_create
+        payment = create(
             merchant_id=request.auth.merchant_id,
             livemode=request.auth.livemode,
             amount=data.get("amount"),
