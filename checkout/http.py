@@ -4,8 +4,9 @@
   inline script or style anywhere), no frames of the page (``frame-ancestors 'none'``), forms only
   to the gateway; a submitted form may be redirected to the session's success/cancel origins and
   the processors' customer pages (Chrome applies ``form-action`` to those redirects).
-* ``Cache-Control: no-store`` (the back button asks again), ``Referrer-Policy: no-referrer`` (the
-  session id never leaks in a Referer), ``X-Frame-Options: DENY`` for old browsers.
+* ``Cache-Control: no-store`` (the back button asks again), ``Referrer-Policy: same-origin`` (the
+  session id never leaks in a Referer to another site; ``no-referrer`` would make Chrome send
+  ``Origin: null`` on the page's own form posts, which CSRF rightly refuses), ``X-Frame-Options: DENY``.
 * Token buckets per client IP and per session (``gateway.ratelimit``, shared by all instances).
 """
 
@@ -39,7 +40,7 @@ def content_security_policy(*, redirect_urls: Iterable[str] = ()) -> str:
 
 def page_headers(response: HttpResponse, *, redirect_urls: Iterable[str] = ()) -> HttpResponse:
     response["Content-Security-Policy"] = content_security_policy(redirect_urls=redirect_urls)
-    response["Referrer-Policy"] = "no-referrer"
+    response["Referrer-Policy"] = "same-origin"
     response["X-Frame-Options"] = "DENY"
     response["X-Content-Type-Options"] = "nosniff"
     response["Permissions-Policy"] = "camera=(), microphone=(), geolocation=(), payment=()"

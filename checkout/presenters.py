@@ -115,6 +115,9 @@ def page_context(
         "success_url": redirect_url_for(session.success_url, session_id=session.id),
         "page_url": reverse("checkout:pay", args=[session.id]),
         "status_url": reverse("checkout:status", args=[session.id]),
+        # Without JavaScript the processing page refreshes through the return endpoint, which sends
+        # the customer on to success_url once the payment is final (or back here while it is not).
+        "return_path": reverse("checkout:return", args=[session.id]),
         "poll_ms": settings.CHECKOUT_POLL_SECONDS * 1000 if state == "processing" else 0,
         "refresh_seconds": settings.CHECKOUT_POLL_SECONDS if state == "processing" else 0,
         "css_url": asset_url("checkout.css"),
