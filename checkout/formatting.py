@@ -38,7 +38,7 @@ def locale_for(*, session_locale: str, accept_language: str = "") -> Locale:
 
 
 def money_format(*, amount: int, currency: str, locale: Locale) -> str:
-    """1050 USD en -> "$10.50"; de -> "10,50 $"; 500 JPY -> "¥500"; 1234 KWD -> "KWD 1.234".
+    """1050 USD en -> "$10.50"; de -> "10,50 $"; 500 JPY -> "¥500"; 1234 KWD -> "KWD1.234".
 
     Exactly the currency's exponent in decimals, never rounded: the amount is exact minor units.
     """
