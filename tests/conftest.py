@@ -264,9 +264,9 @@ def live_server_gunicorn(transactional_db, tmp_path):
     try:
         while True:
             try:
-                requests.get(f"{base_url}/healthz", timeout=1)
+                requests.get(f"{base_url}/healthz", timeout=5)
                 break
-            except requests.ConnectionError:
+            except requests.RequestException:  # refused while booting, or slow on a loaded machine
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"gunicorn did not start: {log_path.read_text()[-2000:]}") from None
                 time.sleep(0.2)
