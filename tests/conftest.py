@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -138,6 +139,28 @@ def service_env(**extra: str) -> dict[str, str]:
     return env
 
 
+# How long a server process we start may take to answer, and one request to it: generous, as
+# the waits return as soon as it answers (a loaded 2-core CI machine can take tens of seconds).
+STARTUP_DEADLINE_SECONDS = 120.0
+REQUEST_TIMEOUT_SECONDS = 30.0
+
+
+def wait_for_http(url: str, process: subprocess.Popen, failure: Callable[[], str]) -> requests.Response:
+    """Poll ``url`` until the server ``process`` answers (any status); fail if it exits or the deadline passes.
+
+    Every transport error counts as "not yet": refused while it binds, a read timeout while it
+    imports Django, a reset while it forks its workers.
+    """
+    deadline = time.monotonic() + STARTUP_DEADLINE_SECONDS
+    while True:
+        try:
+            return requests.get(url, timeout=REQUEST_TIMEOUT_SECONDS)
+        except requests.RequestException:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(failure()) from None
+            time.sleep(0.2)
+
+
 @pytest.fixture(scope="session")
 def celery_queue_name() -> str:
     return f"gateway-test-{uuid.uuid4().hex[:8]}"
@@ -184,7 +207,7 @@ class WorkerProcess:
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + STARTUP_DEADLINE_SECONDS
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"celery worker exited: {self.log_path.read_text()[-2000:]}")
@@ -252,7 +275,7 @@ def live_server_gunicorn(transactional_db, tmp_path):
                 "--threads",
                 "4",
                 "--timeout",
-                "30",
+                "120",  # a worker importing Django on a loaded machine must not be killed as silent
             ],
             cwd=REPO_ROOT,
             env=service_env(),
@@ -260,16 +283,8 @@ def live_server_gunicorn(transactional_db, tmp_path):
             stderr=subprocess.STDOUT,
         )
     base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
     try:
-        while True:
-            try:
-                requests.get(f"{base_url}/healthz", timeout=1)
-                break
-            except requests.ConnectionError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"gunicorn did not start: {log_path.read_text()[-2000:]}") from None
-                time.sleep(0.2)
+        wait_for_http(f"{base_url}/healthz", process, lambda: f"gunicorn did not start: {log_path.read_text()[-2000:]}")
         yield base_url
     finally:
         process.terminate()
