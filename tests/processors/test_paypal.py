@@ -9,7 +9,7 @@ import requests
 from processors.base import Outcome, WebhookVerificationError, WebhookVerificationUnavailable
 from processors.selectors import connector_for_account
 
-from .conftest import paypal_account_for
+from .conftest import paypal_account_for, short_read_timeout
 from .factories import paypal_request
 
 pytestmark = pytest.mark.django_db
@@ -84,7 +84,7 @@ def test_approve_link_redirects_buyer_back_then_capture(paypal, fake_paypal):
     request = paypal_request(amount=2599)
     created = paypal.authorize(request)
     # the buyer follows the link and approves; PayPal sends them to our return URL
-    page = requests.get(created.redirect_url, allow_redirects=False, timeout=5)
+    page = requests.get(created.redirect_url, allow_redirects=False, timeout=30)
     assert page.status_code == 302
     assert page.headers["Location"].startswith(request.return_url + "?token=" + created.processor_reference)
     # when we complete on return
@@ -185,12 +185,16 @@ def test_status_without_order_id_means_nothing_moved(paypal):
 # --- faults --------------------------------------------------------------------------------------
 
 
-def test_create_order_failures_are_failed_because_no_money_can_move(paypal, fake_paypal):
+def test_create_order_failures_are_failed_because_no_money_can_move(paypal, paypal_account, merchant_keys, fake_paypal):
     fake_paypal.inject("status", path="/v2/checkout/orders", status=500)
-    assert paypal.authorize(paypal_request()).outcome is Outcome.FAILED
-    fake_paypal.inject("latency", path="/v2/checkout/orders", seconds=1.5)
-    timed_out = paypal.authorize(paypal_request())
+    assert paypal.authorize(paypal_request()).outcome is Outcome.FAILED  # and the token is cached
+    fake_paypal.inject("hold", path="/v2/checkout/orders")
+    with short_read_timeout(paypal_account):
+        connector = connector_for_account(merchant_id=merchant_keys.merchant_id, account_id=paypal_account.id)
+        timed_out = connector.authorize(paypal_request())
     assert (timed_out.outcome, timed_out.error_code) == (Outcome.FAILED, "timeout")
+    assert len(fake_paypal.requests_to("/v1/oauth2/token")) == 1  # only the held call had the short timeout
+    fake_paypal.release()
 
 
 def test_connection_refused_is_failed(merchant_keys, fake_paypal):

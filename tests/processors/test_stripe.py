@@ -10,7 +10,7 @@ from processors.selectors import connector_for_account
 from processors.stripe import StripeConnector, form_encode, stripe_signature_header
 from tests.fakes.stripe import form_decode
 
-from .conftest import stripe_account_for
+from .conftest import short_read_timeout, stripe_account_for
 from .factories import card_request
 
 pytestmark = pytest.mark.django_db
@@ -236,13 +236,16 @@ def test_server_error_is_unknown_and_status_sync_resolves_it(stripe, fake_stripe
     assert fake_stripe.intents_for(request.reference) == []
 
 
-def test_read_timeout_is_unknown_charge_made_once(stripe, fake_stripe):
-    # given Stripe is slower than our 1 s read timeout (the charge is made, the reply comes late)
-    fake_stripe.inject("latency", path="/v1/payment_intents", seconds=1.5)
+def test_read_timeout_is_unknown_charge_made_once(stripe, stripe_account, merchant_keys, fake_stripe):
+    # given Stripe answers only after our read timeout (the charge is made, the reply comes late)
+    fake_stripe.inject("hold", path="/v1/payment_intents")
     request = card_request(amount=1234)
-    result = stripe.authorize(request)
+    with short_read_timeout(stripe_account):
+        result = connector_for_account(merchant_id=merchant_keys.merchant_id, account_id=stripe_account.id).authorize(
+            request
+        )
     assert (result.outcome, result.error_code) == (Outcome.UNKNOWN, "timeout")
-    time.sleep(0.6)  # let the fake finish the slow request
+    fake_stripe.release()  # the slow request completes at Stripe
     # when status sync asks by our reference
     synced = stripe.status(reference=request.reference, processor_reference=None)
     assert synced.outcome is Outcome.SUCCEEDED and synced.amount_captured == 1234
