@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PROD_VENV := .venv-prod
 PROD_BIN := $(PROD_VENV)/bin
 
-.PHONY: venv prod-venv prod-smoke demo run test test-fast lint format check migrate worker beat bench bench-scale stack clean services
+.PHONY: venv prod-venv prod-smoke demo run test test-fast lint format check migrate worker beat bench bench-cost bench-scale stack clean services browser-deps
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m venv $(VENV)
@@ -37,11 +37,18 @@ demo: venv
 
 run: demo
 
-## Test suite against real PostgreSQL, Redis and a real Celery worker (starts services if down).
-test: venv prod-venv services
+# The browser tests' JavaScript (axe-core, pinned in package-lock.json); Chromium is Debian's (scripts/services.sh).
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+browser-deps: services node_modules/.installed
+
+## Test suite against real PostgreSQL, Redis, a real Celery worker and a real browser (starts/installs them if absent).
+test: venv prod-venv browser-deps
 	$(BIN)/python -m pytest --ds=gateway_project.settings.test $(PYTEST_ARGS)
 
-test-fast: venv prod-venv services
+test-fast: venv prod-venv browser-deps
 	$(BIN)/python -m pytest --ds=gateway_project.settings.test -m "not slow" $(PYTEST_ARGS)
 
 services:
@@ -76,6 +83,10 @@ beat: venv
 bench: venv services
 	$(BIN)/python bench/run.py
 
+## The cost of one create+confirm in-process: CPU, statements, transactions, Redis commands, bytes written.
+bench-cost: venv services
+	$(BIN)/python bench/cost.py
+
 ## Scale-out: create+confirm through nginx over 1, 2 and 3 instances (PgBouncer, production venv).
 bench-scale: venv prod-venv services
 	$(BIN)/python bench/scale.py
@@ -85,4 +96,4 @@ stack: venv prod-venv services
 	$(BIN)/python deploy/stack.py up --instances $${INSTANCES:-2}
 
 clean:
-	rm -rf $(VENV) $(PROD_VENV) gateway-demo.sqlite3 staticfiles
+	rm -rf $(VENV) $(PROD_VENV) gateway-demo.sqlite3 staticfiles node_modules test-artifacts

@@ -64,7 +64,7 @@ class CustomerSession(models.Model):
     id = PublicIdField(prefix="sess")
     merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="+")
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="sessions")
-    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    token_hash = models.CharField(max_length=64, editable=False)
     livemode = models.BooleanField(default=False)
     created_ip = models.GenericIPAddressField(null=True, blank=True)
     created = models.DateTimeField(auto_now_add=True)
@@ -73,7 +73,14 @@ class CustomerSession(models.Model):
 
     class Meta:
         ordering = ["-id"]
-        indexes = [models.Index(fields=["expires_at"], name="customer_session_expires_idx")]
+        indexes = [
+            models.Index(fields=["expires_at"], name="customer_session_expires_idx"),
+            # tokens issued before they named their merchant are found by hash alone
+            models.Index(fields=["token_hash"], name="customer_session_hash_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["merchant", "token_hash"], name="customer_session_token_unique"),
+        ]
 
     def __str__(self) -> str:
         return self.id

@@ -13,7 +13,7 @@ from gateway.principal import Principal
 
 from .cache import session_cache_key
 from .models import Customer, CustomerSession
-from .tokens import session_token_hash
+from .tokens import session_token_hash, session_token_merchant
 
 
 def customer_get(*, merchant_id: str, customer_id: str, livemode: bool = False) -> Customer:
@@ -65,13 +65,13 @@ def principal_for_session_token(*, raw_token: str) -> Principal | None:
     cached = cache.get(key)
     if isinstance(cached, dict) and cached["expires_at"] > now.timestamp():
         return _principal_from(cached)
-    row = (
-        CustomerSession.objects.filter(
-            token_hash=token_hash, revoked_at__isnull=True, expires_at__gt=now, merchant__is_active=True
-        )
-        .values("id", "merchant_id", "customer_id", "livemode", "expires_at")
-        .first()
+    sessions = CustomerSession.objects.filter(
+        token_hash=token_hash, revoked_at__isnull=True, expires_at__gt=now, merchant__is_active=True
     )
+    merchant_id = session_token_merchant(raw_token)
+    if merchant_id is not None:
+        sessions = sessions.filter(merchant_id=merchant_id)
+    row = sessions.values("id", "merchant_id", "customer_id", "livemode", "expires_at").first()
     if row is None:
         return None
     expires_at: datetime = row["expires_at"]

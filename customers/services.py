@@ -200,7 +200,7 @@ def _password_matches(customer: Customer, password: str) -> bool:
 
 
 def _session_create(*, customer: Customer, client_ip: str) -> tuple[CustomerSession, str]:
-    raw_token = session_token_new()
+    raw_token = session_token_new(merchant_id=customer.merchant_id)
     try:
         created_ip = str(ipaddress.ip_address(client_ip))
     except ValueError:

@@ -94,7 +94,9 @@ class Delivery(models.Model):
         verbose_name_plural = "deliveries"
         constraints = [
             models.UniqueConstraint(
-                fields=["event", "endpoint"], condition=Q(is_resend=False), name="events_delivery_one_per_endpoint"
+                fields=["merchant", "event", "endpoint"],
+                condition=Q(is_resend=False),
+                name="events_delivery_one_per_endpoint",
             )
         ]
         indexes = [
@@ -107,6 +109,8 @@ class Delivery(models.Model):
 
 
 class DeliveryAttempt(models.Model):
+    # The delivery's merchant, so the row is distributed with its delivery (docs/scaling.md).
+    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="+")
     delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempts")
     number = models.PositiveIntegerField()
     attempted_at = models.DateTimeField()
@@ -120,7 +124,7 @@ class DeliveryAttempt(models.Model):
 
     class Meta:
         ordering = ["delivery", "number"]
-        constraints = [models.UniqueConstraint(fields=["delivery", "number"], name="events_attempt_number")]
+        constraints = [models.UniqueConstraint(fields=["merchant", "delivery", "number"], name="events_attempt_number")]
 
     def __str__(self) -> str:
         return f"{self.delivery_id} #{self.number} {self.status_code or self.error}"

@@ -24,5 +24,7 @@ EVENT_TYPES: frozenset[str] = frozenset(
         "refund.succeeded",
         "refund.failed",
         "refund.updated",
+        "checkout.session.completed",
+        "checkout.session.expired",
     }
 )

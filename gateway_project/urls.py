@@ -16,6 +16,8 @@ urlpatterns = [
     path("v1/", include("payments.urls")),
     path("v1/", include("events.urls")),
     path("v1/", include("processors.urls")),
+    path("v1/", include("checkout.urls_api")),
+    path("pay/", include("checkout.urls")),
     path("sandbox/", include("sandbox.urls")),
 ]
 

@@ -112,6 +112,8 @@ class JournalEntry(models.Model):
 
 
 class JournalLine(models.Model):
+    # The entry's merchant, so the line is distributed with its entry and account (docs/scaling.md).
+    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="+")
     entry = models.ForeignKey(JournalEntry, on_delete=models.PROTECT, related_name="lines")
     account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="lines")
     debit = models.BigIntegerField(default=0)

@@ -137,8 +137,8 @@ def _post(
     )
     JournalLine.objects.bulk_create(
         [
-            JournalLine(entry=entry, account_id=accounts[debit_code], debit=amount),
-            JournalLine(entry=entry, account_id=accounts[credit_code], credit=amount),
+            JournalLine(merchant_id=entry.merchant_id, entry=entry, account_id=accounts[debit_code], debit=amount),
+            JournalLine(merchant_id=entry.merchant_id, entry=entry, account_id=accounts[credit_code], credit=amount),
         ]
     )
     return entry

@@ -114,7 +114,7 @@ class OrderLine(models.Model):
     class Meta:
         ordering = ["order", "position"]
         constraints = [
-            models.UniqueConstraint(fields=["order", "position"], name="order_line_position_unique"),
+            models.UniqueConstraint(fields=["merchant", "order", "position"], name="order_line_position_unique"),
             models.CheckConstraint(condition=Q(quantity__gte=1), name="order_line_quantity_positive"),
             models.CheckConstraint(condition=Q(unit_amount__gte=0), name="order_line_unit_amount_non_negative"),
             models.CheckConstraint(condition=Q(amount=F("quantity") * F("unit_amount")), name="order_line_amount"),

@@ -60,6 +60,10 @@ class PaymentMethod(models.Model):
     card_fingerprint = models.CharField(max_length=64, blank=True)
     vault_token = models.TextField(blank=True, editable=False)
     detached_at = models.DateTimeField(null=True, blank=True)
+    # Browser-tokenized (POST /v1/payment_methods): usable by one payment until then, unless attached
+    # to a customer; consumed_at is that payment's claim (payments/tokenization.py).
+    single_use_expires_at = models.DateTimeField(null=True, blank=True)
+    consumed_at = models.DateTimeField(null=True, blank=True)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 

@@ -203,6 +203,12 @@ class PaymentCreateSerializer(PaymentsInputSerializer):
     )
     description = serializers.CharField(required=False, max_length=500, allow_blank=True, default="")
     metadata = MetadataField(required=False, default=dict)
+    off_session = StrictBooleanField(
+        required=False,
+        default=False,
+        help_text="The customer is not present (merchant-initiated, with a saved pm_): a card that asks for "
+        "authentication is refused with 402 authentication_required instead of waiting for the customer.",
+    )
 
 
 class PaymentConfirmSerializer(PaymentsInputSerializer):

@@ -49,3 +49,11 @@ def payment_resolve(payment_id: str) -> str:
 )
 def payment_requires_action_poll(payment_id: str) -> str:
     return services.payment_requires_action_poll(payment_id=payment_id).status
+
+
+@shared_task(name="payments.tasks.payment_methods_expired_purge")
+def payment_methods_expired_purge() -> int:
+    """Periodic: erase the ciphertext of browser-tokenized cards that expired unused."""
+    from .services import payment_methods_expired_purge as purge
+
+    return purge()

@@ -110,7 +110,9 @@ class ProcessorWebhookEvent(models.Model):
     class Meta:
         ordering = ["-id"]
         constraints = [
-            models.UniqueConstraint(fields=["account", "processor_event_id"], name="processor_webhook_event_unique")
+            models.UniqueConstraint(
+                fields=["merchant", "account", "processor_event_id"], name="processor_webhook_event_unique"
+            )
         ]
 
     def __str__(self) -> str:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Make sure PostgreSQL, Redis and RabbitMQ answer on 127.0.0.1, and nginx and PgBouncer are installed
-# (apt-get installs whatever is absent).
+# Make sure PostgreSQL, Redis and RabbitMQ answer on 127.0.0.1, and nginx, PgBouncer, Chromium and npm are
+# installed (apt-get installs whatever is absent).
 set -euo pipefail
 
 need_apt_update=1
@@ -14,6 +14,15 @@ missing=""
 for tool in nginx pgbouncer; do
     if ! command -v "$tool" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$tool" ]; then missing="$missing $tool"; fi
 done
+if [ -n "$missing" ]; then
+    echo "installing$missing"
+    apt_install $missing
+fi
+
+# The browser tests (tests/checkout/browser) drive Debian's Chromium with Playwright; npm installs axe-core.
+missing=""
+if [ ! -x /usr/bin/chromium ]; then missing="$missing chromium"; fi
+if ! command -v npm >/dev/null 2>&1; then missing="$missing npm"; fi
 if [ -n "$missing" ]; then
     echo "installing$missing"
     apt_install $missing

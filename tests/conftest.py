@@ -7,12 +7,14 @@
 """
 
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +25,7 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from merchants.services import merchant_create
+from tests.waiting import WAIT_SECONDS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -138,9 +141,35 @@ def service_env(**extra: str) -> dict[str, str]:
     return env
 
 
+# How long a server process we start may take to answer, and one request to it: generous, as
+# the waits return as soon as it answers (a loaded 2-core CI machine can take tens of seconds).
+STARTUP_DEADLINE_SECONDS = 120.0
+REQUEST_TIMEOUT_SECONDS = 30.0
+
+
+def wait_for_http(url: str, process: subprocess.Popen, failure: Callable[[], str]) -> requests.Response:
+    """Poll ``url`` until the server ``process`` answers (any status); fail if it exits or the deadline passes.
+
+    Every transport error counts as "not yet": refused while it binds, a read timeout while it
+    imports Django, a reset while it forks its workers.
+    """
+    deadline = time.monotonic() + STARTUP_DEADLINE_SECONDS
+    while True:
+        try:
+            return requests.get(url, timeout=REQUEST_TIMEOUT_SECONDS)
+        except requests.RequestException:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(failure()) from None
+            time.sleep(0.2)
+
+
 @pytest.fixture(scope="session")
 def celery_queue_name() -> str:
     return f"gateway-test-{uuid.uuid4().hex[:8]}"
+
+
+# Celery's own lines about a task message (celery.app.trace): received, then retry:, succeeded, raised, ...
+_TASK_LOG_LINE = re.compile(r"Task (?P<name>[\w.]+)\[(?P<id>[0-9a-f-]+)\] (?P<what>\S+)")
 
 
 class WorkerProcess:
@@ -149,6 +178,7 @@ class WorkerProcess:
         self.log_path = log_path
         self.broker_url = broker_url
         self.process: subprocess.Popen | None = None
+        self._log_start = 0
 
     def start(self) -> None:
         from django.conf import settings
@@ -160,6 +190,7 @@ class WorkerProcess:
             EMAIL_BACKEND=os.environ.get("WORKER_EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend"),
         )
         self.log = open(self.log_path, "ab")  # noqa: SIM115
+        self._log_start = self.log.tell()  # this run's lines (a restarted worker appends to the log)
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -184,7 +215,7 @@ class WorkerProcess:
             stdout=self.log,
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + STARTUP_DEADLINE_SECONDS
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"celery worker exited: {self.log_path.read_text()[-2000:]}")
@@ -192,6 +223,50 @@ class WorkerProcess:
                 return
             time.sleep(0.2)
         raise RuntimeError(f"celery worker did not start: {self.log_path.read_text()[-2000:]}")
+
+    def wait_idle(self, timeout: float = WAIT_SECONDS) -> None:
+        """Wait until the worker has nothing left to do: its queue is empty and every task message
+        it received has run to its end (a message held for its countdown has not). After this,
+        "nothing happened twice" is a meaningful check, with no sleep a busy machine could make
+        too short."""
+        deadline = time.monotonic() + timeout
+        idle_in_a_row = 0
+        while True:
+            idle = self._queue_depth() == 0 and not self.unfinished_tasks()
+            idle_in_a_row = idle_in_a_row + 1 if idle else 0
+            if idle_in_a_row == 2:  # twice: a message taken off the queue is logged a moment later
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"worker not idle within {timeout} s: {self.unfinished_tasks()}")
+            time.sleep(0.2)
+
+    def unfinished_tasks(self) -> list[str]:
+        """Ids of tasks with more messages ``received`` than ended, in this run's log.
+
+        Each received message ends in exactly one line of Celery's about it (``retry:``,
+        ``succeeded``, ``raised``, ...). Counting, not taking the last line, because a retry's
+        new message can be received, and even run, before the old run's ``retry:`` is logged.
+        """
+        with open(self.log_path, "rb") as log:
+            log.seek(self._log_start)
+            text = log.read().decode(errors="replace")
+        open_messages: dict[str, int] = {}
+        for match in _TASK_LOG_LINE.finditer(text):
+            change = 1 if match["what"] == "received" else -1
+            open_messages[match["id"]] = open_messages.get(match["id"], 0) + change
+        return [task_id for task_id, count in open_messages.items() if count > 0]
+
+    def _queue_depth(self) -> int:
+        from django.conf import settings
+        from kombu.exceptions import ChannelError
+
+        from gateway_project.celery import app
+
+        with app.connection_for_write(self.broker_url or settings.CELERY_BROKER_URL) as conn:
+            try:
+                return conn.default_channel.queue_declare(queue=self.queue, passive=True).message_count
+            except ChannelError:  # Redis drops an empty list: no queue is an empty queue
+                return 0
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.process and self.process.poll() is None:
@@ -252,7 +327,7 @@ def live_server_gunicorn(transactional_db, tmp_path):
                 "--threads",
                 "4",
                 "--timeout",
-                "30",
+                "120",  # a worker importing Django on a loaded machine must not be killed as silent
             ],
             cwd=REPO_ROOT,
             env=service_env(),
@@ -260,16 +335,8 @@ def live_server_gunicorn(transactional_db, tmp_path):
             stderr=subprocess.STDOUT,
         )
     base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
     try:
-        while True:
-            try:
-                requests.get(f"{base_url}/healthz", timeout=1)
-                break
-            except requests.ConnectionError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"gunicorn did not start: {log_path.read_text()[-2000:]}") from None
-                time.sleep(0.2)
+        wait_for_http(f"{base_url}/healthz", process, lambda: f"gunicorn did not start: {log_path.read_text()[-2000:]}")
         yield base_url
     finally:
         process.terminate()

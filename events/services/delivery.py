@@ -137,6 +137,7 @@ def _attempt_record(delivery: Delivery, endpoint: WebhookEndpoint, result: PostR
     """Record the attempt and move the delivery on (under the row lock still held)."""
     delivery.attempt_count += 1
     DeliveryAttempt.objects.create(
+        merchant_id=delivery.merchant_id,
         delivery=delivery,
         number=delivery.attempt_count,
         attempted_at=now,

@@ -35,6 +35,13 @@ PAYMENTS_MAX_DECLINES = env_int("PAYMENTS_MAX_DECLINES", 10)
 # Lifetime of cached GET /v1/payments/{id} representations (invalidated on every change anyway).
 PAYMENTS_CACHE_SECONDS = env_int("PAYMENTS_CACHE_SECONDS", 300)
 
+# Browser-tokenized cards (POST /v1/payment_methods): usable once within this many seconds unless
+# attached to a customer; that endpoint's own token bucket per key and per client IP.
+PAYMENT_METHOD_SINGLE_USE_SECONDS = env_int("PAYMENT_METHOD_SINGLE_USE_SECONDS", 30 * 60)
+PAYMENT_METHODS_RATE_PER_SECOND = env_float("PAYMENT_METHODS_RATE_PER_SECOND", 1.0)
+PAYMENT_METHODS_RATE_BURST = env_int("PAYMENT_METHODS_RATE_BURST", 20)
+
 BEAT_SCHEDULE_PAYMENTS = {
     "payments-sync-due": {"task": "payments.tasks.payments_sync_due", "schedule": PAYMENTS_SYNC_INTERVAL_SECONDS},
+    "payment-methods-expired-purge": {"task": "payments.tasks.payment_methods_expired_purge", "schedule": 3600.0},
 }

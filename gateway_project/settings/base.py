@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "processors",
     "sandbox",
     "ledger",
+    "checkout",
 ]
 
 MIDDLEWARE = [
@@ -132,6 +133,9 @@ USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+
+# Browser pages (hosted checkout, sandbox, admin) answer a CSRF failure with a plain page.
+CSRF_FAILURE_VIEW = "checkout.views.common.csrf_failure"
 
 # Request bodies are capped at 1 MiB; the gateway middleware answers 413 above it.
 MAX_REQUEST_BODY_BYTES = 1024 * 1024
@@ -240,6 +244,7 @@ if EMBEDDED_MODE:
     )
 
 # --- Per-app settings: each app owns one module (and adds its periodic tasks to BEAT_SCHEDULE_<APP>) ---
+from .app_checkout import *  # noqa: E402,F403
 from .app_customers import *  # noqa: E402,F403
 from .app_events import *  # noqa: E402,F403
 from .app_ledger import *  # noqa: E402,F403

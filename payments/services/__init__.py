@@ -32,8 +32,10 @@ from .confirmation import payment_confirm, payment_create
 from .follow_ups import payment_cancel, payment_capture, payment_complete
 from .janitor import payment_apply_webhook, payment_requires_action_poll, payment_resolve
 from .methods import payment_method_detach, payment_methods_reencrypt
+from .off_session import payment_create_off_session
 from .refunds import refund_create
 from .sync import payment_sync
+from .tokenization import payment_method_for_use, payment_method_tokenize, payment_methods_expired_purge
 
 __all__ = [
     "CANCELLATION_REASONS",
@@ -48,8 +50,12 @@ __all__ = [
     "payment_complete",
     "payment_confirm",
     "payment_create",
+    "payment_create_off_session",
     "payment_method_detach",
+    "payment_method_for_use",
     "payment_method_parse",
+    "payment_method_tokenize",
+    "payment_methods_expired_purge",
     "payment_methods_reencrypt",
     "payment_requires_action_poll",
     "payment_resolve",

@@ -78,7 +78,9 @@ def payment_create(
     )
     if customer_id:
         _customer_checked(merchant_id=merchant_id, customer_id=customer_id, livemode=livemode)
-    with transaction.atomic(durable=True):
+    # Durable when a processor call follows (it must commit first); a payment created without
+    # confirming may be made inside a caller's transaction (checkout links it to its session).
+    with transaction.atomic(durable=confirm):
         order = order_lock(merchant_id=merchant_id, order_id=order_id, livemode=livemode) if order_id else None
         payment = _payment_new(
             merchant_id=merchant_id,

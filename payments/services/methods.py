@@ -13,6 +13,7 @@ from ..cards import ValidatedCard
 from ..inputs import MethodInput
 from ..locks import payment_method_lock
 from ..models import Payment, PaymentMethod, PaymentMethodType
+from .tokenization import payment_method_for_use
 
 
 def _snapshot(payment: Payment, *, type: str, brand: str = "", last4: str = "", exp_month=None, exp_year=None,
@@ -57,16 +58,13 @@ def _paypal_use(payment: Payment) -> None:
 
 
 def _saved_use(payment: Payment, *, payment_method_id: str | None) -> CardDetails | None:
-    stored = PaymentMethod.objects.filter(
-        merchant_id=payment.merchant_id,
-        livemode=payment.livemode,
-        pk=payment_method_id,
-        detached_at__isnull=True,
-        customer__isnull=False,
-    ).first()
+    # A customer's saved method, or a browser-tokenized single-use one (claimed here).
+    stored = payment_method_for_use(
+        merchant_id=payment.merchant_id, livemode=payment.livemode, payment_method_id=payment_method_id
+    )
     if stored is None or (stored.type == PaymentMethodType.CARD and not stored.vault_token):
         raise not_found("payment_method", payment_method_id, param="payment_method")
-    if stored.customer_id != payment.customer_id:
+    if stored.customer_id is not None and stored.customer_id != payment.customer_id:
         raise InvalidRequest(
             "This payment method belongs to a customer; pass that customer with the payment.",
             code="payment_method_customer_mismatch",
@@ -82,7 +80,8 @@ def _saved_use(payment: Payment, *, payment_method_id: str | None) -> CardDetail
         fingerprint=stored.card_fingerprint,
     )
     payment.payment_method = stored
-    payment.save_payment_method = False  # it is saved already
+    if stored.customer_id is not None:
+        payment.save_payment_method = False  # it is saved already
     return vault.card_decrypt(stored.vault_token) if stored.type == PaymentMethodType.CARD else None
 
 

@@ -1,3 +1,6 @@
+import time
+from types import SimpleNamespace
+
 import pytest
 from django.core.cache import caches
 
@@ -30,6 +33,18 @@ def relaxed_login_limits(settings):
     settings.CUSTOMER_LOGIN_RATE_PER_IP = "1000/m"
     settings.CUSTOMER_LOGIN_RATE_PER_EMAIL = "1000/m"
     return settings
+
+
+@pytest.fixture
+def frozen_login_window(monkeypatch):
+    """django-ratelimit counts in fixed windows of wall-clock time: a test whose attempts straddle
+    a window's end (the longer it runs on a busy machine, the likelier) starts a fresh count.
+    Its clock is frozen here, so every attempt of the test falls in one window."""
+    import django_ratelimit.core
+
+    now = int(time.time())
+    monkeypatch.setattr(django_ratelimit.core, "time", SimpleNamespace(time=lambda: now))
+    return now
 
 
 @pytest.fixture

@@ -1,37 +1,14 @@
 """Races over real connections: each thread has its own database connection."""
 
-import threading
-
 import pytest
-from django.db import connection
 from rest_framework.test import APIClient
 
 from customers.models import Customer
 from customers.services import customer_create
 from gateway.errors import Conflict
+from tests.races import run_together
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
-
-
-def run_together(count: int, work) -> list:
-    barrier = threading.Barrier(count)
-    results: list = [None] * count
-
-    def runner(index: int) -> None:
-        try:
-            barrier.wait(timeout=10)
-            results[index] = work(index)
-        except Exception as exc:
-            results[index] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=runner, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    return results
 
 
 def test_two_concurrent_api_creates_with_one_email_give_201_and_409(merchant_keys):

@@ -1,10 +1,9 @@
 """Test helpers for webhooks: a real HTTP receiver on 127.0.0.1, the documented verification
-snippet, and bounded polling."""
+snippet, and bounded polling (``wait_until``, from tests.waiting)."""
 
 import json
 import re
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -13,6 +12,7 @@ from pathlib import Path
 from django.db import transaction
 
 from events.services import event_record
+from tests.waiting import WAIT_SECONDS, wait_until  # noqa: F401  (wait_until: re-exported for the events tests)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WEBHOOKS_DOC = REPO_ROOT / "docs" / "webhooks.md"
@@ -32,17 +32,6 @@ def load_verifier(path: Path = WEBHOOKS_DOC) -> Callable[..., bool]:
     namespace: dict = {}
     exec(compile(verification_snippet(path), str(path), "exec"), namespace)
     return namespace["verify_gateway_signature"]
-
-
-def wait_until(predicate: Callable[[], object], *, timeout: float = 20.0, interval: float = 0.05, message: str = ""):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for: {message or predicate}")
-        time.sleep(interval)
 
 
 def record_event(*, merchant_id: str, type: str = "payment.succeeded", data: dict | None = None, livemode=False):
@@ -91,7 +80,7 @@ class Receiver:
                     record = ReceivedRequest(self.path, dict(self.headers.items()), body, None)
                     receiver.requests.append(record)
                 if status == "hang":
-                    receiver._release.wait(60)
+                    receiver._release.wait(WAIT_SECONDS)
                     return
                 try:
                     self.send_response(status)

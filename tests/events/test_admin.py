@@ -33,6 +33,7 @@ def test_delivery_admin_shows_attempts_and_resends(admin_client_logged_in):
     event = EventFactory(merchant=endpoint.merchant)
     [delivery_id] = event_deliveries_create(event_id=event.id)
     DeliveryAttempt.objects.create(
+        merchant=endpoint.merchant,
         delivery_id=delivery_id,
         number=1,
         attempted_at=event.created,

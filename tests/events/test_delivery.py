@@ -19,6 +19,7 @@ from events.services import (
     retry_delay_seconds,
 )
 from tests.factories import MerchantFactory
+from tests.waiting import WAIT_SECONDS
 
 from .factories import FACTORY_SECRET, EventFactory, WebhookEndpointFactory
 from .helpers import load_verifier, record_event, wait_until
@@ -33,7 +34,7 @@ def merchant(db):
 def fast_retries(settings):
     settings.WEBHOOK_RETRY_BASE_SECONDS = 60
     settings.WEBHOOK_RETRY_JITTER = 0
-    settings.WEBHOOK_TIMEOUT_SECONDS = 2
+    settings.WEBHOOK_TIMEOUT_SECONDS = 30  # generous: only a held ("hang") request may time out
 
 
 def _make_due(delivery: Delivery) -> None:
@@ -127,7 +128,8 @@ def test_a_failed_attempt_is_recorded_and_retried_later_with_backoff(merchant, r
     [(301, ""), (404, ""), ("hang", "timeout")],
 )
 def test_non_2xx_and_timeouts_are_failures(merchant, receiver_factory, fast_retries, settings, answer, error_part):
-    settings.WEBHOOK_TIMEOUT_SECONDS = 0.5
+    if answer == "hang":  # held until the receiver closes: the short timeout always expires first
+        settings.WEBHOOK_TIMEOUT_SECONDS = 0.5
     receiver = receiver_factory(statuses=[answer])
     WebhookEndpointFactory(merchant=merchant, url=receiver.url)
     [delivery_id] = event_deliveries_create(event_id=record_event(merchant_id=merchant.id).id)
@@ -225,8 +227,8 @@ def test_a_redelivered_task_after_success_sends_nothing(merchant, receiver_facto
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_duplicate_tasks_send_one_attempt(receiver_factory, settings):
-    # Given a receiver slow enough that two tasks for one delivery overlap
-    settings.WEBHOOK_TIMEOUT_SECONDS = 5
+    # Given a receiver that holds the first attempt until released, so two tasks for one delivery overlap
+    settings.WEBHOOK_TIMEOUT_SECONDS = 60  # the first attempt is still in flight whatever the load
     merchant = MerchantFactory()
     receiver = receiver_factory(statuses=["hang"])
     endpoint = WebhookEndpointFactory(merchant=merchant, url=receiver.url)
@@ -249,13 +251,13 @@ def test_concurrent_duplicate_tasks_send_one_attempt(receiver_factory, settings)
     # When a duplicate task runs while the first is in flight, and the sweep runs too
     second = threading.Thread(target=attempt)
     second.start()
-    second.join(10)
+    second.join(WAIT_SECONDS)
     assert outcomes == ["locked_or_missing"]
     settings.WEBHOOK_STUCK_AFTER_SECONDS = 0
     assert deliveries_sweep()["deliveries_enqueued"] == 0  # the in-flight row is locked: skipped
     # Then only the first one sent a request
     receiver.release()
-    first.join(10)
+    first.join(WAIT_SECONDS)
     assert outcomes[1] in ("succeeded", "retry_scheduled")
     assert receiver.count() == 1
     assert DeliveryAttempt.objects.filter(delivery_id=delivery_id).count() == 1

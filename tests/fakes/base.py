@@ -4,23 +4,24 @@ Subclasses implement ``route(request) -> Reply`` speaking the processor's wire f
 their own books. Faults can be injected per (method, path prefix) for the next N matching
 requests:
 
-* ``latency``: sleep ``seconds``, then process and answer normally (past the client's read
-  timeout the charge is made but the reply arrives too late);
+* ``hold``: keep the request unanswered until the test calls ``release()``, then process it and
+  answer normally. With a short client read timeout the client gives up first however loaded
+  the machine is; the request is processed (the charge made) at ``release()`` and its reply
+  comes too late. ``release()`` returns once every held request has been processed;
 * ``status``: answer ``status`` (e.g. 500) with the processor's error body, without processing;
 * ``drop``: close the connection without processing or answering;
-* ``reply_lost``: process (the charge is made and recorded), then close without answering;
-* ``hold``: keep the request unanswered (in flight) until the test calls ``release()``, then
-  process it and answer (too late for a client whose read timeout fired meanwhile). No clock is
-  raced: the client gives up however loaded the machine is.
+* ``reply_lost``: process (the charge is made and recorded), then close without answering.
 
 ``refusing_url()`` gives a URL where nothing listens (connection refused).
+
+No fault depends on elapsed time: a test that needs a reply to come too late holds it, and a
+test that needs it to come at all never races a short timeout.
 """
 
 import contextlib
 import json
 import socket
 import threading
-import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -59,7 +60,6 @@ class Fault:
     method: str | None
     path: str
     times: int
-    seconds: float = 0.0
     status: int = 500
     released: threading.Event = field(default_factory=threading.Event)
 
@@ -94,14 +94,15 @@ class _Server(ThreadingHTTPServer):
 
 
 class FakeServer:
-    HOLD_LIMIT_SECONDS = 300.0  # a held request nobody releases still ends
+    # A held request that nobody releases still ends (answered late) instead of pinning a thread.
+    HOLD_LIMIT_SECONDS = 300.0
 
     def __init__(self):
         self.lock = threading.RLock()
         self._changed = threading.Condition(self.lock)
         self.faults: list[Fault] = []
-        self._holds: list[Fault] = []  # hold faults not released yet
-        self._holding = 0  # requests taken by a hold fault and not answered yet
+        self._holds: list[Fault] = []  # hold faults injected and not released yet
+        self._holding = 0  # requests taken by a hold fault and not processed yet
         self.log: list[Request] = []
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -144,24 +145,29 @@ class FakeServer:
         path: str = "",
         method: str | None = "POST",
         times: int = 1,
-        seconds: float = 0.0,
         status: int = 500,
     ) -> None:
-        assert kind in ("latency", "status", "drop", "reply_lost", "hold"), kind
-        fault = Fault(kind, method, path, times, seconds, status)
+        assert kind in ("hold", "status", "drop", "reply_lost"), kind
+        fault = Fault(kind, method, path, times, status)
         with self.lock:
             self.faults.append(fault)
             if kind == "hold":
                 self._holds.append(fault)
 
     def release(self, *, timeout: float = 60.0) -> None:
-        """Let the held requests go on; returns once each has been processed and answered."""
+        """Let the held requests go on; returns once each has been processed and answered (too late).
+
+        Waits for every request the hold faults expect, including one not read yet: on a busy
+        machine the client's read timeout can fire before this server has even read the request.
+        """
         with self._changed:
             faults, self._holds = self._holds, []
             for fault in faults:
                 fault.released.set()
-            done = self._changed.wait_for(lambda: self._holding == 0 and all(f.times <= 0 for f in faults), timeout)
-        assert done, f"held requests not processed within {timeout} s (did they reach the fake?)"
+            processed = self._changed.wait_for(
+                lambda: self._holding == 0 and all(fault.times <= 0 for fault in faults), timeout
+            )
+        assert processed, f"held requests not processed within {timeout} s (did they reach the fake?)"
 
     def clear_faults(self) -> None:
         with self.lock:
@@ -194,8 +200,6 @@ class FakeServer:
         if fault is not None and fault.kind == "status":
             self._write(handler, self.error_reply(fault.status))
             return
-        if fault is not None and fault.kind == "latency":
-            time.sleep(fault.seconds)
         if fault is not None and fault.kind == "hold":
             fault.released.wait(self.HOLD_LIMIT_SECONDS)
             try:
@@ -207,7 +211,7 @@ class FakeServer:
             return
         self._process(handler, request, fault)
 
-    def _process(self, handler: "_Handler", request: Request, fault: Fault | None) -> None:
+    def _process(self, handler: _Handler, request: Request, fault: Fault | None) -> None:
         try:
             reply = self.route(request)
         except Exception as exc:  # a bug in the fake must show up, not hang the client

@@ -2,6 +2,7 @@ import pytest
 import requests
 
 from gateway_project.celery import app as celery_app
+from tests.conftest import REQUEST_TIMEOUT_SECONDS
 
 pytestmark = [pytest.mark.django_db]
 
@@ -42,8 +43,8 @@ def test_readyz_names_the_broker_when_it_is_down(api_client, monkeypatch):
 
 @pytest.mark.slow
 def test_gunicorn_process_serves_health_over_http(live_server_gunicorn):
-    assert requests.get(f"{live_server_gunicorn}/healthz", timeout=5).json() == {"status": "ok"}
-    ready = requests.get(f"{live_server_gunicorn}/readyz", timeout=10)
+    assert requests.get(f"{live_server_gunicorn}/healthz", timeout=REQUEST_TIMEOUT_SECONDS).json() == {"status": "ok"}
+    ready = requests.get(f"{live_server_gunicorn}/readyz", timeout=REQUEST_TIMEOUT_SECONDS)
     assert ready.status_code == 200, ready.text
     assert ready.json()["checks"] == {"database": "ok", "redis": "ok", "broker": "ok"}
     assert ready.headers["Request-Id"].startswith("req_")

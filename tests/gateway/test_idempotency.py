@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from gateway.models import IdempotencyKey
 from gateway.tasks import idempotency_keys_purge
+from tests.races import join_all
 
 pytestmark = pytest.mark.urls("tests.gateway.probe_urls")
 
@@ -150,8 +151,7 @@ def test_fifty_threads_same_key_execute_the_handler_exactly_once(merchant_keys):
     threads = [threading.Thread(target=post) for _ in range(50)]
     for thread in threads:
         thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    join_all(threads)
     # Then the handler ran once; the others were told to retry (409) or got the replay
     assert executions() == 1
     assert len(statuses) == 50

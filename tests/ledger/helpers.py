@@ -31,7 +31,15 @@ def open_accounts(merchant_id: str, currency: str) -> dict[str, LedgerAccount]:
 
 
 def write_entry_directly(
-    *, merchant_id: str, payment_id: str, kind: str, amount: int, currency: str, lines: list[tuple], ref: str = ""
+    *,
+    merchant_id: str,
+    payment_id: str,
+    kind: str,
+    amount: int,
+    currency: str,
+    lines: list[tuple],
+    ref: str = "",
+    line_merchant_id: str = "",
 ) -> JournalEntry:
     """Write an entry and its lines with the ORM, bypassing the posting service's checks.
 
@@ -48,7 +56,9 @@ def write_entry_directly(
         operation_ref=ref,
     )
     for account, debit, credit in lines:
-        JournalLine.objects.create(entry=entry, account=account, debit=debit, credit=credit)
+        JournalLine.objects.create(
+            merchant_id=line_merchant_id or merchant_id, entry=entry, account=account, debit=debit, credit=credit
+        )
     return entry
 
 

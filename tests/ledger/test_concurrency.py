@@ -1,40 +1,17 @@
 """Real threads, each with its own PostgreSQL connection, racing on one payment's postings."""
 
-import threading
-
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 
 from gateway.ids import new_id
 from ledger.models import EntryKind, JournalEntry
 from ledger.selectors import ledger_problems, payment_ledger_totals
 from ledger.services import LedgerPostingError, ledger_post_capture, ledger_post_refund
+from tests.races import run_together
 
 from .factories import CapturePostingFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def race(count: int, work) -> list:
-    """Run ``work(i)`` in ``count`` threads released together; return each result or exception."""
-    barrier = threading.Barrier(count)
-    results: list = [None] * count
-
-    def target(i: int) -> None:
-        try:
-            barrier.wait(timeout=10)
-            results[i] = work(i)
-        except Exception as exc:
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=target, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    return results
 
 
 def test_the_same_capture_posted_concurrently_books_once(merchant):
@@ -47,7 +24,7 @@ def test_the_same_capture_posted_concurrently_books_once(merchant):
                 merchant_id=merchant.id, payment_id=payment_id, capture_ref=payment_id, amount=1000, currency="USD"
             ).id
 
-    results = race(8, post)
+    results = run_together(8, post)
 
     assert all(isinstance(r, str) for r in results), results
     assert len(set(results)) == 1
@@ -68,7 +45,7 @@ def test_concurrent_refunds_never_exceed_the_capture(merchant):
                 currency="USD",
             ).id
 
-    results = race(10, post)
+    results = run_together(10, post)
 
     assert sum(isinstance(r, str) for r in results) == 3
     assert sum(isinstance(r, LedgerPostingError) for r in results) == 7, results
@@ -84,7 +61,7 @@ def test_first_postings_of_a_new_currency_open_its_accounts_once(merchant):
                 merchant_id=merchant.id, payment_id=new_id("pay"), capture_ref="c", amount=7, currency="KWD"
             ).id
 
-    results = race(6, post)
+    results = run_together(6, post)
 
     assert all(isinstance(r, str) for r in results), results
     assert merchant.ledger_accounts.filter(currency="KWD").count() == 2

@@ -144,7 +144,7 @@ class TestBalancedAtCommit:
         receivable = LedgerAccount.objects.get(merchant=merchant, code=AccountCode.PROCESSOR_RECEIVABLE)
 
         with pytest.raises(IntegrityError, match="not balanced"), commit_time_checks():
-            JournalLine.objects.create(entry=entry, account=receivable, debit=100)
+            JournalLine.objects.create(merchant_id=merchant.id, entry=entry, account=receivable, debit=100)
 
         assert entry.lines.count() == 2
 
@@ -169,13 +169,32 @@ class TestBalancedAtCommit:
 
         assert JournalEntry.objects.count() == 0
 
+    def test_a_line_filed_under_another_merchant_is_rejected(self, merchant, other_merchant):
+        # the accounts are the entry's own, but the line names another merchant (its shard key)
+        mine = open_accounts(merchant.id, "USD")
+
+        with pytest.raises(IntegrityError, match="2 foreign line"), commit_time_checks():
+            write_entry_directly(
+                merchant_id=merchant.id,
+                payment_id="pay_1",
+                kind="capture",
+                amount=500,
+                currency="USD",
+                lines=[(mine["processor_receivable"], 500, 0), (mine["merchant_balance"], 0, 500)],
+                line_merchant_id=other_merchant.id,
+            )
+
+        assert JournalEntry.objects.count() == 0
+
     @pytest.mark.parametrize(("debit", "credit"), [(0, 0), (100, 100), (-100, 0), (0, -5)])
     def test_a_line_has_exactly_one_positive_side(self, merchant, debit, credit):
         entry = CapturePostingFactory(merchant_id=merchant.id)
         account = entry.lines.first().account
 
         with pytest.raises(IntegrityError, match="ledger_line_"), transaction.atomic():
-            JournalLine.objects.create(entry=entry, account=account, debit=debit, credit=credit)
+            JournalLine.objects.create(
+                merchant_id=merchant.id, entry=entry, account=account, debit=debit, credit=credit
+            )
 
     def test_an_entry_amount_is_positive(self, merchant):
         with pytest.raises(IntegrityError, match="ledger_entry_amount_positive"), transaction.atomic():

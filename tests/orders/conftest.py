@@ -3,7 +3,6 @@ loopback (aiosmtpd) that can refuse the first deliveries, for the notification t
 
 import asyncio
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email import message_from_bytes
@@ -15,6 +14,7 @@ from aiosmtpd.controller import Controller
 from merchants.models import Merchant
 from tests.conftest import free_port
 from tests.customers.factories import CustomerFactory
+from tests.waiting import WAIT_SECONDS, wait_until  # noqa: F401  (wait_until: re-exported for the orders tests)
 
 
 @pytest.fixture
@@ -58,14 +58,6 @@ def error_of(response) -> dict:
     return body["error"]
 
 
-def wait_until(predicate: Callable[[], bool], *, timeout: float = 30.0, interval: float = 0.1) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(interval)
-
-
 # --- a real SMTP server -------------------------------------------------------------------------
 
 
@@ -80,19 +72,23 @@ class Received:
 class FlakySMTPHandler:
     """Answers ``451`` to the first ``fail_first`` DATA commands, then accepts (``250``).
 
-    ``data_code`` replaces 451 (e.g. "554 ..." for a permanent refusal); ``delay`` holds each
-    DATA command open that long, so concurrent deliveries overlap."""
+    ``data_code`` replaces 451 (e.g. "554 ..." for a permanent refusal). With ``hold`` set, each
+    DATA command waits unanswered until ``release()`` (``held`` is set once one waits), so a test
+    can run a second delivery while the first is provably still talking to the server."""
 
     fail_first: int = 0
     data_code: str = "451 4.3.0 Mailbox temporarily unavailable, try again later"
-    delay: float = 0.0
+    hold: bool = False
+    held: threading.Event = field(default_factory=threading.Event)
+    released: threading.Event = field(default_factory=threading.Event)
     data_commands: int = 0
     received: list[Received] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_DATA(self, server, session, envelope) -> str:
-        if self.delay:
-            await asyncio.sleep(self.delay)
+        if self.hold:
+            self.held.set()
+            await asyncio.get_running_loop().run_in_executor(None, self.released.wait, WAIT_SECONDS)
         with self.lock:
             self.data_commands += 1
             if self.data_commands <= self.fail_first:
@@ -101,6 +97,9 @@ class FlakySMTPHandler:
                 Received(envelope.mail_from, list(envelope.rcpt_tos), message_from_bytes(envelope.original_content))
             )
         return "250 2.0.0 Message accepted for delivery"
+
+    def release(self) -> None:
+        self.released.set()
 
     def messages_to(self, address: str) -> list[Received]:
         with self.lock:
@@ -117,7 +116,8 @@ class SMTPServer:
 @pytest.fixture
 def smtp_server(monkeypatch, settings):
     """aiosmtpd on 127.0.0.1:<free port>. This process's Django and any worker started after it
-    (``service_env`` copies os.environ) send through it; retry delays are cut to about a second."""
+    (``service_env`` copies os.environ) send through it; retry delays are cut to about a second,
+    and the SMTP timeout is generous (nothing here waits for it to expire)."""
     handler = FlakySMTPHandler()
     port = free_port()
     controller = Controller(handler, hostname="127.0.0.1", port=port)
@@ -125,7 +125,7 @@ def smtp_server(monkeypatch, settings):
     env = {
         "EMAIL_HOST": "127.0.0.1",
         "EMAIL_PORT": str(port),
-        "EMAIL_TIMEOUT": "5",
+        "EMAIL_TIMEOUT": "30",
         "ORDER_NOTIFICATION_RETRY_BASE_SECONDS": "1",
         "ORDER_NOTIFICATION_RETRY_MAX_SECONDS": "2",
     }
@@ -134,10 +134,11 @@ def smtp_server(monkeypatch, settings):
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST = "127.0.0.1"
     settings.EMAIL_PORT = port
-    settings.EMAIL_TIMEOUT = 5
+    settings.EMAIL_TIMEOUT = 30
     try:
         yield SMTPServer("127.0.0.1", port, handler)
     finally:
+        handler.release()
         controller.stop()
 
 

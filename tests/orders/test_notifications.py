@@ -14,6 +14,7 @@ from orders import services, tasks
 from orders.models import Notification
 from tests.customers.factories import CustomerFactory
 from tests.orders.factories import NotificationFactory, OrderFactory
+from tests.waiting import WAIT_SECONDS
 
 
 def _create_order(customer, **overrides):
@@ -233,25 +234,28 @@ def test_broker_outage_does_not_fail_the_order(customer, django_capture_on_commi
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_deliveries_send_once(customer, smtp_server):
     """A redelivered task running while the first still talks to the SMTP server skips the row."""
-    smtp_server.handler.delay = 1.0
+    smtp_server.handler.hold = True  # the first delivery's DATA waits until released
     notification = NotificationFactory(order=OrderFactory(customer=customer))
-    barrier = threading.Barrier(2)
-    outcomes: list[str] = []
+    outcomes: dict[str, str] = {}
 
-    def deliver():
+    def deliver(name: str):
         try:
-            barrier.wait(timeout=5)
-            outcomes.append(services.notification_deliver(notification_id=notification.id))
+            outcomes[name] = services.notification_deliver(notification_id=notification.id)
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=deliver) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    first = threading.Thread(target=deliver, args=("first",))
+    first.start()
+    assert smtp_server.handler.held.wait(WAIT_SECONDS), "the first delivery never reached DATA"
+    # the first delivery holds the row while the SMTP server has its message: a duplicate runs now
+    second = threading.Thread(target=deliver, args=("second",))
+    second.start()
+    second.join(WAIT_SECONDS)
+    assert outcomes == {"second": "locked"}
+    smtp_server.handler.release()
+    first.join(WAIT_SECONDS)
 
-    assert sorted(outcomes) == ["locked", "sent"]
+    assert outcomes == {"second": "locked", "first": "sent"}
     assert len(smtp_server.handler.messages_to(customer.email)) == 1
     notification.refresh_from_db()
     assert (notification.status, notification.attempts) == ("sent", 1)

@@ -12,6 +12,8 @@ from orders import selectors, services
 from orders.models import ORDER_TRANSITIONS, Notification, Order, OrderStatus
 from tests.orders.conftest import error_of
 from tests.orders.factories import OrderFactory
+from tests.races import join_all
+from tests.waiting import WAIT_SECONDS
 
 ALL_STATUSES = list(OrderStatus.values)
 
@@ -275,7 +277,7 @@ def test_concurrent_payments_cannot_overpay(merchant):
 
     def pay():
         try:
-            barrier.wait(timeout=5)
+            barrier.wait(timeout=WAIT_SECONDS)
             _pay(order, order.total)
             outcomes.append("paid")
         except ApiError as exc:
@@ -286,8 +288,7 @@ def test_concurrent_payments_cannot_overpay(merchant):
     threads = [threading.Thread(target=pay) for _ in range(2)]
     for thread in threads:
         thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    join_all(threads)
 
     assert sorted(outcomes) == ["order_unexpected_state", "paid"]
     stored = Order.objects.get(id=order.id)
@@ -303,7 +304,7 @@ def test_cancel_racing_a_payment_leaves_one_consistent_outcome(merchant):
 
     def run(name, action):
         try:
-            barrier.wait(timeout=5)
+            barrier.wait(timeout=WAIT_SECONDS)
             action()
             outcomes[name] = "ok"
         except ApiError as exc:
@@ -319,8 +320,7 @@ def test_cancel_racing_a_payment_leaves_one_consistent_outcome(merchant):
     ]
     for thread in threads:
         thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    join_all(threads)
 
     stored = Order.objects.get(id=order.id)
     assert sorted(outcomes.values()) == ["ok", "order_unexpected_state"]

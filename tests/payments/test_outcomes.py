@@ -663,7 +663,7 @@ def test_janitor_runs_on_a_real_celery_worker(request, monkeypatch, merchant_key
 
     for name, value in {"PAYMENTS_SYNC_SCHEDULE_SECONDS": "0,0", "PAYMENTS_NOT_FOUND_MIN_AGE_SECONDS": "0"}.items():
         monkeypatch.setenv(name, value)
-    request.getfixturevalue("celery_worker")
+    worker = request.getfixturevalue("celery_worker")
     sandbox_fault_plan_set(
         merchant_id=merchant_keys.merchant_id, count=1, mode="unknown_after_charge", operations=["authorize"]
     )
@@ -675,6 +675,7 @@ def test_janitor_runs_on_a_real_celery_worker(request, monkeypatch, merchant_key
 
     payments_sync_due.delay()
 
-    wait_until(lambda: Payment.objects.get(pk=body["id"]).status == "succeeded", timeout=30)
+    wait_until(lambda: Payment.objects.get(pk=body["id"]).status == "succeeded")
+    worker.wait_idle()  # every sync the janitor started has finished: none charged again
     assert len(sandbox_charges(merchant_keys.merchant_id)) == 1
     assert_books_balance()

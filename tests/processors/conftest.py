@@ -1,8 +1,27 @@
+"""Processor fixtures: the fake Stripe and PayPal servers, accounts pointing at them, and the
+controls that keep these tests independent of how busy the machine is.
+
+* Accounts get generous timeouts (``TIMEOUT``): a normal reply of a fake never turns into a
+  spurious timeout. A test that needs a timeout holds the request at the fake (``inject("hold")``)
+  and makes the client's read timeout short for that one call only (``short_read_timeout``).
+* Breakers get a long reset timeout (``BREAKER_RESET_TIMEOUT``), so no breaker half-opens by
+  itself during a test; ``breaker_clock`` freezes pybreaker's clock and lets a test move it.
+"""
+
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+
+import pybreaker
 import pytest
 
+from processors.models import ProcessorAccount
 from processors.services import processor_account_create
 from tests.fakes.paypal import FakePayPal
 from tests.fakes.stripe import FakeStripe
+
+TIMEOUT = 10.0  # connect and read, seconds: far beyond any reply of a fake on a loaded machine
+SHORT_READ_TIMEOUT = 0.5  # only for a call held at the fake, which cannot be answered in time
+BREAKER_RESET_TIMEOUT = 60.0
 
 
 @pytest.fixture
@@ -19,9 +38,19 @@ def fake_paypal():
     server.stop()
 
 
-def stripe_account_for(merchant_id: str, fake: FakeStripe, **overrides):
-    options = {"connect_timeout": 1.0, "read_timeout": 1.0, "breaker_fail_max": 3, "breaker_reset_timeout": 1.0}
+def _account_options(overrides) -> dict:
+    options = {
+        "connect_timeout": TIMEOUT,
+        "read_timeout": TIMEOUT,
+        "breaker_fail_max": 3,
+        "breaker_reset_timeout": BREAKER_RESET_TIMEOUT,
+    }
     options.update(overrides)
+    return options
+
+
+def stripe_account_for(merchant_id: str, fake: FakeStripe, **overrides):
+    options = _account_options(overrides)
     base_url = options.pop("base_url", fake.base_url)
     return processor_account_create(
         merchant_id=merchant_id,
@@ -34,8 +63,7 @@ def stripe_account_for(merchant_id: str, fake: FakeStripe, **overrides):
 
 
 def paypal_account_for(merchant_id: str, fake: FakePayPal, **overrides):
-    options = {"connect_timeout": 1.0, "read_timeout": 1.0, "breaker_fail_max": 3, "breaker_reset_timeout": 1.0}
-    options.update(overrides)
+    options = _account_options(overrides)
     base_url = options.pop("base_url", fake.base_url)
     return processor_account_create(
         merchant_id=merchant_id,
@@ -46,6 +74,46 @@ def paypal_account_for(merchant_id: str, fake: FakePayPal, **overrides):
         webhook_id=fake.webhook_id,
         **options,
     )
+
+
+@contextmanager
+def short_read_timeout(account: ProcessorAccount, seconds: float = SHORT_READ_TIMEOUT):
+    """Within the block, connectors built for ``account`` give up reading after ``seconds``.
+
+    For the one call a test holds at the fake: the calls before and after it (a PayPal token, a
+    status sync) keep the generous timeout, so load cannot turn them into timeouts.
+    """
+    ProcessorAccount.objects.filter(pk=account.pk).update(read_timeout=seconds)
+    try:
+        yield
+    finally:
+        ProcessorAccount.objects.filter(pk=account.pk).update(read_timeout=account.read_timeout)
+
+
+class BreakerClock:
+    """The time pybreaker sees, frozen until the test moves it (whole seconds: Redis keeps
+    ``opened_at`` to the second)."""
+
+    def __init__(self, start: datetime):
+        self.now = start
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def breaker_clock(monkeypatch) -> BreakerClock:
+    """pybreaker reads the time only through its module's ``datetime.now(UTC)`` (when a breaker
+    opens, and when an open breaker decides whether its reset timeout has passed)."""
+    clock = BreakerClock(datetime.now(UTC).replace(microsecond=0))
+
+    class FrozenDatetime(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return clock.now.astimezone(tz) if tz is not None else clock.now.replace(tzinfo=None)
+
+    monkeypatch.setattr(pybreaker, "datetime", FrozenDatetime)
+    return clock
 
 
 @pytest.fixture

@@ -65,8 +65,8 @@ class ProcessorAccountFactory(factory.django.DjangoModelFactory):
         )
     )
     base_url = ""
-    connect_timeout = 1.0
-    read_timeout = 1.0
+    connect_timeout = 10.0
+    read_timeout = 10.0
 
     @classmethod
     def _create(cls, model_class, *args, merchant, **kwargs):

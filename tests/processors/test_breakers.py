@@ -1,6 +1,8 @@
-"""Circuit breakers: per account, state in Redis, only transport failures count."""
+"""Circuit breakers: per account, state in Redis, only transport failures count.
 
-import time
+pybreaker's clock is frozen (``breaker_clock``): a breaker half-opens only when the test moves
+the clock past its reset timeout, never because the machine was slow between two calls.
+"""
 
 import pytest
 
@@ -9,10 +11,10 @@ from processors.breakers import breaker_reset, breaker_state
 from processors.models import BreakerEvent
 from processors.selectors import connector_for_account
 
-from .conftest import stripe_account_for
+from .conftest import BREAKER_RESET_TIMEOUT, stripe_account_for
 from .factories import card_request
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("breaker_clock")]
 
 
 def _connector(merchant_keys, account):
@@ -56,13 +58,18 @@ def test_a_success_resets_the_consecutive_failure_count(merchant_keys, stripe_ac
     assert breaker_state(stripe_account.id)["fail_counter"] == 0
 
 
-@pytest.mark.slow
-def test_closes_after_a_successful_trial_call(merchant_keys, stripe_account, fake_stripe):
+def test_closes_after_a_successful_trial_call(merchant_keys, stripe_account, fake_stripe, breaker_clock):
     fake_stripe.inject("drop", path="/v1/payment_intents", times=3)
     for _ in range(3):
         assert _connector(merchant_keys, stripe_account).authorize(card_request()).outcome is Outcome.UNKNOWN
     assert _connector(merchant_keys, stripe_account).authorize(card_request()).error_code == "circuit_open"
-    time.sleep(2.1)  # reset_timeout 1 s (opened_at has 1 s resolution in Redis)
+    # one second before the reset timeout the breaker is still open, and the processor not called
+    breaker_clock.advance(BREAKER_RESET_TIMEOUT - 1)
+    calls = len(fake_stripe.log)
+    assert _connector(merchant_keys, stripe_account).authorize(card_request()).error_code == "circuit_open"
+    assert len(fake_stripe.log) == calls
+    # once it has passed, the next call is the trial
+    breaker_clock.advance(1)
     trial = _connector(merchant_keys, stripe_account).authorize(card_request())
     assert trial.outcome is Outcome.SUCCEEDED
     assert breaker_state(stripe_account.id)["state"] == "closed"
@@ -72,16 +79,21 @@ def test_closes_after_a_successful_trial_call(merchant_keys, stripe_account, fak
     assert states == ["open", "half-open", "closed"]
 
 
-@pytest.mark.slow
-def test_failed_trial_call_reopens(merchant_keys, stripe_account, fake_stripe):
+def test_failed_trial_call_reopens(merchant_keys, stripe_account, fake_stripe, breaker_clock):
     fake_stripe.inject("status", path="/v1/payment_intents", status=503, times=4)
     for _ in range(3):
         _connector(merchant_keys, stripe_account).authorize(card_request())
-    time.sleep(2.1)
+    breaker_clock.advance(BREAKER_RESET_TIMEOUT)
+    calls = len(fake_stripe.requests_to("/v1/payment_intents"))
     trial = _connector(merchant_keys, stripe_account).authorize(card_request())
     assert trial.error_code == "processor_error"  # the trial was made; its own result is returned
+    assert len(fake_stripe.requests_to("/v1/payment_intents")) == calls + 1
     assert breaker_state(stripe_account.id)["state"] == "open"
+    # reopened for a full reset timeout from the failed trial
+    breaker_clock.advance(BREAKER_RESET_TIMEOUT - 1)
+    log = len(fake_stripe.log)
     assert _connector(merchant_keys, stripe_account).authorize(card_request()).error_code == "circuit_open"
+    assert len(fake_stripe.log) == log  # not called at all
 
 
 def test_breakers_are_per_account(merchant_keys, fake_stripe):

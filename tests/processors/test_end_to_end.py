@@ -6,7 +6,6 @@ Every scenario ends with the fakes' own books (no double charge) and ``ledger_ch
 """
 
 import json
-import time
 from decimal import Decimal
 from urllib.parse import urlsplit
 
@@ -21,7 +20,13 @@ from processors.services import processor_route_set
 from processors.stripe import stripe_signature_header
 from tests.fakes.stripe import FakeStripe
 
-from .conftest import paypal_account_for, stripe_account_for
+from .conftest import (
+    BREAKER_RESET_TIMEOUT,
+    SHORT_READ_TIMEOUT,
+    paypal_account_for,
+    short_read_timeout,
+    stripe_account_for,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -118,7 +123,7 @@ def test_three_d_secure_through_stripe(secret_client, api_client, routed, fake_s
     redirect = body["next_action"]["redirect_to_url"]["url"]
     assert redirect.startswith(f"{fake_stripe.base_url}/3ds/")
     # the customer passes the challenge on Stripe's page and is sent back to our return endpoint
-    challenge = requests.get(redirect, allow_redirects=False, timeout=5)
+    challenge = requests.get(redirect, allow_redirects=False, timeout=30)
     assert challenge.headers["Location"] == f"http://testserver/v1/payments/{body['id']}/return"
     _return(api_client, challenge.headers["Location"])
     payment = Payment.objects.get(pk=body["id"])
@@ -148,7 +153,7 @@ def test_paypal_approve_capture_and_refund(secret_client, api_client, routed, fa
     approve = body["next_action"]["redirect_to_url"]["url"]
     assert approve.startswith(f"{fake_paypal.base_url}/checkoutnow?token=")
     # the buyer approves on PayPal, which sends the browser to our return endpoint
-    page = requests.get(approve, allow_redirects=False, timeout=5)
+    page = requests.get(approve, allow_redirects=False, timeout=30)
     assert page.status_code == 302
     _return(api_client, page.headers["Location"])
     payment = Payment.objects.get(pk=body["id"])
@@ -162,7 +167,7 @@ def test_paypal_approve_capture_and_refund(secret_client, api_client, routed, fa
 
 def test_paypal_buyer_cancel_leaves_payment_retryable(secret_client, api_client, routed, fake_paypal):
     body = _pay(secret_client, {"type": "paypal"}).json()
-    page = requests.get(body["next_action"]["redirect_to_url"]["url"] + "&cancel=1", allow_redirects=False, timeout=5)
+    page = requests.get(body["next_action"]["redirect_to_url"]["url"] + "&cancel=1", allow_redirects=False, timeout=30)
     _return(api_client, page.headers["Location"])
     assert Payment.objects.get(pk=body["id"]).status == "requires_payment_method"
     assert fake_paypal.total_captured() == 0
@@ -172,13 +177,15 @@ def test_paypal_buyer_cancel_leaves_payment_retryable(secret_client, api_client,
 
 
 def test_latency_past_timeout_is_processing_then_synced_without_double_charge(secret_client, routed, fake_stripe):
-    fake_stripe.inject("latency", path="/v1/payment_intents", seconds=1.5)
-    response = _pay(secret_client, _card(SUCCESS), amount=1234, key="order-42")
+    # Stripe holds the charge request past our read timeout
+    fake_stripe.inject("hold", path="/v1/payment_intents")
+    with short_read_timeout(routed["stripe"]):
+        response = _pay(secret_client, _card(SUCCESS), amount=1234, key="order-42")
     payment_id = _payment_id(response)
     [attempt] = _attempts(payment_id)
     assert (attempt.status, attempt.error_code) == ("unknown", "timeout")
     assert Payment.objects.get(pk=payment_id).status == "processing"
-    time.sleep(0.7)  # the slow request completes at the fake
+    fake_stripe.release()  # the slow request completes at the fake: the charge is made
     # the client retries with its Idempotency-Key: replayed, nothing new is sent to Stripe
     posts = len(fake_stripe.requests_to("/v1/payment_intents", "POST"))
     assert _payment_id(_pay(secret_client, _card(SUCCESS), amount=1234, key="order-42")) == payment_id
@@ -249,16 +256,17 @@ def test_falls_back_when_the_first_processor_is_down(secret_client, merchant_key
 def test_never_falls_back_after_an_ambiguous_outcome(secret_client, merchant_keys, fake_stripe):
     other = FakeStripe().start()
     try:
-        slow = stripe_account_for(merchant_keys.merchant_id, fake_stripe)
+        slow = stripe_account_for(merchant_keys.merchant_id, fake_stripe, read_timeout=SHORT_READ_TIMEOUT)
         spare = stripe_account_for(merchant_keys.merchant_id, other)
         processor_route_set(
             merchant_id=merchant_keys.merchant_id, payment_method_type="card", account_ids=[slow.id, spare.id]
         )
-        fake_stripe.inject("latency", path="/v1/payment_intents", seconds=1.5)
+        fake_stripe.inject("hold", path="/v1/payment_intents")
         payment_id = _payment_id(_pay(secret_client, _card(SUCCESS)))
         assert Payment.objects.get(pk=payment_id).status == "processing"
-        assert [a.processor_account_id for a in _attempts(payment_id)] == [slow.id]
+        assert [(a.processor_account_id, a.error_code) for a in _attempts(payment_id)] == [(slow.id, "timeout")]
         assert other.log == []  # the second processor was never asked
+        fake_stripe.release()
     finally:
         other.stop()
 
@@ -281,19 +289,22 @@ def test_all_routes_down_is_503_and_the_payment_stays_retryable(secret_client, m
     assert ledger_check() == []
 
 
-def test_breaker_opens_fails_fast_and_closes_after_a_trial(secret_client, merchant_keys, fake_stripe):
-    account = stripe_account_for(merchant_keys.merchant_id, fake_stripe, breaker_fail_max=2, breaker_reset_timeout=1.0)
+def test_breaker_opens_fails_fast_and_closes_after_a_trial(secret_client, merchant_keys, fake_stripe, breaker_clock):
+    # pybreaker's clock is frozen: the breaker half-opens when the test moves it, however slow the machine
+    account = stripe_account_for(merchant_keys.merchant_id, fake_stripe, breaker_fail_max=2)
     processor_route_set(merchant_id=merchant_keys.merchant_id, payment_method_type="card", account_ids=[account.id])
     fake_stripe.inject("status", path="/v1/payment_intents", status=429, times=2)
     for _ in range(2):
         assert _pay(secret_client, _card(SUCCESS)).status_code == 503  # rate limited: not processed
-    # open: the payment is refused fast, the processor is not called
+    # open: the payment is refused fast, the processor is not called, until the reset timeout has passed
     calls = len(fake_stripe.log)
-    blocked = _pay(secret_client, _card(SUCCESS))
-    assert blocked.status_code == 503 and blocked.json()["error"]["code"] == "processor_unavailable"
-    assert len(fake_stripe.log) == calls
-    assert _attempts(_payment_id(blocked))[0].error_code == "circuit_open"
-    time.sleep(2.1)
+    for advance in (0, BREAKER_RESET_TIMEOUT - 1):
+        breaker_clock.advance(advance)
+        blocked = _pay(secret_client, _card(SUCCESS))
+        assert blocked.status_code == 503 and blocked.json()["error"]["code"] == "processor_unavailable"
+        assert len(fake_stripe.log) == calls
+        assert _attempts(_payment_id(blocked))[0].error_code == "circuit_open"
+    breaker_clock.advance(1)
     assert _pay(secret_client, _card(SUCCESS)).json()["status"] == "succeeded"  # the trial call
     assert list(BreakerEvent.objects.filter(breaker=account.id).values_list("new_state", flat=True).order_by("id")) == [
         "open",

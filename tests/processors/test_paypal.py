@@ -11,7 +11,7 @@ from processors.base import Outcome, WebhookVerificationError, WebhookVerificati
 from processors.http import Reply
 from processors.selectors import connector_for_account
 
-from .conftest import paypal_account_for
+from .conftest import paypal_account_for, short_read_timeout
 from .factories import paypal_request
 
 pytestmark = pytest.mark.django_db
@@ -99,7 +99,7 @@ def test_approve_link_redirects_buyer_back_then_capture(paypal, fake_paypal):
     request = paypal_request(amount=2599)
     created = paypal.authorize(request)
     # the buyer follows the link and approves; PayPal sends them to our return URL
-    page = requests.get(created.redirect_url, allow_redirects=False, timeout=5)
+    page = requests.get(created.redirect_url, allow_redirects=False, timeout=30)
     assert page.status_code == 302
     assert page.headers["Location"].startswith(request.return_url + "?token=" + created.processor_reference)
     # when we complete on return
@@ -200,12 +200,16 @@ def test_status_without_order_id_means_nothing_moved(paypal):
 # --- faults --------------------------------------------------------------------------------------
 
 
-def test_create_order_failures_are_failed_because_no_money_can_move(paypal, fake_paypal):
+def test_create_order_failures_are_failed_because_no_money_can_move(paypal, paypal_account, merchant_keys, fake_paypal):
     fake_paypal.inject("status", path="/v2/checkout/orders", status=500)
-    assert paypal.authorize(paypal_request()).outcome is Outcome.FAILED
-    fake_paypal.inject("latency", path="/v2/checkout/orders", seconds=1.5)
-    timed_out = paypal.authorize(paypal_request())
+    assert paypal.authorize(paypal_request()).outcome is Outcome.FAILED  # and the token is cached
+    fake_paypal.inject("hold", path="/v2/checkout/orders")
+    with short_read_timeout(paypal_account):
+        connector = connector_for_account(merchant_id=merchant_keys.merchant_id, account_id=paypal_account.id)
+        timed_out = connector.authorize(paypal_request())
     assert (timed_out.outcome, timed_out.error_code) == (Outcome.FAILED, "timeout")
+    assert len(fake_paypal.requests_to("/v1/oauth2/token")) == 1  # only the held call had the short timeout
+    fake_paypal.release()
 
 
 def test_connection_refused_is_failed(merchant_keys, fake_paypal):
@@ -271,13 +275,22 @@ def test_webhook_verification_unavailable(paypal, fake_paypal):
 # --- 409: an earlier call still in progress is an unknown outcome, never a decline -----------------
 
 
-def test_refund_retried_after_a_timeout_meets_409_then_ends_with_one_refund(paypal, fake_paypal):
+def _short(account, merchant_keys):
+    """The account's connector with a short read timeout, for the one call a test holds at the fake
+    (2 s: the order read before it must still be answered in time on a loaded machine)."""
+    with short_read_timeout(account, 2.0):
+        return connector_for_account(merchant_id=merchant_keys.merchant_id, account_id=account.id)
+
+
+def test_refund_retried_after_a_timeout_meets_409_then_ends_with_one_refund(
+    paypal, paypal_account, merchant_keys, fake_paypal
+):
     # Given a captured order and PayPal slow to answer a refund (held past our read timeout)
     _, created = _approved_order(paypal, fake_paypal, amount=1000)
     paypal.complete(reference="c10", processor_reference=created.processor_reference, capture=True)
     fake_paypal.inject("hold", path="/v2/payments/captures/")
     refund = {"reference": "r10", "processor_reference": created.processor_reference, "amount": 400, "currency": "USD"}
-    first = paypal.refund(**refund)
+    first = _short(paypal_account, merchant_keys).refund(**refund)
     assert (first.outcome, first.error_code) == (Outcome.UNKNOWN, "timeout")
 
     # When the refund is retried with the same PayPal-Request-Id while the first is still running
@@ -293,13 +306,13 @@ def test_refund_retried_after_a_timeout_meets_409_then_ends_with_one_refund(payp
     assert len(fake_paypal.refunds) == 1 and fake_paypal.total_refunded() == Decimal("4.00")
 
 
-def test_void_retried_after_a_timeout_meets_409_then_is_voided_once(paypal, fake_paypal):
+def test_void_retried_after_a_timeout_meets_409_then_is_voided_once(paypal, paypal_account, merchant_keys, fake_paypal):
     # Given an authorization and PayPal slow to answer its void
     _, created = _approved_order(paypal, fake_paypal, capture=False)
     paypal.complete(reference="a10", processor_reference=created.processor_reference, capture=False)
     [auth_id] = fake_paypal.authorizations
     fake_paypal.inject("hold", path=f"/v2/payments/authorizations/{auth_id}/void")
-    first = paypal.void(reference="v10", processor_reference=created.processor_reference)
+    first = _short(paypal_account, merchant_keys).void(reference="v10", processor_reference=created.processor_reference)
     assert (first.outcome, first.error_code) == (Outcome.UNKNOWN, "timeout")
 
     # When the void is retried while the first is still running: 409, unknown, never a decline

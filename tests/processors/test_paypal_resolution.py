@@ -14,7 +14,7 @@ from payments.reconciliation import ledger_check
 from payments.services import payment_sync
 from processors.services import processor_route_set
 
-from .conftest import paypal_account_for
+from .conftest import paypal_account_for, short_read_timeout
 
 pytestmark = pytest.mark.django_db
 
@@ -48,7 +48,8 @@ def test_refund_retried_after_a_timeout_through_a_409_ends_with_one_refund(
     # Given a paid PayPal payment and PayPal slow to answer its refund (held past our read timeout)
     payment = _paid(secret_client, api_client, 1000)
     fake_paypal.inject("hold", path="/v2/payments/captures/")
-    pending = secret_client.post("/v1/refunds", {"payment": payment.id, "amount": 400}, format="json").json()
+    with short_read_timeout(paypal_routed, 2.0):  # the order read before the refund is answered in time
+        pending = secret_client.post("/v1/refunds", {"payment": payment.id, "amount": 400}, format="json").json()
     assert pending["status"] == "pending"
 
     # When the status sync asks while PayPal is still processing: the order lists no refund, so the

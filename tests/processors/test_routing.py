@@ -95,14 +95,17 @@ def test_another_merchants_account_is_not_found(merchant_keys, other_merchant_ke
         processor_route_set(merchant_id=merchant_keys.merchant_id, payment_method_type="card", account_ids=[theirs.id])
 
 
-def test_routed_connector_reaches_the_processor_with_its_timeouts(merchant_keys, fake_stripe):
+def test_routed_connector_reaches_the_processor_with_its_timeouts(merchant_keys, fake_stripe, settings):
+    settings.PROCESSOR_READ_TIMEOUT = 60.0  # the gateway default, were the account's ignored
     account = stripe_account_for(merchant_keys.merchant_id, fake_stripe, read_timeout=0.5)
     processor_route_set(merchant_id=merchant_keys.merchant_id, payment_method_type="card", account_ids=[account.id])
     [entry] = route_for(merchant_id=merchant_keys.merchant_id, payment_method_type="card", currency="USD")
-    fake_stripe.inject("latency", path="/v1/payment_intents", seconds=0.8)
+    fake_stripe.inject("hold", path="/v1/payment_intents")  # no reply until the client has given up
     result = entry.connector.authorize(card_request())
     assert (result.outcome, result.error_code) == (Outcome.UNKNOWN, "timeout")
+    assert result.message == "stripe: no reply within 0.5 s"  # the account's read timeout, not the default
     assert result.latency_ms >= 450  # the read timeout was waited for, and recorded
+    fake_stripe.release()
 
 
 def test_factories_build_routes_in_priority_order(db):

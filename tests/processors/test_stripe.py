@@ -11,7 +11,7 @@ from processors.selectors import connector_for_account
 from processors.stripe import StripeConnector, form_encode, stripe_signature_header
 from tests.fakes.stripe import form_decode
 
-from .conftest import stripe_account_for
+from .conftest import short_read_timeout, stripe_account_for
 from .factories import card_request
 
 pytestmark = pytest.mark.django_db
@@ -342,13 +342,16 @@ def test_server_error_is_unknown_and_status_sync_resolves_it(stripe, fake_stripe
     assert fake_stripe.intents_for(request.reference) == []
 
 
-def test_read_timeout_is_unknown_charge_made_once(stripe, fake_stripe):
-    # given Stripe is slower than our 1 s read timeout (the charge is made, the reply comes late)
-    fake_stripe.inject("latency", path="/v1/payment_intents", seconds=1.5)
+def test_read_timeout_is_unknown_charge_made_once(stripe, stripe_account, merchant_keys, fake_stripe):
+    # given Stripe answers only after our read timeout (the charge is made, the reply comes late)
+    fake_stripe.inject("hold", path="/v1/payment_intents")
     request = card_request(amount=1234)
-    result = stripe.authorize(request)
+    with short_read_timeout(stripe_account):
+        result = connector_for_account(merchant_id=merchant_keys.merchant_id, account_id=stripe_account.id).authorize(
+            request
+        )
     assert (result.outcome, result.error_code) == (Outcome.UNKNOWN, "timeout")
-    time.sleep(0.6)  # let the fake finish the slow request
+    fake_stripe.release()  # the slow request completes at Stripe
     # when status sync asks by our reference
     synced = stripe.status(reference=request.reference, processor_reference=None)
     assert synced.outcome is Outcome.SUCCEEDED and synced.amount_captured == 1234
@@ -445,11 +448,15 @@ def test_test_token_mode_sends_stripe_test_payment_methods(fake_stripe):
     assert fake_stripe.requests_to("/v1/payment_methods") == []  # no card number leaves in this mode
 
 
-def test_a_retry_while_the_first_request_runs_meets_409_and_stays_unknown(stripe, fake_stripe):
+def test_a_retry_while_the_first_request_runs_meets_409_and_stays_unknown(
+    stripe, stripe_account, merchant_keys, fake_stripe
+):
     # Given Stripe still processing our PaymentIntent (held past the read timeout)
     request = card_request(amount=2500)
     fake_stripe.inject("hold", path="/v1/payment_intents")
-    first = stripe.authorize(request)
+    with short_read_timeout(stripe_account, 2.0):  # the PaymentMethod call before it is answered in time
+        held = connector_for_account(merchant_id=merchant_keys.merchant_id, account_id=stripe_account.id)
+    first = held.authorize(request)
     assert (first.outcome, first.error_code) == (Outcome.UNKNOWN, "timeout")
     # When the same reference is retried meanwhile: Stripe's 409 (key in use) is unknown, not a decline
     retried = stripe.authorize(request)

@@ -13,11 +13,11 @@ from gateway.pagination import LIST_PARAMETERS, paginate, unix_time_param
 from gateway.permissions import IsCustomer
 from gateway.views import GatewayAPIView
 
-from . import selectors, services
-from .errors import InvalidInput
-from .inputs import payment_method_parse
-from .models import PaymentStatus
-from .serializers import (
+from .. import selectors, services
+from ..errors import InvalidInput
+from ..inputs import payment_method_parse
+from ..models import PaymentStatus
+from ..serializers import (
     CustomerPaymentListSerializer,
     PaymentCancelSerializer,
     PaymentCaptureSerializer,
@@ -112,7 +112,8 @@ class PaymentsView(PaymentsAPIView):
     )
     def post(self, request):
         data = _validated(PaymentCreateSerializer, request)
-        payment = services.payment_create(
+        create = services.payment_create_off_session if data["off_session"] else services.payment_create
+        payment = create(
             merchant_id=request.auth.merchant_id,
             livemode=request.auth.livemode,
             amount=data.get("amount"),
