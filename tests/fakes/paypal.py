@@ -27,7 +27,6 @@ import itertools
 import json
 import re
 import secrets
-import threading
 import time
 import zlib
 from decimal import Decimal
@@ -36,7 +35,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from . import paypal_objects as objects
 from . import paypal_spec as spec
-from .base import FakeServer, Reply, Request, _Handler
+from .base import FakeServer, Reply, Request
 
 
 def _money(value: dict[str, Any]) -> Decimal:
@@ -68,8 +67,6 @@ class FakePayPal(FakeServer):
         self._refunded: dict[str, Decimal] = {}  # capture id -> refunded so far
         self._experience: dict[str, dict[str, Any]] = {}  # order id -> experience context
         self._authorization_of: dict[str, str] = {}  # order id -> authorization id
-        self._in_flight: set[str] = set()
-        self._flight_lock = threading.Lock()
         self._seq = itertools.count(1)
         self._signing_key = secrets.token_bytes(16)
 
@@ -135,35 +132,18 @@ class FakePayPal(FakeServer):
             status, "INTERNAL_SERVER_ERROR", "INTERNAL_SERVER_ERROR", "An internal server error occurred."
         )
 
-    def serve(self, handler: _Handler, request: Request) -> None:
-        """A request is in flight from its arrival (before any injected fault holds it) until it
-        is answered; another one for the same resource meanwhile gets PayPal's 409."""
-        key = self._flight_key(request)
-        if key is not None:
-            with self._flight_lock:
-                busy = key in self._in_flight
-                if not busy:
-                    self._in_flight.add(key)
-            if busy:
-                with self.lock:
-                    self.log.append(request)
-                self._write(handler, spec.in_progress())
-                return
-        try:
-            super().serve(handler, request)
-        finally:
-            if key is not None:
-                with self._flight_lock:
-                    self._in_flight.discard(key)
-
-    @staticmethod
-    def _flight_key(request: Request) -> str | None:
+    def flight_key(self, request: Request) -> str | None:
+        """A request id (a void: its authorization) is held from the request's arrival until its
+        answer; another request for it meanwhile gets PayPal's 409."""
         if request.method != "POST":
             return None
         if re.fullmatch(r"/v2/payments/authorizations/[^/]+/void", request.path):
             return request.path
         request_id = request.headers.get("paypal-request-id")
         return f"id:{request_id}" if request_id else None
+
+    def in_flight_reply(self) -> Reply:
+        return spec.in_progress()
 
     def route(self, request: Request) -> Reply:
         if request.path == "/checkoutnow":

@@ -26,7 +26,7 @@ from urllib.parse import parse_qsl
 
 from . import stripe_objects as objects
 from . import stripe_spec as spec
-from .base import FakeServer, Reply, Request, _Handler
+from .base import FakeServer, Reply, Request
 from .stripe_cards import CARDS, TOKENS, luhn_ok
 
 __all__ = ["CARDS", "TOKENS", "FakeStripe", "form_decode"]
@@ -84,14 +84,13 @@ class FakeStripe(FakeServer):
         # documents redirect_to_url; without a return_url it is use_stripe_sdk).
         self.three_ds_next_action = "redirect_to_url"
         self.raw_card_data = True  # the account may send card numbers to /v1/payment_methods
-        self._in_flight: set[str] = set()
         # The fake's own bookkeeping, never in a reply: the card behind a PaymentMethod, an
         # intent's return URL, the order of the refunds.
         self._card_numbers: dict[str, str] = {}
         self._return_urls: dict[str, str | None] = {}
         self._refund_order: list[str] = []
         self._seq = itertools.count(1)
-        self._flight_lock = threading.Lock()
+        self._idempotency_lock = threading.Lock()
 
     @property
     def livemode(self) -> bool:
@@ -163,30 +162,15 @@ class FakeStripe(FakeServer):
                 return operation, match.groupdict().get("id")
         return None, None
 
-    def serve(self, handler: _Handler, request: Request) -> None:
-        """A request holds its idempotency key from its arrival (before any injected fault holds
-        it) until it is answered; another request with the key meanwhile gets Stripe's 409."""
-        key = request.headers.get("idempotency-key") if request.method == "POST" else None
-        if key:
-            with self._flight_lock:
-                busy = key in self._in_flight
-                if not busy:
-                    self._in_flight.add(key)
-            if busy:
-                with self.lock:
-                    self.log.append(request)
-                message = "There is currently another in-progress request using this key."
-                self._write(handler, _error(409, "idempotency_error", message))
-                return
-        try:
-            super().serve(handler, request)
-        finally:
-            if key:
-                with self._flight_lock:
-                    self._in_flight.discard(key)
+    def flight_key(self, request: Request) -> str | None:
+        # An idempotency key is held from the request's arrival until its answer.
+        return request.headers.get("idempotency-key") if request.method == "POST" else None
+
+    def in_flight_reply(self) -> Reply:
+        return _error(409, "idempotency_error", "There is currently another in-progress request using this key.")
 
     def _idempotent(self, key: str, fingerprint: tuple, operation: str, path_id: str | None, params: dict) -> Reply:
-        with self._flight_lock:
+        with self._idempotency_lock:
             stored = self.idempotency.get(key)
         if stored is not None:
             if stored["fingerprint"] != fingerprint:
@@ -199,7 +183,7 @@ class FakeStripe(FakeServer):
             return Reply(stored["status"], stored["body"], {"Idempotent-Replayed": "true"})
         reply = self._post(operation, path_id, params)
         if reply.status != 429:
-            with self._flight_lock:
+            with self._idempotency_lock:
                 self.idempotency[key] = {"fingerprint": fingerprint, "status": reply.status, "body": reply.body}
         return reply
 

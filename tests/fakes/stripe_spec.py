@@ -42,41 +42,46 @@ _PAYMENT_METHOD_DATA = {
 }
 _PAYMENT_METHOD_TYPES = (*_PAYMENT_METHOD_TYPES_FOR_DATA, "card")
 
+# What confirming takes, at creation (confirm=true) and at PostPaymentIntentsIntentConfirm alike.
+_CONFIRMING = {
+    "capture_method": enum("automatic", "automatic_async", "manual"),
+    "error_on_requires_action": BOOL,
+    "expand": _EXPAND,
+    "mandate": STR,
+    "mandate_data": ANY,
+    "off_session": ANY,
+    "payment_method": STR,
+    "payment_method_data": _PAYMENT_METHOD_DATA,
+    "payment_method_options": ANY,
+    "payment_method_types": [STR],
+    "radar_options": ANY,
+    "receipt_email": STR,
+    "return_url": STR,
+    "shipping": ANY,
+    "use_stripe_sdk": BOOL,
+}
+
 # operationId -> (required parameters, parameters)
 OPERATIONS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "PostPaymentIntents": (
         ("amount", "currency"),
         {
+            **_CONFIRMING,
             "amount": INT,
             "application_fee_amount": INT,
             "automatic_payment_methods": ANY,
-            "capture_method": enum("automatic", "automatic_async", "manual"),
             "confirm": BOOL,
             "confirmation_method": enum("automatic", "manual"),
             "currency": STR,
             "customer": STR,
             "description": STR,
-            "error_on_requires_action": BOOL,
-            "expand": _EXPAND,
-            "mandate": STR,
-            "mandate_data": ANY,
             "metadata": MAP,
-            "off_session": ANY,
             "on_behalf_of": STR,
-            "payment_method": STR,
-            "payment_method_data": _PAYMENT_METHOD_DATA,
-            "payment_method_options": ANY,
-            "payment_method_types": [STR],
-            "radar_options": ANY,
-            "receipt_email": STR,
-            "return_url": STR,
             "setup_future_usage": enum("off_session", "on_session"),
-            "shipping": ANY,
             "statement_descriptor": STR,
             "statement_descriptor_suffix": STR,
             "transfer_data": ANY,
             "transfer_group": STR,
-            "use_stripe_sdk": BOOL,
         },
     ),
     "PostPaymentIntentsIntentCapture": (
@@ -100,25 +105,7 @@ OPERATIONS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     ),
     "PostPaymentIntentsIntentConfirm": (
         (),
-        {
-            "capture_method": enum("automatic", "automatic_async", "manual"),
-            "client_secret": STR,
-            "error_on_requires_action": BOOL,
-            "expand": _EXPAND,
-            "mandate": STR,
-            "mandate_data": ANY,
-            "off_session": ANY,
-            "payment_method": STR,
-            "payment_method_data": _PAYMENT_METHOD_DATA,
-            "payment_method_options": ANY,
-            "payment_method_types": [STR],
-            "radar_options": ANY,
-            "receipt_email": STR,
-            "return_url": STR,
-            "setup_future_usage": enum("", "off_session", "on_session"),
-            "shipping": ANY,
-            "use_stripe_sdk": BOOL,
-        },
+        {**_CONFIRMING, "client_secret": STR, "setup_future_usage": enum("", "off_session", "on_session")},
     ),
     "PostRefunds": (
         (),

@@ -111,19 +111,24 @@ def _paypal_case(client, browser, fake, currency: str, amount: int) -> str | Non
     return None
 
 
+def _every_currency(case) -> dict[tuple[str, int], str]:
+    """``case(currency, amount)`` for a whole amount and one minor unit more of every currency of
+    gateway/money.py; what went wrong, by (currency, amount)."""
+    return {
+        (currency, amount): problem
+        for currency in sorted(CURRENCY_EXPONENTS)
+        for amount in _amounts(currency)
+        if (problem := case(currency, amount))
+    }
+
+
 @pytest.mark.slow
 def test_every_currency_at_stripe_is_charged_exactly_or_refused_before_any_call(
     secret_client, merchant_keys, fake_stripe
 ):
     account = stripe_account_for(merchant_keys.merchant_id, fake_stripe)
     processor_route_set(merchant_id=merchant_keys.merchant_id, payment_method_type="card", account_ids=[account.id])
-    problems = {
-        (currency, amount): problem
-        for currency in sorted(CURRENCY_EXPONENTS)
-        for amount in _amounts(currency)
-        if (problem := _stripe_case(secret_client, fake_stripe, currency, amount))
-    }
-    assert problems == {}
+    assert _every_currency(lambda currency, amount: _stripe_case(secret_client, fake_stripe, currency, amount)) == {}
     assert ledger_check() == []
 
 
@@ -133,12 +138,9 @@ def test_every_currency_at_paypal_is_captured_exactly_or_refused_before_any_call
 ):
     account = paypal_account_for(merchant_keys.merchant_id, fake_paypal)
     processor_route_set(merchant_id=merchant_keys.merchant_id, payment_method_type="paypal", account_ids=[account.id])
-    problems = {
-        (currency, amount): problem
-        for currency in sorted(CURRENCY_EXPONENTS)
-        for amount in _amounts(currency)
-        if (problem := _paypal_case(secret_client, api_client, fake_paypal, currency, amount))
-    }
+    problems = _every_currency(
+        lambda currency, amount: _paypal_case(secret_client, api_client, fake_paypal, currency, amount)
+    )
     assert problems == {}
     assert ledger_check() == []
 
