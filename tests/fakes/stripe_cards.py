@@ -25,6 +25,11 @@ TOKENS = {
     "pm_card_chargeDeclinedIncorrectCvc": "4000000000000127",
     "pm_card_chargeDeclinedProcessingError": "4000000000000119",
     "pm_card_authenticationRequiredOnSetup": "4000002500003155",
+    # The same declines without the brand in the name (as the tok_chargeDeclined... tokens).
+    "pm_card_chargeDeclined": "4000000000000002",
+    "pm_card_chargeDeclinedInsufficientFunds": "4000000000009995",
+    "pm_card_chargeDeclinedLostCard": "4000000000009987",
+    "pm_card_chargeDeclinedStolenCard": "4000000000009979",
 }
 
 
