@@ -102,3 +102,19 @@ def test_paypal_verification_down_is_503_for_redelivery(api_client, paypal_accou
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "webhook_verification_unavailable"
     assert ProcessorWebhookEvent.objects.count() == 0
+
+
+def test_a_paypal_webhook_id_paypal_would_refuse_is_refused_at_once(merchant_keys, fake_paypal):
+    # verify-webhook-signature takes webhook_id ^[a-zA-Z0-9]+$: "WH-1" could never verify a thing
+    from gateway.errors import InvalidRequest
+    from processors.services import processor_account_create
+
+    with pytest.raises(InvalidRequest) as refused:
+        processor_account_create(
+            merchant_id=merchant_keys.merchant_id,
+            processor="paypal",
+            display_name="PayPal",
+            credentials={"client_id": "c", "client_secret": "s"},
+            webhook_id="WH-1",
+        )
+    assert refused.value.param == "webhook_id"
