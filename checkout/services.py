@@ -128,13 +128,20 @@ def _order_line_items(order) -> list[dict[str, Any]]:
     return items
 
 
-def _available_method_types(*, merchant_id: str, currency: str, livemode: bool) -> list[str]:
-    """The payment method types some route of the merchant can take in this currency."""
-    return [
-        kind
-        for kind in PAYMENT_METHOD_TYPES
-        if route_for(merchant_id=merchant_id, payment_method_type=kind, currency=currency, livemode=livemode)
-    ]
+def _available_method_types(*, merchant_id: str, currency: str, livemode: bool, amount: int) -> list[str]:
+    """The payment method types some route of the merchant can take in this currency, this amount
+    of it exactly (each processor's own currency rules: ``processors.currencies``)."""
+    available = []
+    for kind in PAYMENT_METHOD_TYPES:
+        try:
+            routed = route_for(
+                merchant_id=merchant_id, payment_method_type=kind, currency=currency, livemode=livemode, amount=amount
+            )
+        except InvalidRequest:  # every processor routed for it refuses the currency or amount
+            routed = []
+        if routed:
+            available.append(kind)
+    return available
 
 
 @dataclass(frozen=True)
@@ -233,7 +240,9 @@ def checkout_session_params(
             raise not_found("customer", customer_id, param="customer") from None
         if customer.is_erased:
             raise InvalidInput("This customer's data was erased.", code="customer_erased", param="customer")
-    available = _available_method_types(merchant_id=merchant_id, currency=currency, livemode=livemode)
+    available = _available_method_types(
+        merchant_id=merchant_id, currency=currency, livemode=livemode, amount=amount_total
+    )
     if payment_method_types:
         types = list(dict.fromkeys(payment_method_types))
         missing = [kind for kind in types if kind not in available]

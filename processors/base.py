@@ -12,12 +12,19 @@ processor's wire format. Rules every connector keeps:
   fall back to another processor); read timeout / lost reply / undocumented 5xx -> UNKNOWN
   (resolve with ``status``; never retry with a new reference).
 * Card data (``CardDetails``) is used for the one call and never logged; its repr is masked.
+* Amounts in requests and results are ISO 4217 minor units (``gateway.money``); a connector
+  converts them to its processor's own units (``currencies``, a ``processors.currencies.CurrencyTable``)
+  exactly, and refuses (FAILED ``amount_not_representable`` / ``currency_not_supported``, nothing
+  sent) what its processor cannot take. The payments app checks the same table before any call.
 """
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+if TYPE_CHECKING:
+    from .currencies import CurrencyTable
 
 
 class Outcome(StrEnum):
@@ -101,6 +108,8 @@ class Connector(ABC):
     timeouts; a connector instance is cheap and may be built per call."""
 
     name: str = ""
+    # The processor's currency rules; None: it takes every ISO 4217 currency in ISO minor units.
+    currencies: ClassVar["CurrencyTable | None"] = None
 
     def __init__(self, *, account_id: str, config: dict[str, Any]):
         self.account_id = account_id
@@ -131,11 +140,19 @@ class Connector(ABC):
         """Ask what became of an operation (by our reference when the processor reference is unknown)."""
 
     def refund_status(
-        self, *, reference: str, processor_refund_reference: str | None, processor_reference: str | None = None
+        self,
+        *,
+        reference: str,
+        processor_refund_reference: str | None,
+        processor_reference: str | None = None,
+        amount: int | None = None,
+        currency: str | None = None,
     ) -> ProcessorResult:
         """What became of a refund: by the processor's refund id, else by our ``reference`` among the
         refunds of the charge ``processor_reference``. A search that cannot be exhaustive is UNKNOWN,
-        never a "not found" (that would let the payments app call a refund that happened failed)."""
+        never a "not found" (that would let the payments app call a refund that happened failed).
+        ``amount`` and ``currency`` (the refund's) let a connector whose processor cannot be searched
+        by our reference repeat the refund under the same idempotency key (PayPal replays it)."""
         raise NotImplementedError(f"{self.name} does not support refund status queries")
 
     def parse_webhook(self, *, headers: dict[str, str], body: bytes) -> WebhookEvent:

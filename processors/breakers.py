@@ -199,13 +199,21 @@ class GuardedConnector(Connector):
         return self._guard(lambda: self.inner.status(reference=reference, processor_reference=processor_reference))
 
     def refund_status(
-        self, *, reference: str, processor_refund_reference: str | None, processor_reference: str | None = None
+        self,
+        *,
+        reference: str,
+        processor_refund_reference: str | None,
+        processor_reference: str | None = None,
+        amount: int | None = None,
+        currency: str | None = None,
     ) -> ProcessorResult:
         return self._guard(
             lambda: self.inner.refund_status(
                 reference=reference,
                 processor_refund_reference=processor_refund_reference,
                 processor_reference=processor_reference,
+                amount=amount,
+                currency=currency,
             )
         )
 

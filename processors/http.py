@@ -44,6 +44,8 @@ TRANSPORT_ERROR_CODES = frozenset(
     }
 )
 NOT_FOUND = "not_found"  # status query: the processor has no record of our reference
+# 409: an earlier request (same idempotency key / same resource) is still running; it may succeed.
+REQUEST_IN_PROGRESS = "request_in_progress"
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,12 @@ class Reply:
     text: str
 
 
+# 4xx statuses with which a processor refuses the request as such: nothing was done.
+# Stripe documents 400 (invalid request) and 402 (request failed, e.g. a card decline); PayPal
+# 400 (INVALID_REQUEST), 405, 406, 415 and 422 (UNPROCESSABLE_ENTITY, a business refusal).
+REFUSED_STATUSES = frozenset({400, 402, 405, 406, 411, 413, 414, 415, 422})
+
+
 def error_status_outcome(status: int, *, money_may_move: bool = True) -> tuple[Outcome, str | None]:
     """What a processor's answer with a non-2xx HTTP status means for money: the one mapping every
     connector uses (their own error bodies only add details). Returns (outcome, error code):
@@ -62,10 +70,16 @@ def error_status_outcome(status: int, *, money_may_move: bool = True) -> tuple[O
     * 404: no such object: FAILED ``not_found``;
     * 429: rate limited, documented as not processed (and not stored under the idempotency key):
       FAILED ``rate_limited``;
-    * any other 4xx: the processor refused the request: DECLINED, code None (the connector takes
-      the reason from the processor's body);
-    * anything else (5xx, an unexpected 3xx): the processor may have acted: UNKNOWN
-      ``processor_error``, or FAILED for a call that cannot move money (``money_may_move`` False).
+    * a refusal of the request itself (``REFUSED_STATUSES``: 400, 402, 422...): DECLINED, code
+      None (the connector takes the reason from the processor's body);
+    * 409: a conflicting request is still in progress (Stripe: the same idempotency key in use;
+      PayPal: ``RESOURCE_CONFLICT`` / ``PREVIOUS_REQUEST_IN_PROGRESS`` for refunds and voids), and
+      that earlier call may still succeed: UNKNOWN ``request_in_progress`` (never a decline);
+    * anything else (5xx, 408, 424, an undocumented 4xx, an unexpected 3xx): the processor may
+      have acted: UNKNOWN ``processor_error``.
+
+    For a call that cannot move money (``money_may_move`` False: a read, PayPal's order creation)
+    the ambiguous answers are FAILED instead: whatever happened, nothing moved.
     """
     if status in (401, 403):
         return Outcome.FAILED, PROCESSOR_AUTH_FAILED
@@ -73,9 +87,10 @@ def error_status_outcome(status: int, *, money_may_move: bool = True) -> tuple[O
         return Outcome.FAILED, NOT_FOUND
     if status == 429:
         return Outcome.FAILED, RATE_LIMITED
-    if 400 <= status < 500:
+    if status in REFUSED_STATUSES:
         return Outcome.DECLINED, None
-    return (Outcome.UNKNOWN if money_may_move else Outcome.FAILED), PROCESSOR_ERROR
+    code = REQUEST_IN_PROGRESS if status == 409 else PROCESSOR_ERROR
+    return (Outcome.UNKNOWN if money_may_move else Outcome.FAILED), code
 
 
 def is_transport_failure(result: ProcessorResult) -> bool:

@@ -9,8 +9,12 @@ attempt whose outcome is FAILED (provably nothing moved). Routing model:
   appears once; inactive accounts are skipped.
 * No route configured for that payment method (in that mode): the built-in sandbox in test mode;
   in live mode an empty list (the sandbox moves no real money, so it never takes a live payment).
-* Routes configured but none usable for this currency: an empty list (the payments app answers
-  503 ``processor_unavailable``); the sandbox is never silently substituted for a real processor.
+* Routes configured but none usable: an empty list (the payments app answers 503
+  ``processor_unavailable``); the sandbox is never silently substituted for a real processor.
+* An account whose processor cannot take the payment's currency, or this amount of it exactly
+  (``processors.currencies``: each processor's own rules), is skipped; if that leaves none, the
+  answer is that processor's 400 (``currency_not_supported`` / ``amount_not_representable``),
+  not a 503: retrying cannot help, and nothing was called.
 
 Every connector returned is a ``GuardedConnector``: circuit breaker per account (state in Redis)
 and latency recorded in ``ProcessorResult.latency_ms``.
@@ -21,6 +25,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+
+from gateway.errors import InvalidRequest
 
 from .base import Connector
 from .breakers import GuardedConnector, breaker_state
@@ -99,9 +105,13 @@ def connector_for_account(*, merchant_id: str, account_id: str) -> Connector:
     return connector_for_processor_account(account)
 
 
-def route_for(*, merchant_id: str, payment_method_type: str, currency: str, livemode: bool = False) -> list[RouteEntry]:
+def route_for(
+    *, merchant_id: str, payment_method_type: str, currency: str, livemode: bool = False, amount: int | None = None
+) -> list[RouteEntry]:
     """Only accounts of the payment's mode: a test payment never reaches a live account and a
-    live payment never reaches the sandbox (no live route -> ``[]`` -> 503)."""
+    live payment never reaches the sandbox (no live route -> ``[]`` -> 503). With ``amount``,
+    accounts whose processor cannot take it exactly are skipped; if none is left for that reason,
+    the first one's refusal is raised (400)."""
     from .models import ProcessorRoute
 
     routes = list(
@@ -118,18 +128,48 @@ def route_for(*, merchant_id: str, payment_method_type: str, currency: str, live
     currency = (currency or "").upper()
     ordered = [r for r in routes if r.currency == currency] + [r for r in routes if r.currency == ""]
     entries: list[RouteEntry] = []
+    refusals: list[InvalidRequest] = []
     seen: set[str] = set()
     for route in ordered:
         account = route.account
         if not account.is_active or account.id in seen or (livemode and account.processor == "sandbox"):
             continue
         seen.add(account.id)
+        refusal = (
+            None
+            if amount is None
+            else processor_amount_refusal(processor=account.processor, amount=amount, currency=currency)
+        )
+        if refusal is not None:
+            refusals.append(refusal)
+            continue
         entries.append(
             RouteEntry(
                 account_id=account.id, processor=account.processor, connector=connector_for_processor_account(account)
             )
         )
+    if not entries and refusals:
+        raise refusals[0]
     return entries
+
+
+def processor_amount_refusal(
+    *, processor: str, amount: int, currency: str, param: str = "amount"
+) -> InvalidRequest | None:
+    """The 400 if ``processor`` cannot take ``amount`` ISO minor units of ``currency`` exactly
+    (its currency table), else None. Processors without a table (the sandbox) take ISO amounts."""
+    try:
+        table = connector_class(processor).currencies
+    except LookupError:  # no such connector: the call itself will fail as not processed
+        return None
+    return None if table is None else table.refusal(amount, currency, param=param)
+
+
+def processor_amount_check(*, processor: str, amount: int, currency: str, param: str = "amount") -> None:
+    """Raise ``processor_amount_refusal``'s 400, before any call (captures, refunds)."""
+    refusal = processor_amount_refusal(processor=processor, amount=amount, currency=currency, param=param)
+    if refusal is not None:
+        raise refusal
 
 
 def processor_account_get(*, account_id: str):

@@ -1,6 +1,7 @@
 """Writes of the processors app: processor accounts, routes, and incoming processor webhooks."""
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,7 @@ from .models import CREDENTIALS_PURPOSE, ProcessorAccount, ProcessorRoute, Proce
 from .paypal import paypal_token_forget
 from .selectors import connector_for_processor_account
 
+PAYPAL_WEBHOOK_ID = re.compile(r"[A-Za-z0-9]{1,50}")
 REQUIRED_CREDENTIALS = {
     ProcessorAccount.Processor.STRIPE: ("secret_key",),
     ProcessorAccount.Processor.PAYPAL: ("client_id", "client_secret"),
@@ -61,6 +63,11 @@ def processor_account_create(
     for name, value in (("connect_timeout", connect_timeout), ("read_timeout", read_timeout)):
         if value is not None and not 0 < value <= 120:
             raise InvalidRequest(f"{name} must be between 0 and 120 seconds.", param=name)
+    if processor == ProcessorAccount.Processor.PAYPAL and webhook_id and not PAYPAL_WEBHOOK_ID.fullmatch(webhook_id):
+        # verify-webhook-signature.post: webhook_id "pattern": "^[a-zA-Z0-9]+$", "maxLength": 50.
+        raise InvalidRequest(
+            "webhook_id must be the PayPal webhook's id: letters and digits, at most 50.", param="webhook_id"
+        )
     cleaned = processor_credentials_clean(processor, credentials)
     return ProcessorAccount.objects.create(
         merchant_id=merchant_id,

@@ -72,7 +72,13 @@ class SandboxConnector(Connector):
         )
 
     def refund_status(
-        self, *, reference: str, processor_refund_reference: str | None, processor_reference: str | None = None
+        self,
+        *,
+        reference: str,
+        processor_refund_reference: str | None,
+        processor_reference: str | None = None,
+        amount: int | None = None,
+        currency: str | None = None,
     ) -> ProcessorResult:
         return self._run(
             "refund_status",

@@ -236,11 +236,14 @@ def _confirm_begin(
     if not transition_allowed(payment.status, "confirm"):
         raise payment_unexpected_state(payment, "confirm")
     card = method_use(payment, method, vault_card=False)
+    # Processors that cannot take this amount of this currency exactly are skipped; none left for
+    # that reason: their 400, raised before anything is written or called (the transaction rolls back).
     route = route_for(
         merchant_id=payment.merchant_id,
         payment_method_type=payment.payment_method_type,
         currency=payment.currency,
         livemode=payment.livemode,
+        amount=payment.amount,
     )
     if not route:
         raise ProcessorUnavailable(

@@ -11,6 +11,7 @@ from django.utils import timezone
 from gateway.errors import Conflict, InvalidRequest, not_found
 from orders.selectors import order_outstanding
 from processors.base import Connector, ProcessorResult
+from processors.selectors import processor_amount_check
 
 from ..inputs import amount_to_capture_checked, cancellation_reason_checked
 from ..locks import payment_lock, payment_lock_with_order
@@ -72,6 +73,10 @@ def payment_capture(
                 code="amount_too_large",
                 param="amount_to_capture",
             )
+        # The processor's own currency rules (e.g. no fraction of an ariary at Stripe), before any call.
+        processor_amount_check(
+            processor=payment.processor, amount=amount, currency=payment.currency, param="amount_to_capture"
+        )
         if order is not None and amount > order_outstanding(order=order):
             # Refused before any money moves (e.g. the order was canceled while authorized).
             raise Conflict(

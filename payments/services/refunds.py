@@ -10,6 +10,7 @@ from django.db.models import Sum
 
 from events.services import event_record
 from gateway.errors import Conflict, InvalidRequest
+from processors.selectors import processor_amount_check
 
 from ..errors import ProcessorUnavailable
 from ..inputs import refund_input_checked
@@ -92,6 +93,8 @@ def _refund_reserve(*, payment: Payment, amount: int | None, reason: str, metada
         raise InvalidRequest(
             f"amount ({amount}) exceeds what is left to refund ({available}).", code="amount_too_large", param="amount"
         )
+    # The processor's own currency rules (e.g. whole forints at PayPal), before any row or call.
+    processor_amount_check(processor=payment.processor, amount=amount, currency=payment.currency)
     refund = Refund.objects.create(
         merchant_id=payment.merchant_id,
         payment=payment,

@@ -94,6 +94,8 @@ def _refund_sync(*, payment: Payment, refund: Refund, source: str, scheduled: bo
             reference=refund.id,
             processor_refund_reference=refund.processor_reference or None,
             processor_reference=payment.processor_reference or None,
+            amount=refund.amount,
+            currency=refund.currency,
         ),
         scheduled=scheduled,
     )

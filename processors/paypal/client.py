@@ -77,9 +77,10 @@ class PayPalClient:
         return token
 
     def call(
-        self, method: str, path: str, *, body: Any = None, request_id: str | None = None
+        self, method: str, path: str, *, body: Any = None, raw_body: bytes | None = None, request_id: str | None = None
     ) -> Reply | ProcessorResult:
-        """One API call with the account's token (a 401 drops it and retries once with a fresh one)."""
+        """One API call with the account's token (a 401 drops it and retries once with a fresh one).
+        ``body`` is encoded as JSON; ``raw_body`` is sent exactly as given (already JSON)."""
         http = self._http()
         for fresh in (False, True):
             token = self._token(http, fresh=fresh)
@@ -92,7 +93,7 @@ class PayPalClient:
             }
             if request_id:
                 headers["PayPal-Request-Id"] = request_id
-            payload = None if body is None else json.dumps(body)
+            payload = raw_body if raw_body is not None else (None if body is None else json.dumps(body))
             reply = http.request(method, path, data=payload, headers=headers)
             if isinstance(reply, Reply) and reply.status == 401 and not fresh:
                 cache.delete(self._token_key())

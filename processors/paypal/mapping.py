@@ -1,6 +1,7 @@
 """PayPal's answers as ``ProcessorResult``s: orders, captures, refunds and errors.
 
-Amounts are exact decimal strings, converted by ``gateway.money``. The payment's
+Amounts are exact decimal strings, read as ISO minor units through PayPal's currency table
+(``currencies.PAYPAL_CURRENCIES``); one that cannot be held exactly is never rounded. The payment's
 ``processor_reference`` is always the order id; authorization and capture ids are reported in
 ``extra`` (the connector looks them up from the order when it needs them). The HTTP status ->
 outcome rule itself is ``processors.http``'s.
@@ -8,18 +9,18 @@ outcome rule itself is ``processors.http``'s.
 
 from typing import Any
 
-from gateway.money import from_decimal_string
-
 from ..base import Outcome, ProcessorResult
 from ..http import Reply, error_status_outcome
+from .currencies import PAYPAL_CURRENCIES
 
 _CAPTURED_STATUSES = ("COMPLETED", "PARTIALLY_REFUNDED", "REFUNDED")
 
 
 def amount_of(value: dict[str, Any] | None) -> int:
+    """A PayPal ``money`` object as ISO minor units (``ValueError`` if it cannot be held exactly)."""
     if not value:
         return 0
-    return from_decimal_string(value["value"], value["currency_code"])
+    return PAYPAL_CURRENCIES.from_decimal_string(value["value"], value["currency_code"])
 
 
 def issue_of(body: Any) -> str | None:
@@ -63,6 +64,7 @@ def order_result(order: dict[str, Any]) -> ProcessorResult:
         "order_status": order.get("status"),
         "capture_ids": [c.get("id") for c in captures],
         "authorization_id": authorizations[-1].get("id") if authorizations else None,
+        "authorization_status": authorizations[-1].get("status") if authorizations else None,
     }
     common = {"processor_reference": order.get("id"), "raw_status": order.get("status"), "extra": extra}
     if captures:
@@ -97,8 +99,18 @@ def _captured_order_result(captures: list, authorizations: list, refunds: list, 
 
 
 def _authorized_order_result(auth: dict[str, Any], common: dict) -> ProcessorResult:
+    """An order with an authorization and no capture listed."""
     auth_status = auth.get("status")
-    if auth_status in ("CREATED", "PARTIALLY_CAPTURED"):
+    if auth_status in ("CAPTURED", "PARTIALLY_CAPTURED"):
+        # Money was captured, but the order does not list the capture (yet): how much is not
+        # known. Never a decline (that would release a payment PayPal has charged): ask again.
+        return ProcessorResult(
+            outcome=Outcome.UNKNOWN,
+            error_code="capture_not_listed",
+            message=f"PayPal authorization {auth_status} but the order lists no capture",
+            **common,
+        )
+    if auth_status == "CREATED":
         return ProcessorResult(outcome=Outcome.SUCCEEDED, amount_authorized=amount_of(auth.get("amount")), **common)
     if auth_status == "PENDING":
         return ProcessorResult(outcome=Outcome.PENDING, **common)
@@ -146,9 +158,19 @@ def capture_result(capture: dict[str, Any], order_id: str | None) -> ProcessorRe
     )
 
 
+def refunds_of(order: dict[str, Any]) -> list[dict[str, Any]]:
+    """The refunds an order lists (``purchase_units[].payments.refunds``)."""
+    units = order.get("purchase_units") or []
+    return [refund for unit in units for refund in ((unit.get("payments") or {}).get("refunds") or [])]
+
+
 def refund_result(refund: dict[str, Any]) -> ProcessorResult:
     status = refund.get("status")
-    common = {"processor_reference": refund.get("id"), "raw_status": status}
+    common = {
+        "processor_reference": refund.get("id"),
+        "raw_status": status,
+        "extra": {"custom_id": refund.get("custom_id")},
+    }
     if status == "COMPLETED":
         return ProcessorResult(outcome=Outcome.SUCCEEDED, amount_refunded=amount_of(refund.get("amount")), **common)
     if status == "PENDING":

@@ -1,5 +1,11 @@
-"""PayPal's webhooks: the ``PAYPAL-*`` transmission headers are verified by PayPal's own API
-(``verify-webhook-signature``, under the account's webhook id), then the event is normalised."""
+r"""PayPal's webhooks: the ``PAYPAL-*`` transmission headers are verified by PayPal's own API
+(``verify-webhook-signature``, under the account's webhook id), then the event is normalised.
+
+PayPal signs the event's bytes as it sent them (a CRC32 of the body is part of the signed
+string), so the body goes to ``verify-webhook-signature`` exactly as received: the request is
+built by string concatenation around it, as PayPal's own samples do, never by re-encoding
+(``json.dumps(json.loads(body))`` changes ``\u00e9`` escapes, ``\/``, spacing and key order).
+"""
 
 import json
 from typing import Any
@@ -36,17 +42,21 @@ def paypal_webhook_parse(
     except (ValueError, KeyError, TypeError):
         raise WebhookVerificationError("body is not a PayPal event") from None
     reply = client.call(
-        "POST",
-        "/v1/notifications/verify-webhook-signature",
-        body={**fields, "webhook_id": webhook_id, "webhook_event": event},
+        "POST", "/v1/notifications/verify-webhook-signature", raw_body=verification_body(fields, webhook_id, body)
     )
-    if isinstance(reply, ProcessorResult) or reply.status >= 500:
+    if isinstance(reply, ProcessorResult) or reply.status >= 500 or reply.status in (409, 429):
         raise WebhookVerificationUnavailable("PayPal's verification API did not answer")
     if reply.status != 200 or not isinstance(reply.body, dict):
         raise WebhookVerificationError(f"verification refused ({reply.status})")
     if reply.body.get("verification_status") != "SUCCESS":
         raise WebhookVerificationError("signature verification failed")
     return _event(event_id, event_type, resource, event)
+
+
+def verification_body(fields: dict[str, Any], webhook_id: str, body: bytes) -> bytes:
+    """The verify-webhook-signature request: our fields as JSON, the event as the raw bytes received."""
+    head = json.dumps({**fields, "webhook_id": webhook_id})
+    return head[:-1].encode() + b', "webhook_event": ' + body + b"}"
 
 
 def _event(event_id: str, event_type: str, resource: dict[str, Any], event: dict) -> WebhookEvent:
@@ -57,10 +67,13 @@ def _event(event_id: str, event_type: str, resource: dict[str, Any], event: dict
     if event_type in ("PAYMENT.CAPTURE.REFUNDED", "PAYMENT.CAPTURE.REVERSED") or event_type.startswith(
         "PAYMENT.REFUND."
     ):
+        # The resource is the refund: it carries our refund id as custom_id (sent with it) and no
+        # supplementary_data, so a refund whose reply was lost is matched by custom_id.
         return WebhookEvent(
             processor_reference=related.get("order_id"),
             refund_reference=resource.get("id"),
             result=refund_result(resource),
+            gateway_refund_reference=_text(resource.get("custom_id")),
             **common,
         )
     if event_type.startswith("PAYMENT.CAPTURE."):
@@ -70,3 +83,7 @@ def _event(event_id: str, event_type: str, resource: dict[str, Any], event: dict
             **common,
         )
     return WebhookEvent(processor_reference=related.get("order_id"), **common)
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None

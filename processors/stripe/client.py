@@ -1,14 +1,18 @@
 """Talking to Stripe: ``Authorization: Bearer <secret key>``, a pinned ``Stripe-Version``,
-form-encoded bodies (``a[b][c]=v``) and ``Idempotency-Key: <our reference>`` on every POST, so a
-repeated call (retry, status sync racing a late reply) replays Stripe's stored result instead of
-charging again."""
+form-encoded bodies (``a[b][c]=v``) with ``Content-Type: application/x-www-form-urlencoded`` on
+every POST (an empty body too, as Stripe's SDKs send it) and an ``Idempotency-Key`` derived from
+our reference on every POST, so a repeated call (retry, status sync racing a late reply) replays
+Stripe's stored result instead of charging again."""
 
 from typing import Any
+from urllib.parse import urlencode
 
 from django.conf import settings
 
 from ..base import ProcessorResult
 from ..http import HttpClient, Reply
+
+FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 
 
 def form_encode(data: dict[str, Any], prefix: str = "") -> list[tuple[str, str]]:
@@ -55,7 +59,8 @@ class StripeClient:
         return headers
 
     def post(self, path: str, data: dict[str, Any], *, idempotency_key: str) -> Reply | ProcessorResult:
-        return self._http().request("POST", path, data=form_encode(data), headers=self._headers(idempotency_key))
+        headers = {**self._headers(idempotency_key), "Content-Type": FORM_CONTENT_TYPE}
+        return self._http().request("POST", path, data=urlencode(form_encode(data)), headers=headers)
 
     def get(self, path: str, params: dict[str, Any] | None = None) -> Reply | ProcessorResult:
         return self._http().request("GET", path, params=form_encode(params or {}), headers=self._headers())

@@ -1,10 +1,20 @@
-"""The Stripe connector: the ``Connector`` interface over PaymentIntents and Refunds.
+"""The Stripe connector: the ``Connector`` interface over PaymentMethods, PaymentIntents and Refunds.
 
-Card data: by default the card is sent as ``payment_method_data[card][number|exp_month|exp_year|cvc]``
-on the confirming create call. Stripe accepts raw card data only on accounts enabled for it (a
-PCI-DSS level 1 gateway such as this one); an account in Stripe's test mode without that access
-can set ``card_mode="test_tokens"`` to send Stripe's documented test PaymentMethods
-(``pm_card_visa`` ...) for the documented test card numbers instead.
+Card data: by default (raw card data, for accounts Stripe enabled for it, such as this PCI-DSS
+level 1 gateway) the card becomes a PaymentMethod first (``POST /v1/payment_methods``
+``type=card``, ``card[number|exp_month|exp_year|cvc]``), then the confirming
+``POST /v1/payment_intents`` names it (``payment_method=pm_...``), as Stripe's API defines it.
+An account in Stripe's test mode without raw card data access sets ``card_mode="test_tokens"``
+to send Stripe's documented test PaymentMethods (``pm_card_visa`` ...) instead.
+
+Idempotency: every POST carries an ``Idempotency-Key`` derived from our reference and distinct
+per endpoint (Stripe refuses a key reused on another endpoint): the PaymentIntent's is the
+reference itself, the PaymentMethod's ``<reference>:payment_method``. A PaymentMethod moves no
+money, so a PaymentMethod call that fails in any way, even ambiguously, is FAILED (nothing was
+charged; the PaymentIntent was never asked for). A retry with the same reference replays both.
+
+Amounts are converted to Stripe's units for the currency (``currencies.STRIPE_CURRENCIES``) and
+back, exactly; what Stripe cannot take is refused before any call.
 
 Our reference is also stored as ``metadata[gateway_reference]`` so a charge whose reply was lost
 can be found again with ``GET /v1/payment_intents/search``.
@@ -13,16 +23,21 @@ can be found again with ``GET /v1/payment_intents/search``.
 from typing import Any
 
 from ..base import AuthorizeRequest, Connector, Outcome, ProcessorResult, WebhookEvent
+from ..currencies import CurrencyRefused
 from ..http import NOT_FOUND
 from ..registry import register
 from .client import StripeClient
+from .currencies import STRIPE_CURRENCIES
 from .mapping import (
+    AUTHENTICATION_UNSUPPORTED,
     REFERENCE_METADATA_KEY,
     answer,
     failure_of,
     intent_result,
     payment_intent_create_params,
+    payment_method_create_params,
     refund_result,
+    stripe_test_payment_method,
 )
 from .webhooks import stripe_webhook_parse
 
@@ -34,9 +49,15 @@ def _search_literal(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
+def _refused(refused: CurrencyRefused) -> ProcessorResult:
+    # Never sent: the payments app checks the same table first, so this is a last line of defence.
+    return ProcessorResult(outcome=Outcome.FAILED, error_code=refused.code, message=refused.message)
+
+
 @register
 class StripeConnector(Connector):
     name = "stripe"
+    currencies = STRIPE_CURRENCIES
 
     @property
     def client(self) -> StripeClient:
@@ -49,10 +70,64 @@ class StripeConnector(Connector):
                 error_code="payment_method_unsupported",
                 message="this Stripe account is routed for cards only",
             )
-        data = payment_intent_create_params(request, card_mode=self.config.get("card_mode"))
-        if isinstance(data, ProcessorResult):
-            return data
-        return answer(self.client.post("/v1/payment_intents", data, idempotency_key=request.reference), intent_result)
+        if not request.return_url:
+            # Without a return_url Stripe answers 3-D Secure with next_action use_stripe_sdk,
+            # which only Stripe.js can perform: refuse the configuration before any call.
+            return ProcessorResult(
+                outcome=Outcome.FAILED,
+                error_code="return_url_required",
+                message="Stripe confirmation needs a return_url",
+            )
+        try:
+            amount = STRIPE_CURRENCIES.to_wire(request.amount, request.currency)
+        except CurrencyRefused as refused:
+            return _refused(refused)
+        if self.config.get("card_mode") == "test_tokens":
+            payment_method = stripe_test_payment_method(request.card)
+        else:
+            payment_method = self._payment_method_create(request)
+        if isinstance(payment_method, ProcessorResult):
+            return payment_method
+        data = payment_intent_create_params(request, payment_method=payment_method, amount=amount)
+        result = answer(self.client.post("/v1/payment_intents", data, idempotency_key=request.reference), intent_result)
+        if result.error_code == AUTHENTICATION_UNSUPPORTED and result.processor_reference:
+            self._abandon(reference=request.reference, intent_id=result.processor_reference)
+        return result
+
+    def _payment_method_create(self, request: AuthorizeRequest) -> str | ProcessorResult:
+        """The card as a PaymentMethod (its id), or the result that ends the authorization. Only a
+        refusal of the card itself (402 ``card_error``: an incorrect number...) is a decline; any
+        other failure is FAILED: a PaymentMethod moves no money and no PaymentIntent was created."""
+        assert request.card is not None
+        reply = self.client.post(
+            "/v1/payment_methods",
+            payment_method_create_params(request.card),
+            idempotency_key=f"{request.reference}:payment_method",
+        )
+        failure = failure_of(reply)
+        if failure is None and isinstance(reply.body.get("id"), str):
+            return reply.body["id"]
+        card_refused = failure is not None and (
+            failure.extra.get("stripe_error_type") == "card_error" or failure.extra.get("http_status") == 402
+        )
+        if card_refused:
+            return failure
+        failure = failure or ProcessorResult(outcome=Outcome.FAILED, error_code="invalid_response")
+        return ProcessorResult(
+            outcome=Outcome.FAILED,
+            error_code=failure.error_code,
+            message=f"Stripe PaymentMethod not created, nothing charged: {failure.message or failure.error_code}",
+            extra=failure.extra,
+        )
+
+    def _abandon(self, *, reference: str, intent_id: str) -> None:
+        """Cancel an intent that waits for an action we cannot perform, so nobody can finish it
+        later. Best effort: an intent waiting for its action holds nothing."""
+        self.client.post(
+            f"/v1/payment_intents/{intent_id}/cancel",
+            {"cancellation_reason": "abandoned"},
+            idempotency_key=f"{reference}:cancel",
+        )
 
     def complete(self, *, reference: str, processor_reference: str, capture: bool) -> ProcessorResult:
         """After 3-D Secure: Stripe has already moved the intent on; confirm only if it waits for us."""
@@ -68,12 +143,20 @@ class StripeConnector(Connector):
         return result
 
     def capture(self, *, reference: str, processor_reference: str, amount: int, currency: str) -> ProcessorResult:
+        try:
+            wire = STRIPE_CURRENCIES.to_wire(amount, currency)
+        except CurrencyRefused as refused:
+            return _refused(refused)
         reply = self.client.post(
             f"/v1/payment_intents/{processor_reference}/capture",
-            {"amount_to_capture": amount},
+            {"amount_to_capture": wire},
             idempotency_key=reference,
         )
-        return answer(reply, intent_result)
+        result = answer(reply, intent_result)
+        if result.extra.get("embedded_intent") and result.raw_status != "succeeded":
+            # The intent is not (or no longer) capturable: our capture did not happen.
+            return _state_refusal(result, "capture")
+        return result
 
     def void(self, *, reference: str, processor_reference: str) -> ProcessorResult:
         reply = self.client.post(f"/v1/payment_intents/{processor_reference}/cancel", {}, idempotency_key=reference)
@@ -82,12 +165,20 @@ class StripeConnector(Connector):
             return ProcessorResult(
                 outcome=Outcome.SUCCEEDED, processor_reference=processor_reference, raw_status="canceled"
             )
+        if result.extra.get("embedded_intent"):
+            # Stripe refused the cancel and says where the intent stands (e.g. succeeded: the
+            # money was captured): the void did not happen.
+            return _state_refusal(result, "cancel")
         return result
 
     def refund(self, *, reference: str, processor_reference: str, amount: int, currency: str) -> ProcessorResult:
+        try:
+            wire = STRIPE_CURRENCIES.to_wire(amount, currency)
+        except CurrencyRefused as refused:
+            return _refused(refused)
         reply = self.client.post(
             "/v1/refunds",
-            {"payment_intent": processor_reference, "amount": amount, "metadata": {REFERENCE_METADATA_KEY: reference}},
+            {"payment_intent": processor_reference, "amount": wire, "metadata": {REFERENCE_METADATA_KEY: reference}},
             idempotency_key=reference,
         )
         return answer(reply, refund_result)
@@ -108,7 +199,13 @@ class StripeConnector(Connector):
         return answer(reply, _search_result)
 
     def refund_status(
-        self, *, reference: str, processor_refund_reference: str | None, processor_reference: str | None = None
+        self,
+        *,
+        reference: str,
+        processor_refund_reference: str | None,
+        processor_reference: str | None = None,
+        amount: int | None = None,
+        currency: str | None = None,
     ) -> ProcessorResult:
         if processor_refund_reference:
             return answer(self.client.get(f"/v1/refunds/{processor_refund_reference}"), refund_result)
@@ -146,6 +243,19 @@ class StripeConnector(Connector):
 
     def parse_webhook(self, *, headers: dict[str, str], body: bytes) -> WebhookEvent:
         return stripe_webhook_parse(config=self.config, headers=headers, body=body)
+
+
+def _state_refusal(state: ProcessorResult, action: str) -> ProcessorResult:
+    """Stripe refused our capture/cancel with the intent embedded: the operation did not happen."""
+    return ProcessorResult(
+        outcome=Outcome.DECLINED,
+        processor_reference=state.processor_reference,
+        error_code=state.extra.get("stripe_error_code") or "payment_intent_unexpected_state",
+        decline_code=state.raw_status,
+        message=f"Stripe refused the {action}: the PaymentIntent is {state.raw_status}",
+        raw_status=state.raw_status,
+        extra=state.extra,
+    )
 
 
 def _search_result(body: dict[str, Any]) -> ProcessorResult:

@@ -103,6 +103,7 @@ class FakeServer:
         self.faults: list[Fault] = []
         self._holds: list[Fault] = []  # hold faults injected and not released yet
         self._holding = 0  # requests taken by a hold fault and not processed yet
+        self._in_flight: set[str] = set()  # flight_key() of the requests being served
         self.log: list[Request] = []
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -191,6 +192,27 @@ class FakeServer:
 
     # --- serving --------------------------------------------------------------------------------
     def serve(self, handler: _Handler, request: Request) -> None:
+        """A request is in flight from its arrival (before any fault holds it) until it is
+        answered; another one with the same ``flight_key`` meanwhile gets ``in_flight_reply``."""
+        key = self.flight_key(request)
+        if key is not None:
+            with self.lock:
+                busy = key in self._in_flight
+                if busy:
+                    self.log.append(request)
+                else:
+                    self._in_flight.add(key)
+            if busy:
+                self._write(handler, self.in_flight_reply())
+                return
+        try:
+            self._serve(handler, request)
+        finally:
+            if key is not None:
+                with self.lock:
+                    self._in_flight.discard(key)
+
+    def _serve(self, handler: _Handler, request: Request) -> None:
         with self.lock:
             self.log.append(request)
         fault = self._take_fault(request)
@@ -247,3 +269,11 @@ class FakeServer:
 
     def error_reply(self, status: int) -> Reply:
         return Reply(status, {"error": "injected"})
+
+    def flight_key(self, request: Request) -> str | None:
+        """What a request holds while it is served (an idempotency key...), or None."""
+        return None
+
+    def in_flight_reply(self) -> Reply:
+        """The answer to a request whose ``flight_key`` another request holds."""
+        raise NotImplementedError

@@ -1,14 +1,23 @@
-"""A fake PayPal REST API: OAuth2 client credentials, Orders v2, Payments v2 (authorization
-capture/void, capture refund), webhook signature verification. JSON in and out, PayPal's error
-shape ``{name, message, debug_id, details[{field, issue, description}]}``.
+"""A fake PayPal REST API as strict as PayPal's: OAuth2 client credentials, Orders v2, Payments v2
+(authorization capture/void, capture refund), webhook signature verification. JSON in
+(``Content-Type: application/json``) and out, PayPal's error shape, PayPal's object shapes (no
+field of the fake's own bookkeeping), the currency rules and enums of ``paypal_spec``.
 
-Idempotency as PayPal documents it: a repeated ``PayPal-Request-Id`` returns the first response.
+Idempotency as PayPal documents it: a repeated ``PayPal-Request-Id`` returns the first response;
+while a request with that id is still being processed another one gets 409 ``RESOURCE_CONFLICT``
+/ ``PREVIOUS_REQUEST_IN_PROGRESS`` (and a void of an authorization whose void is in progress
+likewise: authorizations.void documents the 409 and no request id). orders.create with a
+``payment_source`` refuses a missing ``PayPal-Request-Id`` (400 ``PAYPAL_REQUEST_ID_REQUIRED``);
+captures and refunds require it too here, stricter than PayPal, because without it nothing could
+be replayed and the gateway always sends it.
+
 The buyer's side (approving on PayPal) is ``approve(order_id, funding=...)`` or the approve link
 itself (``GET /checkoutnow?token=...``), which redirects to the order's return URL.
 
-Webhook signatures: PayPal signs with a certificate; this fake signs
-``transmission_id|transmission_time|webhook_id|crc32(event)`` with an HMAC of its own
-(``sign_webhook``), and ``/v1/notifications/verify-webhook-signature`` checks exactly that.
+Webhook signatures: PayPal signs ``transmission_id|transmission_time|webhook_id|crc32(body)``
+with a certificate, over the body's bytes as sent; this fake signs the same string with an HMAC
+of its own (``sign_webhook(body)``), and ``/v1/notifications/verify-webhook-signature`` checks it
+against the ``webhook_event`` bytes exactly as they appear in the verification request.
 """
 
 import base64
@@ -24,29 +33,9 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
+from . import paypal_objects as objects
+from . import paypal_spec as spec
 from .base import FakeServer, Reply, Request
-
-_DECIMALS = {"JPY": 0, "HUF": 0, "TWD": 0, "KWD": 3, "BHD": 3}
-
-
-def _canonical(event: dict[str, Any]) -> bytes:
-    return json.dumps(event, sort_keys=True, separators=(",", ":")).encode()
-
-
-def _error(status: int, name: str, issue: str, description: str = "") -> Reply:
-    return Reply(
-        status,
-        {
-            "name": name,
-            "message": "The requested action could not be performed.",
-            "debug_id": secrets.token_hex(6),
-            "details": [{"issue": issue, "description": description or issue}],
-        },
-    )
-
-
-def _unprocessable(issue: str) -> Reply:
-    return _error(422, "UNPROCESSABLE_ENTITY", issue)
 
 
 def _money(value: dict[str, Any]) -> Decimal:
@@ -54,7 +43,13 @@ def _money(value: dict[str, Any]) -> Decimal:
 
 
 class FakePayPal(FakeServer):
-    def __init__(self, *, client_id: str = "fake-client", client_secret: str = "fake-secret", webhook_id: str = "WH-1"):
+    def __init__(
+        self,
+        *,
+        client_id: str = "fake-client",
+        client_secret: str = "fake-secret",
+        webhook_id: str = "8PT597110X687430LKGECATA",
+    ):
         super().__init__()
         self.client_id = client_id
         self.client_secret = client_secret
@@ -63,10 +58,15 @@ class FakePayPal(FakeServer):
         self.tokens: dict[str, float] = {}
         self.orders: dict[str, dict[str, Any]] = {}
         self.funding: dict[str, str] = {}
-        self.captures: dict[str, dict[str, Any]] = {}  # capture id -> capture (with "order_id")
+        self.captures: dict[str, dict[str, Any]] = {}
         self.authorizations: dict[str, dict[str, Any]] = {}
         self.refunds: dict[str, dict[str, Any]] = {}
         self.request_ids: dict[str, Reply] = {}
+        # The fake's own bookkeeping, never in a reply.
+        self._order_of: dict[str, str] = {}  # capture / authorization / refund id -> order id
+        self._refunded: dict[str, Decimal] = {}  # capture id -> refunded so far
+        self._experience: dict[str, dict[str, Any]] = {}  # order id -> experience context
+        self._authorization_of: dict[str, str] = {}  # order id -> authorization id
         self._seq = itertools.count(1)
         self._signing_key = secrets.token_bytes(16)
 
@@ -101,10 +101,11 @@ class FakePayPal(FakeServer):
             self.funding[order_id] = funding
 
     # --- webhooks -----------------------------------------------------------------------------------
-    def sign_webhook(self, event: dict[str, Any], *, webhook_id: str | None = None) -> dict[str, str]:
+    def sign_webhook(self, body: bytes, *, webhook_id: str | None = None) -> dict[str, str]:
+        """The ``PAYPAL-*`` headers of a notification whose body is exactly ``body``."""
         transmission_id = secrets.token_hex(8)
-        transmission_time = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        signature = self._signature(transmission_id, transmission_time, webhook_id or self.webhook_id, event)
+        transmission_time = objects.now()
+        signature = self._signature(transmission_id, transmission_time, webhook_id or self.webhook_id, body)
         return {
             "PAYPAL-TRANSMISSION-ID": transmission_id,
             "PAYPAL-TRANSMISSION-TIME": transmission_time,
@@ -113,23 +114,36 @@ class FakePayPal(FakeServer):
             "PAYPAL-AUTH-ALGO": "SHA256withRSA",
         }
 
-    def _signature(self, transmission_id: str, transmission_time: str, webhook_id: str, event: dict) -> str:
-        message = f"{transmission_id}|{transmission_time}|{webhook_id}|{zlib.crc32(_canonical(event))}"
+    def webhook(self, event: dict[str, Any], **kwargs: Any) -> tuple[bytes, dict[str, str]]:
+        """A notification as PayPal sends it: the body's bytes and their signature headers."""
+        body = json.dumps(event).encode()
+        return body, self.sign_webhook(body, **kwargs)
+
+    def _signature(self, transmission_id: str, transmission_time: str, webhook_id: str, body: bytes) -> str:
+        message = f"{transmission_id}|{transmission_time}|{webhook_id}|{zlib.crc32(body)}"
         return base64.b64encode(hmac.new(self._signing_key, message.encode(), hashlib.sha256).digest()).decode()
 
     def event(self, event_type: str, resource: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "id": self._id("WH-"),
-            "event_version": "1.0",
-            "create_time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "resource_type": event_type.split(".")[1].lower(),
-            "event_type": event_type,
-            "resource": resource,
-        }
+        return objects.event(self._id("WH-"), event_type, resource)
 
     # --- wire -----------------------------------------------------------------------------------------
     def error_reply(self, status: int) -> Reply:
-        return _error(status, "INTERNAL_SERVER_ERROR", "INTERNAL_SERVER_ERROR", "An internal server error occurred.")
+        return spec.error(
+            status, "INTERNAL_SERVER_ERROR", "INTERNAL_SERVER_ERROR", "An internal server error occurred."
+        )
+
+    def flight_key(self, request: Request) -> str | None:
+        """A request id (a void: its authorization) is held from the request's arrival until its
+        answer; another request for it meanwhile gets PayPal's 409."""
+        if request.method != "POST":
+            return None
+        if re.fullmatch(r"/v2/payments/authorizations/[^/]+/void", request.path):
+            return request.path
+        request_id = request.headers.get("paypal-request-id")
+        return f"id:{request_id}" if request_id else None
+
+    def in_flight_reply(self) -> Reply:
+        return spec.in_progress()
 
     def route(self, request: Request) -> Reply:
         if request.path == "/checkoutnow":
@@ -142,24 +156,29 @@ class FakePayPal(FakeServer):
             expires = self.tokens.get(token)
         if not auth.startswith("Bearer ") or expires is None or expires < time.time():
             return Reply(401, {"error": "invalid_token", "error_description": "Token signature verification failed"})
-        request_id = request.headers.get("paypal-request-id")
-        if request.method == "POST" and request_id:
+        if request.method != "POST":
             with self.lock:
-                if request_id in self.request_ids:
-                    return self.request_ids[request_id]
-                reply = self._post(request)
-                if reply.status < 500:
-                    self.request_ids[request_id] = reply
-                return reply
+                return self._get(request)
+        if request.body and not request.headers.get("content-type", "").startswith("application/json"):
+            return spec.error(415, "UNSUPPORTED_MEDIA_TYPE", "UNSUPPORTED_MEDIA_TYPE", "Content-Type must be JSON")
+        request_id = request.headers.get("paypal-request-id")
+        if not request_id and not re.fullmatch(
+            r"/v2/payments/authorizations/[^/]+/void|/v1/notifications/.*", request.path
+        ):
+            return spec.invalid("PAYPAL_REQUEST_ID_REQUIRED", "PayPal-Request-Id")
         with self.lock:
-            return self._post(request) if request.method == "POST" else self._get(request)
+            if request_id and request_id in self.request_ids:
+                return self.request_ids[request_id]
+            reply = self._post(request)
+            if request_id and reply.status < 500 and "/void" not in request.path:
+                self.request_ids[request_id] = reply
+            return reply
 
     def _buyer_page(self, request: Request) -> Reply:
         order_id = request.query.get("token", "")
-        order = self.orders.get(order_id)
-        if order is None:
+        if order_id not in self.orders:
             return Reply(404, b"no such order")
-        context = order.get("_experience", {})
+        context = self._experience.get(order_id, {})
         if request.query.get("cancel"):
             return Reply(302, b"", {"Location": _with_query(context.get("cancel_url", "/"), token=order_id)})
         self.approve(order_id, funding=request.query.get("funding", "ok"))
@@ -172,201 +191,190 @@ class FakePayPal(FakeServer):
         form = dict(parse_qsl(request.body.decode()))
         if request.headers.get("authorization") != expected or form.get("grant_type") != "client_credentials":
             return Reply(401, {"error": "invalid_client", "error_description": "Client Authentication failed"})
-        token = "A21" + secrets.token_urlsafe(24)
+        issued = objects.token(self.token_expires_in)
         with self.lock:
-            self.tokens[token] = time.time() + self.token_expires_in
-        return Reply(
-            200,
-            {
-                "scope": "https://uri.paypal.com/services/payments/payment",
-                "access_token": token,
-                "token_type": "Bearer",
-                "app_id": "APP-FAKE",
-                "expires_in": self.token_expires_in,
-                "nonce": secrets.token_hex(8),
-            },
-        )
+            self.tokens[issued["access_token"]] = time.time() + self.token_expires_in
+        return Reply(200, issued)
 
     def _get(self, request: Request) -> Reply:
-        match = re.fullmatch(r"/v2/checkout/orders/([^/]+)", request.path)
-        if match:
-            order = self.orders.get(match.group(1))
-            if order is None:
-                return _error(404, "RESOURCE_NOT_FOUND", "INVALID_RESOURCE_ID")
-            self._refresh_order(order["id"])  # the order shows its captures as they are now
-            return Reply(200, self._public(order))
-        match = re.fullmatch(r"/v2/payments/refunds/([^/]+)", request.path)
-        if match:
-            refund = self.refunds.get(match.group(1))
-            return Reply(200, refund) if refund else _error(404, "RESOURCE_NOT_FOUND", "INVALID_RESOURCE_ID")
-        return _error(404, "RESOURCE_NOT_FOUND", "INVALID_RESOURCE_ID")
+        for pattern, book in (
+            (r"/v2/checkout/orders/([^/]+)", self.orders),  # orders.get
+            (r"/v2/payments/refunds/([^/]+)", self.refunds),  # refunds.get
+            (r"/v2/payments/captures/([^/]+)", self.captures),  # captures.get
+            (r"/v2/payments/authorizations/([^/]+)", self.authorizations),  # authorizations.get
+        ):
+            match = re.fullmatch(pattern, request.path)
+            if match:
+                found = book.get(match.group(1))
+                return Reply(200, found) if found else spec.error(404, "RESOURCE_NOT_FOUND", "INVALID_RESOURCE_ID")
+        return spec.error(404, "RESOURCE_NOT_FOUND", "INVALID_RESOURCE_ID")
 
     def _post(self, request: Request) -> Reply:
-        body = request.json() if request.body else {}
+        try:
+            body = request.json() if request.body else {}
+        except ValueError:
+            return spec.invalid("MALFORMED_REQUEST_JSON", "/")
         if request.path == "/v2/checkout/orders":
             return self._create_order(body)
         if request.path == "/v1/notifications/verify-webhook-signature":
-            return self._verify(body)
+            return self._verify(request.body)
         match = re.fullmatch(r"/v2/checkout/orders/([^/]+)/(capture|authorize)", request.path)
         if match:
             order = self.orders.get(match.group(1))
             if order is None:
-                return _error(404, "RESOURCE_NOT_FOUND", "INVALID_RESOURCE_ID")
+                return spec.error(404, "RESOURCE_NOT_FOUND", "INVALID_RESOURCE_ID")
             return self._complete(order, match.group(2))
         match = re.fullmatch(r"/v2/payments/authorizations/([^/]+)/(capture|void)", request.path)
         if match:
             auth = self.authorizations.get(match.group(1))
             if auth is None:
-                return _error(404, "RESOURCE_NOT_FOUND", "INVALID_RESOURCE_ID")
-            return self._capture_authorization(auth, body) if match.group(2) == "capture" else self._void(auth)
+                return spec.error(404, "RESOURCE_NOT_FOUND", "INVALID_RESOURCE_ID")
+            if match.group(2) == "capture":
+                return self._capture_authorization(auth, body)
+            return self._void(auth, representation="return=representation" in request.headers.get("prefer", ""))
         match = re.fullmatch(r"/v2/payments/captures/([^/]+)/refund", request.path)
         if match:
             capture = self.captures.get(match.group(1))
             if capture is None:
-                return _error(404, "RESOURCE_NOT_FOUND", "INVALID_RESOURCE_ID")
+                return spec.error(404, "RESOURCE_NOT_FOUND", "INVALID_RESOURCE_ID")
             return self._refund(capture, body)
-        return _error(404, "RESOURCE_NOT_FOUND", "INVALID_RESOURCE_ID")
-
-    @staticmethod
-    def _public(order: dict[str, Any]) -> dict[str, Any]:
-        return {k: v for k, v in order.items() if not k.startswith("_")}
+        return spec.error(404, "RESOURCE_NOT_FOUND", "INVALID_RESOURCE_ID")
 
     def _create_order(self, body: dict[str, Any]) -> Reply:
-        if body.get("intent") not in ("CAPTURE", "AUTHORIZE"):
-            return _error(400, "INVALID_REQUEST", "INVALID_PARAMETER_VALUE", "intent")
-        units = body.get("purchase_units") or []
-        if len(units) != 1 or "amount" not in units[0]:
-            return _error(400, "INVALID_REQUEST", "MISSING_REQUIRED_PARAMETER", "purchase_units[0].amount")
-        amount = units[0]["amount"]
-        currency, value = amount.get("currency_code", ""), str(amount.get("value", ""))
-        decimals = _DECIMALS.get(currency, 2)
-        if not re.fullmatch(r"\d+" + (rf"\.\d{{{decimals}}}" if decimals else ""), value):
-            return _unprocessable("DECIMAL_PRECISION")
+        problem = spec.order_request_problem(body)
+        if problem:
+            return problem
         experience = ((body.get("payment_source") or {}).get("paypal") or {}).get("experience_context")
         order_id = self._id("5O")
-        status = "PAYER_ACTION_REQUIRED" if experience else "CREATED"
-        approve_rel = "payer-action" if experience else "approve"
-        order = {
-            "id": order_id,
-            "intent": body["intent"],
-            "status": status,
-            "purchase_units": [{**units[0], "payments": {}}],
-            "create_time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "links": [
-                {"href": f"{self.base_url}/v2/checkout/orders/{order_id}", "rel": "self", "method": "GET"},
-                {"href": f"{self.base_url}/checkoutnow?token={order_id}", "rel": approve_rel, "method": "GET"},
-            ],
-            "_experience": experience or body.get("application_context") or {},
-        }
+        order = objects.order(order_id, body, base_url=self.base_url, payer_action=bool(experience))
         self.orders[order_id] = order
-        return Reply(200 if experience else 201, self._public(order))
+        self._experience[order_id] = experience or body.get("application_context") or {}
+        return Reply(200 if experience else 201, order)
 
     def _complete(self, order: dict[str, Any], action: str) -> Reply:
         if order["status"] == "COMPLETED":
-            return _unprocessable("ORDER_ALREADY_CAPTURED" if action == "capture" else "ORDER_ALREADY_AUTHORIZED")
+            return spec.unprocessable("ORDER_ALREADY_CAPTURED" if action == "capture" else "ORDER_ALREADY_AUTHORIZED")
         if order["status"] != "APPROVED":
-            return _unprocessable("ORDER_NOT_APPROVED")
+            return spec.unprocessable("ORDER_NOT_APPROVED")
+        if action == "authorize" and order["intent"] != "AUTHORIZE":
+            return spec.unprocessable("ACTION_DOES_NOT_MATCH_INTENT")  # orders.authorize-422
         funding = self.funding.get(order["id"], "ok")
         if funding == "instrument_declined":
-            return _unprocessable("INSTRUMENT_DECLINED")
+            return spec.unprocessable("INSTRUMENT_DECLINED")
         unit = order["purchase_units"][0]
         if action == "authorize":
-            auth = {
-                "id": self._id("AUTH"),
-                "status": "CREATED",
-                "amount": dict(unit["amount"]),
-                "_order_id": order["id"],
-                "_captured": Decimal(0),
-            }
+            auth = self._linked("AUTH", order["id"], unit, "CREATED", dict(unit["amount"]), "authorizations")
             self.authorizations[auth["id"]] = auth
-            unit["payments"]["authorizations"] = [self._public(auth)]
-            order["_auth_id"] = auth["id"]
+            self._authorization_of[order["id"]] = auth["id"]
         else:
             status = {"capture_declined": "DECLINED", "capture_pending": "PENDING"}.get(funding, "COMPLETED")
-            capture = self._new_capture(order["id"], dict(unit["amount"]), status)
-            unit["payments"]["captures"] = [self._public(capture)]
+            self._new_capture(order["id"], unit, dict(unit["amount"]), status)
         order["status"] = "COMPLETED"
-        return Reply(201, self._public(order))
+        order["payment_source"] = {"paypal": {"email_address": "buyer@example.com", "account_id": "FAKEPAYER123"}}
+        self._refresh_order(order["id"])
+        return Reply(201, order)
 
-    def _new_capture(self, order_id: str, amount: dict[str, Any], status: str) -> dict[str, Any]:
-        capture = {
-            "id": self._id("CAP"),
-            "status": status,
-            "amount": amount,
-            "final_capture": True,
-            "supplementary_data": {"related_ids": {"order_id": order_id}},
-            "_order_id": order_id,
-            "_refunded": Decimal(0),
-        }
+    def _linked(self, prefix: str, order_id: str, unit: dict, status: str, amount: dict, kind: str) -> dict[str, Any]:
+        object_id = self._id(prefix)
+        self._order_of[object_id] = order_id
+        return objects.payment(
+            object_id, kind, order_id=order_id, unit=unit, status=status, amount=amount, base_url=self.base_url
+        )
+
+    def _new_capture(self, order_id: str, unit: dict, amount: dict[str, Any], status: str) -> dict[str, Any]:
+        capture = {**self._linked("CAP", order_id, unit, status, amount, "captures"), "final_capture": True}
+        auth_id = self._authorization_of.get(order_id)
+        if auth_id:
+            capture["supplementary_data"]["related_ids"]["authorization_id"] = auth_id
         if status == "DECLINED":
             capture["status_details"] = {"reason": "DECLINED_BY_RISK_FRAUD_FILTERS"}
+        if status == "PENDING":
+            capture["status_details"] = {"reason": "PENDING_REVIEW"}
         self.captures[capture["id"]] = capture
+        self._refunded[capture["id"]] = Decimal(0)
         return capture
 
     def _refresh_order(self, order_id: str) -> None:
+        """The order shows its payments as they are now (orders.get lists them)."""
         order = self.orders[order_id]
         payments = order["purchase_units"][0]["payments"]
-        captures = [c for c in self.captures.values() if c["_order_id"] == order_id]
-        if captures:
-            payments["captures"] = [self._public(c) for c in captures]
-        auth_id = order.get("_auth_id")
-        if auth_id:
-            payments["authorizations"] = [self._public(self.authorizations[auth_id])]
-        refunds = [r for r in self.refunds.values() if r["_order_id"] == order_id]
-        if refunds:
-            payments["refunds"] = [self._public(r) for r in refunds]
+        listed = [
+            ("captures", self.captures),
+            ("authorizations", self.authorizations),
+            ("refunds", self.refunds),
+        ]
+        for name, book in listed:
+            found = [obj for obj_id, obj in book.items() if self._order_of.get(obj_id) == order_id]
+            if found:
+                payments[name] = found
 
     def _capture_authorization(self, auth: dict[str, Any], body: dict[str, Any]) -> Reply:
         if auth["status"] == "CAPTURED":
-            return _unprocessable("AUTHORIZATION_ALREADY_CAPTURED")
+            return spec.unprocessable("AUTHORIZATION_ALREADY_CAPTURED")
         if auth["status"] != "CREATED":
-            return _unprocessable("AUTHORIZATION_VOIDED" if auth["status"] == "VOIDED" else "AUTHORIZATION_EXPIRED")
+            return spec.unprocessable("AUTHORIZATION_VOIDED" if auth["status"] == "VOIDED" else "AUTHORIZATION_EXPIRED")
         amount = body.get("amount") or auth["amount"]
+        problem = spec.money_problem(amount, "/amount")
+        if problem:
+            return problem
+        if amount["currency_code"] != auth["amount"]["currency_code"]:
+            return spec.unprocessable("AUTH_CAPTURE_CURRENCY_MISMATCH", "/amount/currency_code")
         if _money(amount) > _money(auth["amount"]):
-            return _unprocessable("MAX_CAPTURE_AMOUNT_EXCEEDED")
-        capture = self._new_capture(auth["_order_id"], dict(amount), "COMPLETED")
+            return spec.unprocessable("MAX_CAPTURE_AMOUNT_EXCEEDED")
+        order_id = self._order_of[auth["id"]]
+        capture = self._new_capture(order_id, self.orders[order_id]["purchase_units"][0], dict(amount), "COMPLETED")
         auth["status"] = "CAPTURED"
-        self._refresh_order(auth["_order_id"])
-        return Reply(201, self._public(capture))
+        self._refresh_order(order_id)
+        return Reply(201, capture)
 
-    def _void(self, auth: dict[str, Any]) -> Reply:
-        if auth["status"] != "CREATED":
-            return _unprocessable(
-                "AUTHORIZATION_ALREADY_CAPTURED" if auth["status"] == "CAPTURED" else "AUTHORIZATION_VOIDED"
-            )
+    def _void(self, auth: dict[str, Any], *, representation: bool) -> Reply:
+        if auth["status"] != "CREATED":  # authorizations.void-422 issues
+            return spec.unprocessable("PREVIOUSLY_CAPTURED" if auth["status"] == "CAPTURED" else "PREVIOUSLY_VOIDED")
         auth["status"] = "VOIDED"
-        self._refresh_order(auth["_order_id"])
-        return Reply(204, None)
+        self._refresh_order(self._order_of[auth["id"]])
+        return Reply(200, auth) if representation else Reply(204, None)
 
     def _refund(self, capture: dict[str, Any], body: dict[str, Any]) -> Reply:
         if capture["status"] not in ("COMPLETED", "PARTIALLY_REFUNDED"):
-            return _unprocessable("CAPTURE_FULLY_REFUNDED" if capture["status"] == "REFUNDED" else "REFUND_NOT_ALLOWED")
-        remaining = _money(capture["amount"]) - capture["_refunded"]
-        amount = body.get("amount") or {"currency_code": capture["amount"]["currency_code"], "value": str(remaining)}
+            issue = "CAPTURE_FULLY_REFUNDED" if capture["status"] == "REFUNDED" else "REFUND_NOT_ALLOWED"
+            return spec.unprocessable(issue)
+        remaining = _money(capture["amount"]) - self._refunded[capture["id"]]
+        currency = capture["amount"]["currency_code"]
+        amount = body.get("amount") or {"currency_code": currency, "value": str(remaining)}
+        problem = spec.money_problem(amount, "/amount")
+        if problem:
+            return problem
+        if amount["currency_code"] != currency:
+            return spec.unprocessable("REFUND_CAPTURE_CURRENCY_MISMATCH", "/amount/currency_code")
+        if "custom_id" in body and not 1 <= len(str(body["custom_id"])) <= 127:  # refund_request.custom_id
+            return spec.invalid("INVALID_STRING_LENGTH", "/custom_id")
         if _money(amount) > remaining:
-            return _unprocessable("REFUND_AMOUNT_EXCEEDED")
-        refund = {
-            "id": self._id("REF"),
-            "status": "COMPLETED",
-            "amount": dict(amount),
-            "custom_id": body.get("custom_id"),
-            "_order_id": capture["_order_id"],
-            "_capture_id": capture["id"],
-        }
-        self.refunds[refund["id"]] = refund
-        capture["_refunded"] += _money(amount)
-        capture["status"] = "REFUNDED" if capture["_refunded"] == _money(capture["amount"]) else "PARTIALLY_REFUNDED"
-        self._refresh_order(capture["_order_id"])
-        return Reply(201, self._public(refund))
-
-    def _verify(self, body: dict[str, Any]) -> Reply:
-        required = ("auth_algo", "cert_url", "transmission_id", "transmission_sig", "transmission_time", "webhook_id")
-        if any(not body.get(k) for k in required) or not isinstance(body.get("webhook_event"), dict):
-            return _error(400, "VALIDATION_ERROR", "MISSING_REQUIRED_PARAMETER")
-        expected = self._signature(
-            body["transmission_id"], body["transmission_time"], body["webhook_id"], body["webhook_event"]
+            return spec.unprocessable("REFUND_AMOUNT_EXCEEDED")
+        order_id = self._order_of[capture["id"]]
+        refund_id = self._id("REF")
+        refund = objects.refund(
+            refund_id, amount=amount, capture_id=capture["id"], custom_id=body.get("custom_id"), base_url=self.base_url
         )
-        ok = body["webhook_id"] == self.webhook_id and hmac.compare_digest(expected, body["transmission_sig"])
+        self.refunds[refund_id] = refund
+        self._order_of[refund_id] = order_id
+        self._refunded[capture["id"]] += _money(amount)
+        fully = self._refunded[capture["id"]] == _money(capture["amount"])
+        capture["status"] = "REFUNDED" if fully else "PARTIALLY_REFUNDED"
+        self._refresh_order(order_id)
+        return Reply(201, refund)
+
+    def _verify(self, raw: bytes) -> Reply:
+        fields = json.loads(raw)
+        problem = spec.verification_problem(fields)
+        if problem:
+            return problem
+        event = spec.raw_member(raw.decode(), "webhook_event")
+        if event is None or not isinstance(fields.get("webhook_event"), dict):
+            return spec.error(400, "VALIDATION_ERROR", "MISSING_REQUIRED_PARAMETER", field="webhook_event")
+        expected = self._signature(
+            fields["transmission_id"], fields["transmission_time"], fields["webhook_id"], event.encode()
+        )
+        ok = fields["webhook_id"] == self.webhook_id and hmac.compare_digest(expected, fields["transmission_sig"])
         return Reply(200, {"verification_status": "SUCCESS" if ok else "FAILURE"})
 
 

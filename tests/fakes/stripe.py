@@ -1,12 +1,19 @@
-"""A fake Stripe API (PaymentIntents, Refunds, search) speaking Stripe's wire format.
+"""A fake Stripe API (PaymentMethods, PaymentIntents, Refunds, search) as strict as Stripe's.
 
-Form-encoded requests, ``Authorization: Bearer <secret key>``, JSON replies, Stripe's error shape,
-and Stripe's idempotency: the first response to an ``Idempotency-Key`` is stored and replayed
-(``Idempotent-Replayed: true``) for the same key; other parameters under a used key -> 400
-``idempotency_error``; a key whose first request is still executing -> 409.
+Form-encoded requests with ``Content-Type: application/x-www-form-urlencoded`` (refused without
+it, as stripe-mock does), ``Authorization: Bearer <secret key>``, JSON replies in Stripe's object
+shapes (``livemode``, ``payment_method`` as an id, lists with ``url``; nothing of the fake's own
+bookkeeping), Stripe's error shape. Each endpoint takes exactly the parameters Stripe's published
+specification lists for its operation, with their enums (``stripe_spec``); anything else is a 400
+``parameter_unknown`` / "Invalid ...", as from Stripe. Amounts follow Stripe's currency rules.
 
-Its own book (``intents``, ``refunds``) is what tests assert on: how many PaymentIntents exist
-for one of our references, how much was captured and refunded.
+Stripe's idempotency: the first response to an ``Idempotency-Key`` is stored and replayed
+(``Idempotent-Replayed: true``) for the same key; other parameters, or another endpoint, under a
+used key -> 400 ``idempotency_error``; a key whose first request is still executing -> 409.
+
+Its own book (``intents``, ``refunds``, ``payment_methods``) is what tests assert on: how many
+PaymentIntents exist for one of our references, how much was captured and refunded (in Stripe's
+units).
 """
 
 import itertools
@@ -17,29 +24,28 @@ import time
 from typing import Any
 from urllib.parse import parse_qsl
 
+from . import stripe_objects as objects
+from . import stripe_spec as spec
 from .base import FakeServer, Reply, Request
+from .stripe_cards import CARDS, TOKENS, luhn_ok
 
-# number -> (kind, code, decline_code)
-CARDS: dict[str, tuple[str, str | None, str | None]] = {
-    "4242424242424242": ("success", None, None),
-    "5555555555554444": ("success", None, None),
-    "4000000000000002": ("decline", "card_declined", "generic_decline"),
-    "4000000000009995": ("decline", "card_declined", "insufficient_funds"),
-    "4000000000009987": ("decline", "card_declined", "lost_card"),
-    "4000000000009979": ("decline", "card_declined", "stolen_card"),
-    "4000000000000069": ("decline", "expired_card", "expired_card"),
-    "4000000000000127": ("decline", "incorrect_cvc", "incorrect_cvc"),
-    "4000000000000119": ("decline", "processing_error", None),
-    "4000002500003155": ("3ds", None, None),
-}
-TOKENS = {
-    "pm_card_visa": "4242424242424242",
-    "pm_card_mastercard": "5555555555554444",
-    "pm_card_visa_chargeDeclined": "4000000000000002",
-    "pm_card_visa_chargeDeclinedInsufficientFunds": "4000000000009995",
-    "pm_card_authenticationRequiredOnSetup": "4000002500003155",
-}
+__all__ = ["CARDS", "TOKENS", "FakeStripe", "form_decode"]
+
+FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 _SEARCH = re.compile(r"^metadata\['([^']+)'\]:'((?:[^'\\]|\\.)*)'$")
+_ROUTES = (  # (method, path pattern, operationId)
+    ("POST", r"/v1/payment_methods", "PostPaymentMethods"),
+    ("POST", r"/v1/payment_intents", "PostPaymentIntents"),
+    ("POST", r"/v1/payment_intents/(?P<id>[^/]+)/capture", "PostPaymentIntentsIntentCapture"),
+    ("POST", r"/v1/payment_intents/(?P<id>[^/]+)/cancel", "PostPaymentIntentsIntentCancel"),
+    ("POST", r"/v1/payment_intents/(?P<id>[^/]+)/confirm", "PostPaymentIntentsIntentConfirm"),
+    ("POST", r"/v1/refunds", "PostRefunds"),
+    ("GET", r"/v1/payment_intents/search", "GetPaymentIntentsSearch"),
+    ("GET", r"/v1/payment_intents/(?P<id>[^/]+)", "GetPaymentIntentsIntent"),
+    ("GET", r"/v1/payment_methods/(?P<id>[^/]+)", "GetPaymentMethodsPaymentMethod"),
+    ("GET", r"/v1/refunds", "GetRefunds"),
+    ("GET", r"/v1/refunds/(?P<id>[^/]+)", "GetRefundsRefund"),
+)
 
 
 def form_decode(body: bytes) -> dict[str, Any]:
@@ -54,16 +60,12 @@ def form_decode(body: bytes) -> dict[str, Any]:
     return result
 
 
-def _luhn_ok(number: str) -> bool:
-    digits = [int(d) for d in number if d.isdigit()]
-    checksum = 0
-    for index, digit in enumerate(reversed(digits)):
-        if index % 2:
-            digit *= 2
-            if digit > 9:
-                digit -= 9
-        checksum += digit
-    return len(digits) >= 12 and checksum % 10 == 0
+def _error(status: int, type_: str, message: str, **extra: Any) -> Reply:
+    return Reply(status, {"error": {"type": type_, "message": message, **extra}})
+
+
+def _invalid(problem: dict[str, Any], status: int = 400) -> Reply:
+    return Reply(status, {"error": {"type": "invalid_request_error", **problem}})
 
 
 class FakeStripe(FakeServer):
@@ -73,14 +75,26 @@ class FakeStripe(FakeServer):
         self.webhook_secret = webhook_secret
         self.intents: dict[str, dict[str, Any]] = {}
         self.refunds: dict[str, dict[str, Any]] = {}
+        self.payment_methods: dict[str, dict[str, Any]] = {}
         self.idempotency: dict[str, dict[str, Any]] = {}
         # Stripe's search index trails writes; True: it has not caught up with any of them yet.
         self.search_lagging = False
-        self._in_flight: set[str] = set()
-        self._card_kind: dict[str, str] = {}
-        self._seq = itertools.count(1)
         self.refund_status = "succeeded"
-        self._flight_lock = threading.Lock()
+        # The next_action Stripe answers 3-D Secure with when a return_url was given (Stripe
+        # documents redirect_to_url; without a return_url it is use_stripe_sdk).
+        self.three_ds_next_action = "redirect_to_url"
+        self.raw_card_data = True  # the account may send card numbers to /v1/payment_methods
+        # The fake's own bookkeeping, never in a reply: the card behind a PaymentMethod, an
+        # intent's return URL, the order of the refunds.
+        self._card_numbers: dict[str, str] = {}
+        self._return_urls: dict[str, str | None] = {}
+        self._refund_order: list[str] = []
+        self._seq = itertools.count(1)
+        self._idempotency_lock = threading.Lock()
+
+    @property
+    def livemode(self) -> bool:
+        return self.secret_key.startswith("sk_live_")
 
     # --- the book ---------------------------------------------------------------------------------
     def intents_for(self, reference: str) -> list[dict[str, Any]]:
@@ -105,7 +119,7 @@ class FakeStripe(FakeServer):
             assert pi["status"] == "requires_action", pi["status"]
             pi["next_action"] = None
             if success:
-                self._authorized(pi)
+                objects.intent_authorized(pi)
             else:
                 pi["status"] = "requires_payment_method"
                 pi["last_payment_error"] = {
@@ -114,160 +128,182 @@ class FakeStripe(FakeServer):
                     "message": "The provided PaymentMethod has failed authentication.",
                 }
 
-    @staticmethod
-    def _authorized(pi: dict[str, Any]) -> None:
-        if pi["capture_method"] == "manual":
-            pi["status"] = "requires_capture"
-            pi["amount_capturable"] = pi["amount"]
-        else:
-            pi["status"] = "succeeded"
-            pi["amount_received"] = pi["amount"]
-
     # --- wire -----------------------------------------------------------------------------------------
     def error_reply(self, status: int) -> Reply:
-        return Reply(status, {"error": {"type": "api_error", "message": "An unknown error occurred."}})
-
-    @staticmethod
-    def _error(status: int, type_: str, message: str, **extra: Any) -> Reply:
-        return Reply(status, {"error": {"type": type_, "message": message, **extra}})
+        return _error(status, "api_error", "An unknown error occurred.")
 
     def route(self, request: Request) -> Reply:
         if request.path.startswith("/3ds/"):
             return self._three_ds_page(request)
         if request.headers.get("authorization") != f"Bearer {self.secret_key}":
-            return self._error(401, "invalid_request_error", "Invalid API Key provided.")
+            return _error(401, "invalid_request_error", "Invalid API Key provided.")
+        operation, path_id = self._operation(request)
+        if operation is None:
+            return _error(404, "invalid_request_error", f"Unrecognized request URL ({request.method}: {request.path}).")
         if request.method == "GET":
-            return self._get(request)
+            problem = spec.query_problem(operation, request.query)
+            return _invalid(problem) if problem else self._get(operation, path_id, request.query)
+        if not request.headers.get("content-type", "").startswith(FORM_CONTENT_TYPE):
+            return _error(400, "invalid_request_error", "Content-Type must be application/x-www-form-urlencoded.")
         params = form_decode(request.body)
+        problem = spec.params_problem(operation, params)
+        if problem:
+            return _invalid(problem)
         key = request.headers.get("idempotency-key")
         if not key:
-            return self._post(request.path, params)
-        fingerprint = (request.path, sorted(params.items(), key=str).__repr__())
-        with self._flight_lock:
+            return self._post(operation, path_id, params)
+        return self._idempotent(key, (request.path, repr(sorted(params.items(), key=str))), operation, path_id, params)
+
+    @staticmethod
+    def _operation(request: Request) -> tuple[str | None, str | None]:
+        for method, pattern, operation in _ROUTES:
+            match = re.fullmatch(pattern, request.path)
+            if method == request.method and match:
+                return operation, match.groupdict().get("id")
+        return None, None
+
+    def flight_key(self, request: Request) -> str | None:
+        # An idempotency key is held from the request's arrival until its answer.
+        return request.headers.get("idempotency-key") if request.method == "POST" else None
+
+    def in_flight_reply(self) -> Reply:
+        return _error(409, "idempotency_error", "There is currently another in-progress request using this key.")
+
+    def _idempotent(self, key: str, fingerprint: tuple, operation: str, path_id: str | None, params: dict) -> Reply:
+        with self._idempotency_lock:
             stored = self.idempotency.get(key)
-            if stored is None and key in self._in_flight:
-                return self._error(
-                    409, "idempotency_error", "There is currently another in-progress request using this key."
-                )
-            if stored is None:
-                self._in_flight.add(key)
         if stored is not None:
             if stored["fingerprint"] != fingerprint:
-                return self._error(
+                return _error(
                     400,
                     "idempotency_error",
-                    "Keys for idempotent requests can only be used with the same parameters they were first used with.",
+                    "Keys for idempotent requests can only be used with the same parameters and endpoint they "
+                    "were first used with.",
                 )
             return Reply(stored["status"], stored["body"], {"Idempotent-Replayed": "true"})
-        try:
-            reply = self._post(request.path, params)
-            if reply.status != 429:
-                with self._flight_lock:
-                    self.idempotency[key] = {"fingerprint": fingerprint, "status": reply.status, "body": reply.body}
-            return reply
-        finally:
-            with self._flight_lock:
-                self._in_flight.discard(key)
+        reply = self._post(operation, path_id, params)
+        if reply.status != 429:
+            with self._idempotency_lock:
+                self.idempotency[key] = {"fingerprint": fingerprint, "status": reply.status, "body": reply.body}
+        return reply
 
     def _three_ds_page(self, request: Request) -> Reply:
         intent_id = request.path.rsplit("/", 1)[-1]
         self.complete_3ds(intent_id, success=request.query.get("result", "success") == "success")
-        return_url = self.intents[intent_id].get("return_url") or "/"
-        return Reply(302, b"", {"Location": return_url})
+        return Reply(302, b"", {"Location": self._return_urls.get(intent_id) or "/"})
 
-    def _get(self, request: Request) -> Reply:
+    def _get(self, operation: str, path_id: str | None, query: dict[str, str]) -> Reply:
         with self.lock:
-            if request.path == "/v1/payment_intents/search":
-                match = _SEARCH.match(request.query.get("query", ""))
-                if not match:
-                    return self._error(400, "invalid_request_error", "Unsupported search query.")
-                field, value = match.group(1), match.group(2).replace("\\'", "'")
-                found = [pi for pi in self.intents.values() if pi["metadata"].get(field) == value]
-                if self.search_lagging:
-                    found = []
-                return Reply(200, {"object": "search_result", "data": found, "has_more": False})
-            match = re.fullmatch(r"/v1/payment_intents/([^/]+)", request.path)
-            if match:
-                pi = self.intents.get(match.group(1))
-                return Reply(200, pi) if pi else self._missing(match.group(1))
-            match = re.fullmatch(r"/v1/refunds/([^/]+)", request.path)
-            if match:
-                refund = self.refunds.get(match.group(1))
-                return Reply(200, refund) if refund else self._missing(match.group(1))
-            if request.path == "/v1/refunds":
-                ordered = sorted(self.refunds.values(), key=lambda r: r["created_seq"], reverse=True)
-                if request.query.get("payment_intent"):
-                    ordered = [r for r in ordered if r["payment_intent"] == request.query["payment_intent"]]
-                after = request.query.get("starting_after")
-                if after:
-                    ids = [r["id"] for r in ordered]
-                    ordered = ordered[ids.index(after) + 1 :] if after in ids else []
-                limit = int(request.query.get("limit", 10))
-                return Reply(200, {"object": "list", "data": ordered[:limit], "has_more": len(ordered) > limit})
-        return self._error(404, "invalid_request_error", f"Unrecognized request URL (GET: {request.path}).")
+            if operation == "GetPaymentIntentsSearch":
+                return self._search(query)
+            if operation == "GetRefunds":
+                return self._refund_list(query)
+            book = {
+                "GetPaymentIntentsIntent": (self.intents, "payment_intent"),
+                "GetRefundsRefund": (self.refunds, "refund"),
+                "GetPaymentMethodsPaymentMethod": (self.payment_methods, "payment_method"),
+            }[operation]
+            found = book[0].get(path_id or "")
+            return Reply(200, found) if found else self._missing(book[1], path_id or "")
 
-    def _missing(self, object_id: str) -> Reply:
-        return self._error(404, "invalid_request_error", f"No such object: '{object_id}'", code="resource_missing")
+    def _search(self, query: dict[str, str]) -> Reply:
+        match = _SEARCH.match(query.get("query", ""))
+        if not match:
+            return _error(400, "invalid_request_error", "Unsupported search query.", param="query")
+        field, value = match.group(1), match.group(2).replace("\\'", "'")
+        found = (
+            [] if self.search_lagging else [pi for pi in self.intents.values() if pi["metadata"].get(field) == value]
+        )
+        return Reply(200, objects.search_result(found, url="/v1/payment_intents/search"))
 
-    def _post(self, path: str, params: dict[str, Any]) -> Reply:
+    def _refund_list(self, query: dict[str, str]) -> Reply:
+        ordered = [self.refunds[i] for i in reversed(self._refund_order)]  # newest first
+        if query.get("payment_intent"):
+            ordered = [r for r in ordered if r["payment_intent"] == query["payment_intent"]]
+        after = query.get("starting_after")
+        if after:
+            ids = [r["id"] for r in ordered]
+            ordered = ordered[ids.index(after) + 1 :] if after in ids else []
+        limit = int(query.get("limit", 10))
+        if not 1 <= limit <= 100:
+            return _invalid({"message": "Invalid limit: must be between 1 and 100", "param": "limit"})
+        return Reply(200, objects.list_result(ordered[:limit], has_more=len(ordered) > limit, url="/v1/refunds"))
+
+    @staticmethod
+    def _missing(kind: str, object_id: str) -> Reply:
+        name = {"payment_intent": "payment_intent", "refund": "refund", "payment_method": "PaymentMethod"}[kind]
+        return _invalid({"code": "resource_missing", "message": f"No such {name}: '{object_id}'", "param": "id"}, 404)
+
+    def _post(self, operation: str, path_id: str | None, params: dict[str, Any]) -> Reply:
         with self.lock:
-            if path == "/v1/payment_intents":
+            if operation == "PostPaymentMethods":
+                return self._create_payment_method(params)
+            if operation == "PostPaymentIntents":
                 return self._create_intent(params)
-            match = re.fullmatch(r"/v1/payment_intents/([^/]+)/(capture|cancel|confirm)", path)
-            if match:
-                pi = self.intents.get(match.group(1))
-                if pi is None:
-                    return self._missing(match.group(1))
-                return getattr(self, f"_{match.group(2)}")(pi, params)
-            if path == "/v1/refunds":
+            if operation == "PostRefunds":
                 return self._create_refund(params)
-        return self._error(404, "invalid_request_error", f"Unrecognized request URL (POST: {path}).")
+            pi = self.intents.get(path_id or "")
+            if pi is None:
+                return self._missing("payment_intent", path_id or "")
+            action = {
+                "PostPaymentIntentsIntentCapture": self._capture,
+                "PostPaymentIntentsIntentCancel": self._cancel,
+                "PostPaymentIntentsIntentConfirm": self._confirm,
+            }[operation]
+            return action(pi, params)
+
+    def _create_payment_method(self, params: dict[str, Any]) -> Reply:
+        card = params.get("card") or {}
+        if params.get("type") != "card" or not isinstance(card, dict):
+            return _invalid({"message": "This fake only creates card PaymentMethods.", "param": "type"})
+        if "token" in card:
+            return _invalid({"message": "Card tokens are not supported by this fake.", "param": "card[token]"})
+        for field in ("number", "exp_month", "exp_year"):  # card_details_params' required fields
+            if field not in card:
+                return _invalid({"code": "parameter_missing", "message": f"Missing required param: card[{field}].",
+                                 "param": f"card[{field}]"})  # fmt: skip
+        if not self.raw_card_data:
+            return _invalid({"message": "Sending credit card numbers directly to the Stripe API is not enabled "
+                             "for this account; use test tokens such as pm_card_visa."})  # fmt: skip
+        if not luhn_ok(card["number"]):
+            return _error(402, "card_error", "Your card number is incorrect.", code="incorrect_number", param="number")
+        pm = objects.payment_method(
+            self._id("pm"), card, (params.get("billing_details") or {}).get("name"), livemode=self.livemode
+        )
+        self.payment_methods[pm["id"]] = pm
+        self._card_numbers[pm["id"]] = card["number"]
+        return Reply(200, pm)
+
+    def _card_number(self, payment_method: str) -> str | None:
+        return TOKENS.get(payment_method) or self._card_numbers.get(payment_method)
 
     def _create_intent(self, params: dict[str, Any]) -> Reply:
-        try:
-            amount = int(params.get("amount", ""))
-        except ValueError:
-            return self._error(
-                400, "invalid_request_error", "Invalid integer", code="parameter_invalid_integer", param="amount"
+        amount, currency = int(params["amount"]), params["currency"]
+        problem = spec.amount_problem(amount, currency, param="amount", charge=True)
+        if problem:
+            return _invalid(problem)
+        if "payment_method_data" in params:
+            return _invalid(
+                {"message": "This fake takes cards as payment_method=pm_...", "param": "payment_method_data"}
             )
-        if amount < 1:
-            return self._error(
-                400, "invalid_request_error", "Amount must be at least 1", code="amount_too_small", param="amount"
-            )
-        pm_data = params.get("payment_method_data") or {}
-        number = TOKENS.get(params.get("payment_method", "")) or (pm_data.get("card") or {}).get("number", "")
-        if not number:
-            return self._error(400, "invalid_request_error", "Missing payment method", code="parameter_missing")
-        pi = {
-            "id": self._id("pi"),
-            "object": "payment_intent",
-            "amount": amount,
-            "amount_capturable": 0,
-            "amount_received": 0,
-            "currency": params.get("currency", ""),
-            "capture_method": params.get("capture_method", "automatic"),
-            "status": "requires_confirmation",
-            "metadata": params.get("metadata") or {},
-            "description": params.get("description"),
-            "return_url": params.get("return_url"),
-            "next_action": None,
-            "last_payment_error": None,
-            "cancellation_reason": None,
-            "created": int(time.time()),
-            "payment_method": {"card": {"last4": number[-4:]}},
-        }
+        payment_method = params.get("payment_method", "")
+        number = self._card_number(payment_method)
+        if number is None:
+            message = f"No such PaymentMethod: '{payment_method}'" if payment_method else "Missing payment_method"
+            return _invalid({"code": "resource_missing" if payment_method else "parameter_missing",
+                             "message": message, "param": "payment_method"})  # fmt: skip
+        if "return_url" in params and params.get("confirm") != "true":
+            return _invalid({"message": "return_url can only be passed when confirm=true.", "param": "return_url"})
+        pi = objects.payment_intent(self._id("pi"), params, payment_method, livemode=self.livemode)
         self.intents[pi["id"]] = pi
-        if not _luhn_ok(number):
-            kind = ("decline", "incorrect_number", None)
-        else:
-            kind = CARDS.get(number, ("success", None, None))
-        self._card_kind[pi["id"]] = kind[0]
+        self._return_urls[pi["id"]] = params.get("return_url")
         if params.get("confirm") != "true":
             return Reply(200, pi)
-        return self._confirm_with(pi, kind)
+        return self._confirm_with(pi, CARDS.get(number, ("success", None, None)))
 
     def _confirm_with(self, pi: dict[str, Any], kind: tuple[str, str | None, str | None]) -> Reply:
         outcome, code, decline_code = kind
+        pi["latest_charge"] = self._id("ch")
         if outcome == "decline":
             error = {
                 "type": "card_error",
@@ -280,12 +316,16 @@ class FakeStripe(FakeServer):
             return Reply(402, {"error": {**error, "payment_intent": dict(pi)}})
         if outcome == "3ds":
             pi["status"] = "requires_action"
-            pi["next_action"] = {
-                "type": "redirect_to_url",
-                "redirect_to_url": {"url": f"{self.base_url}/3ds/{pi['id']}", "return_url": pi["return_url"]},
-            }
+            return_url = self._return_urls.get(pi["id"])
+            if return_url and self.three_ds_next_action == "redirect_to_url":
+                pi["next_action"] = {
+                    "type": "redirect_to_url",
+                    "redirect_to_url": {"url": f"{self.base_url}/3ds/{pi['id']}", "return_url": return_url},
+                }
+            else:
+                pi["next_action"] = {"type": "use_stripe_sdk", "use_stripe_sdk": {"type": "three_d_secure_redirect"}}
             return Reply(200, pi)
-        self._authorized(pi)
+        objects.intent_authorized(pi)
         return Reply(200, pi)
 
     def _confirm(self, pi: dict[str, Any], params: dict[str, Any]) -> Reply:
@@ -293,39 +333,34 @@ class FakeStripe(FakeServer):
             return self._unexpected(pi)
         return self._confirm_with(pi, ("success", None, None))
 
-    def _unexpected(self, pi: dict[str, Any]) -> Reply:
-        return self._error(
-            400,
-            "invalid_request_error",
-            f"This PaymentIntent's status is {pi['status']}.",
-            code="payment_intent_unexpected_state",
-            payment_intent=dict(pi),
-        )
+    @staticmethod
+    def _unexpected(pi: dict[str, Any]) -> Reply:
+        return _invalid({"code": "payment_intent_unexpected_state", "message": f"This PaymentIntent's status is "
+                         f"{pi['status']}.", "payment_intent": dict(pi)})  # fmt: skip
 
     def _capture(self, pi: dict[str, Any], params: dict[str, Any]) -> Reply:
         if pi["status"] != "requires_capture":
             return self._unexpected(pi)
         amount = int(params.get("amount_to_capture") or pi["amount_capturable"])
+        problem = spec.amount_problem(amount, pi["currency"], param="amount_to_capture", charge=False)
+        if problem:
+            return _invalid(problem)
         if amount > pi["amount_capturable"]:
-            return self._error(400, "invalid_request_error", "amount_to_capture too large", code="amount_too_large")
-        pi["amount_received"] = amount
-        pi["amount_capturable"] = 0
-        pi["status"] = "succeeded"
+            return _invalid({"code": "amount_too_large", "message": "amount_to_capture too large"})
+        pi.update(amount_received=amount, amount_capturable=0, status="succeeded")
         return Reply(200, pi)
 
     def _cancel(self, pi: dict[str, Any], params: dict[str, Any]) -> Reply:
-        if pi["status"] in ("succeeded", "canceled"):
+        if pi["status"] in ("succeeded", "canceled", "processing"):
             return self._unexpected(pi)
-        pi["status"] = "canceled"
-        pi["amount_capturable"] = 0
-        pi["next_action"] = None
-        pi["cancellation_reason"] = params.get("cancellation_reason") or "requested_by_customer"
+        pi.update(status="canceled", amount_capturable=0, next_action=None, canceled_at=int(time.time()))
+        pi["cancellation_reason"] = params.get("cancellation_reason")
         return Reply(200, pi)
 
     def _create_refund(self, params: dict[str, Any]) -> Reply:
         pi = self.intents.get(params.get("payment_intent", ""))
         if pi is None:
-            return self._missing(params.get("payment_intent", ""))
+            return self._missing("payment_intent", params.get("payment_intent", ""))
         if pi["status"] != "succeeded":
             return self._unexpected(pi)
         refunded = sum(
@@ -334,31 +369,17 @@ class FakeStripe(FakeServer):
         remaining = pi["amount_received"] - refunded
         amount = int(params.get("amount") or remaining)
         if remaining <= 0:
-            return self._error(400, "invalid_request_error", "Charge already refunded", code="charge_already_refunded")
+            return _invalid({"code": "charge_already_refunded", "message": "Charge already refunded"})
+        problem = spec.amount_problem(amount, pi["currency"], param="amount", charge=False)
+        if problem:
+            return _invalid(problem)
         if amount > remaining:
-            return self._error(400, "invalid_request_error", "Refund amount too large", code="amount_too_large")
-        refund = {
-            "id": self._id("re"),
-            "object": "refund",
-            "amount": amount,
-            "currency": pi["currency"],
-            "payment_intent": pi["id"],
-            "status": self.refund_status,
-            "metadata": params.get("metadata") or {},
-            "failure_reason": None,
-            "created": int(time.time()),
-            "created_seq": next(self._seq),
-        }
+            return _invalid({"code": "amount_too_large", "message": "Refund amount too large", "param": "amount"})
+        refund = objects.refund(self._id("re"), pi, amount, params.get("metadata") or {}, status=self.refund_status)
         self.refunds[refund["id"]] = refund
+        self._refund_order.append(refund["id"])
         return Reply(200, refund)
 
     # --- events -------------------------------------------------------------------------------------
     def event(self, type_: str, obj: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "id": self._id("evt"),
-            "object": "event",
-            "type": type_,
-            "created": int(time.time()),
-            "data": {"object": dict(obj)},
-            "livemode": False,
-        }
+        return objects.event(self._id("evt"), type_, obj, livemode=self.livemode)

@@ -1,5 +1,6 @@
-"""End to end through the API: POST /v1/payments routed to the fake Stripe (card) and the fake
-PayPal (paypal), refunds, faults, status sync, breakers, fallback and incoming webhooks.
+"""End to end through the API: POST /v1/payments routed to the fake Stripe (card, in Stripe's
+default card mode: a PaymentMethod from the card, then the PaymentIntent) and the fake PayPal
+(paypal), refunds, faults, status sync, breakers, fallback and incoming webhooks.
 
 Every scenario ends with the fakes' own books (no double charge) and ``ledger_check``.
 """
@@ -96,6 +97,11 @@ def test_card_success_through_stripe(secret_client, routed, fake_stripe):
     assert attempt.processor_reference.startswith("pi_") and attempt.latency_ms is not None
     [intent] = fake_stripe.intents_for(attempt.id)  # our attempt id is Stripe's idempotency key
     assert intent["amount_received"] == 2000 and intent["id"] == attempt.processor_reference
+    # Stripe's default card mode: the card became a PaymentMethod, which the PaymentIntent names
+    [payment_method] = fake_stripe.payment_methods.values()
+    assert intent["payment_method"] == payment_method["id"] and payment_method["card"]["last4"] == "4242"
+    [method_call] = fake_stripe.requests_to("/v1/payment_methods", "POST")
+    assert method_call.headers["idempotency-key"] == f"{attempt.id}:payment_method"
     assert ledger_check() == []
 
 
@@ -323,9 +329,8 @@ def test_paypal_capture_completing_later_is_applied_from_the_webhook(
     # PayPal completes the capture and notifies us
     [capture] = fake_paypal.captures.values()
     capture["status"] = "COMPLETED"
-    event = fake_paypal.event("PAYMENT.CAPTURE.COMPLETED", fake_paypal._public(capture))
-    raw = json.dumps(event).encode()
-    extra = {f"HTTP_{k.replace('-', '_')}": v for k, v in fake_paypal.sign_webhook(event).items()}
+    raw, headers = fake_paypal.webhook(fake_paypal.event("PAYMENT.CAPTURE.COMPLETED", capture))
+    extra = {f"HTTP_{k.replace('-', '_')}": v for k, v in headers.items()}
     url = f"/v1/webhooks/processors/{routed['paypal'].id}"
     with django_capture_on_commit_callbacks(execute=True):
         assert api_client.post(url, data=raw, content_type="application/json", **extra).status_code == 200

@@ -5,8 +5,10 @@ from decimal import Decimal
 
 import pytest
 import requests
+from requests.structures import CaseInsensitiveDict
 
 from processors.base import Outcome, WebhookVerificationError, WebhookVerificationUnavailable
+from processors.http import Reply
 from processors.selectors import connector_for_account
 
 from .conftest import paypal_account_for, short_read_timeout
@@ -46,13 +48,26 @@ def test_create_order_requires_buyer_approval(paypal, fake_paypal):
 
 
 @pytest.mark.parametrize(
-    ("amount", "currency", "value"), [(500, "JPY", "500"), (1234, "KWD", "1.234"), (5, "EUR", "0.05")]
+    ("amount", "currency", "value"),
+    [(500, "JPY", "500"), (5, "EUR", "0.05"), (150000, "HUF", "1500"), (10000, "TWD", "100")],
 )
-def test_amounts_are_exact_decimal_strings(paypal, fake_paypal, amount, currency, value):
+def test_amounts_are_exact_decimal_strings_with_paypals_decimals(paypal, fake_paypal, amount, currency, value):
+    # HUF and TWD have two decimals in ISO 4217 but none at PayPal: 1500.00 HUF is sent as "1500"
     result = paypal.authorize(paypal_request(amount=amount, currency=currency))
     assert result.outcome is Outcome.REQUIRES_ACTION
     sent = fake_paypal.requests_to("/v2/checkout/orders", "POST")[0].json()
     assert sent["purchase_units"][0]["amount"]["value"] == value
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "code"),
+    [(1234, "KWD", "currency_not_supported"), (150050, "HUF", "amount_not_representable")],
+)
+def test_what_paypal_cannot_take_is_never_sent(paypal, fake_paypal, amount, currency, code):
+    # KWD is not a PayPal currency; 1500.50 HUF has decimals PayPal refuses (and is never rounded)
+    result = paypal.authorize(paypal_request(amount=amount, currency=currency))
+    assert (result.outcome, result.error_code) == (Outcome.FAILED, code)
+    assert fake_paypal.requests_to("/v2/checkout/orders") == []
 
 
 def test_token_is_cached_and_refreshed_after_expiry(paypal, fake_paypal):
@@ -231,9 +246,10 @@ def test_capture_server_error_is_unknown(paypal, fake_paypal):
 def test_webhook_verified_through_paypal(paypal, fake_paypal):
     _, created = _approved_order(paypal, fake_paypal, amount=1000)
     paypal.complete(reference="c8", processor_reference=created.processor_reference, capture=True)
-    capture = fake_paypal._public(next(iter(fake_paypal.captures.values())))
+    capture = next(iter(fake_paypal.captures.values()))
     event = fake_paypal.event("PAYMENT.CAPTURE.COMPLETED", capture)
-    parsed = paypal.parse_webhook(headers=fake_paypal.sign_webhook(event), body=json.dumps(event).encode())
+    body, headers = fake_paypal.webhook(event)
+    parsed = paypal.parse_webhook(headers=headers, body=body)
     assert parsed.processor_event_id == event["id"]
     assert parsed.processor_reference == created.processor_reference
     assert parsed.result.outcome is Outcome.SUCCEEDED and parsed.result.amount_captured == 1000
@@ -243,14 +259,126 @@ def test_webhook_verified_through_paypal(paypal, fake_paypal):
 
 def test_webhook_with_forged_signature_rejected(paypal, fake_paypal):
     event = fake_paypal.event("PAYMENT.CAPTURE.COMPLETED", {"id": "CAP1", "status": "COMPLETED"})
-    headers = fake_paypal.sign_webhook(event, webhook_id="WH-someone-else")
+    body, headers = fake_paypal.webhook(event, webhook_id="WHSOMEONEELSE")
     with pytest.raises(WebhookVerificationError):
-        paypal.parse_webhook(headers=headers, body=json.dumps(event).encode())
+        paypal.parse_webhook(headers=headers, body=body)
 
 
 def test_webhook_verification_unavailable(paypal, fake_paypal):
     event = fake_paypal.event("PAYMENT.CAPTURE.COMPLETED", {"id": "CAP1", "status": "COMPLETED"})
-    headers = fake_paypal.sign_webhook(event)
+    body, headers = fake_paypal.webhook(event)
     fake_paypal.inject("status", path="/v1/notifications/verify-webhook-signature", status=503)
     with pytest.raises(WebhookVerificationUnavailable):
-        paypal.parse_webhook(headers=headers, body=json.dumps(event).encode())
+        paypal.parse_webhook(headers=headers, body=body)
+
+
+# --- 409: an earlier call still in progress is an unknown outcome, never a decline -----------------
+
+
+def _short(account, merchant_keys):
+    """The account's connector with a short read timeout, for the one call a test holds at the fake
+    (2 s: the order read before it must still be answered in time on a loaded machine)."""
+    with short_read_timeout(account, 2.0):
+        return connector_for_account(merchant_id=merchant_keys.merchant_id, account_id=account.id)
+
+
+def test_refund_retried_after_a_timeout_meets_409_then_ends_with_one_refund(
+    paypal, paypal_account, merchant_keys, fake_paypal
+):
+    # Given a captured order and PayPal slow to answer a refund (held past our read timeout)
+    _, created = _approved_order(paypal, fake_paypal, amount=1000)
+    paypal.complete(reference="c10", processor_reference=created.processor_reference, capture=True)
+    fake_paypal.inject("hold", path="/v2/payments/captures/")
+    refund = {"reference": "r10", "processor_reference": created.processor_reference, "amount": 400, "currency": "USD"}
+    first = _short(paypal_account, merchant_keys).refund(**refund)
+    assert (first.outcome, first.error_code) == (Outcome.UNKNOWN, "timeout")
+
+    # When the refund is retried with the same PayPal-Request-Id while the first is still running
+    retried = paypal.refund(**refund)
+
+    # Then PayPal's 409 PREVIOUS_REQUEST_IN_PROGRESS is an unknown outcome: the first may still succeed
+    assert (retried.outcome, retried.error_code) == (Outcome.UNKNOWN, "request_in_progress")
+    assert retried.extra["http_status"] == 409
+    # and once it has, the next retry replays it: one refund, never two
+    fake_paypal.release()
+    final = paypal.refund(**refund)
+    assert (final.outcome, final.amount_refunded) == (Outcome.SUCCEEDED, 400)
+    assert len(fake_paypal.refunds) == 1 and fake_paypal.total_refunded() == Decimal("4.00")
+
+
+def test_void_retried_after_a_timeout_meets_409_then_is_voided_once(paypal, paypal_account, merchant_keys, fake_paypal):
+    # Given an authorization and PayPal slow to answer its void
+    _, created = _approved_order(paypal, fake_paypal, capture=False)
+    paypal.complete(reference="a10", processor_reference=created.processor_reference, capture=False)
+    [auth_id] = fake_paypal.authorizations
+    fake_paypal.inject("hold", path=f"/v2/payments/authorizations/{auth_id}/void")
+    first = _short(paypal_account, merchant_keys).void(reference="v10", processor_reference=created.processor_reference)
+    assert (first.outcome, first.error_code) == (Outcome.UNKNOWN, "timeout")
+
+    # When the void is retried while the first is still running: 409, unknown, never a decline
+    retried = paypal.void(reference="v10", processor_reference=created.processor_reference)
+    assert (retried.outcome, retried.error_code) == (Outcome.UNKNOWN, "request_in_progress")
+
+    # Then, once it went through, the retry finds it done (PREVIOUSLY_VOIDED, or the order says VOIDED)
+    fake_paypal.release()
+    final = paypal.void(reference="v10", processor_reference=created.processor_reference)
+    assert (final.outcome, final.raw_status) == (Outcome.SUCCEEDED, "VOIDED")
+    assert fake_paypal.authorizations[auth_id]["status"] == "VOIDED"
+    assert len(fake_paypal.requests_to(f"/v2/payments/authorizations/{auth_id}/void")) == 2  # none after VOIDED
+
+
+def test_order_completion_in_progress_is_unknown(paypal, fake_paypal, monkeypatch):
+    # orders.capture 422 ORDER_COMPLETION_IN_PROGRESS: another capture of the order is running
+    _, created = _approved_order(paypal, fake_paypal)
+    busy = {"name": "UNPROCESSABLE_ENTITY", "details": [{"issue": "ORDER_COMPLETION_IN_PROGRESS"}]}
+    monkeypatch.setattr(
+        "processors.paypal.client.PayPalClient.call",
+        lambda self, *args, **kwargs: Reply(status=422, headers=CaseInsensitiveDict(), body=busy, text="{}"),
+    )
+    result = paypal.complete(reference="c11", processor_reference=created.processor_reference, capture=True)
+    assert (result.outcome, result.error_code) == (Outcome.UNKNOWN, "request_in_progress")
+
+
+# --- webhooks as PayPal sends them ------------------------------------------------------------------------
+
+
+def test_refund_webhook_names_our_refund_by_its_custom_id(paypal, fake_paypal):
+    # Given a refund (its custom_id is our refund id)
+    _, created = _approved_order(paypal, fake_paypal, amount=1000)
+    paypal.complete(reference="c12", processor_reference=created.processor_reference, capture=True)
+    paypal.refund(reference="ref_ours", processor_reference=created.processor_reference, amount=300, currency="USD")
+    [refund] = fake_paypal.refunds.values()
+    # When PayPal notifies PAYMENT.CAPTURE.REFUNDED (the resource is the refund: no supplementary_data)
+    body, headers = fake_paypal.webhook(fake_paypal.event("PAYMENT.CAPTURE.REFUNDED", refund))
+    parsed = paypal.parse_webhook(headers=headers, body=body)
+    # Then the event names our refund, so one whose reply was lost is found
+    assert parsed.gateway_refund_reference == "ref_ours"
+    assert parsed.refund_reference == refund["id"] and parsed.result.amount_refunded == 300
+
+
+def test_webhook_body_is_verified_exactly_as_received(paypal, fake_paypal):
+    # Given a notification whose bytes a re-encoding would change (\u escapes, an escaped slash)
+    event = fake_paypal.event("PAYMENT.CAPTURE.COMPLETED", {"id": "CAP1", "status": "COMPLETED", "note": "café/1"})
+    body = json.dumps(event).replace("/", "\\/").encode()
+    assert b"\\u00e9" in body and b"\\/" in body
+    # When it is verified through PayPal
+    parsed = paypal.parse_webhook(headers=fake_paypal.sign_webhook(body), body=body)
+    # Then PayPal saw the very bytes it signed
+    assert parsed.processor_event_id == event["id"]
+    [verify] = fake_paypal.requests_to("/v1/notifications/verify-webhook-signature")
+    assert body in verify.body
+
+
+def test_authorization_captured_without_a_listed_capture_is_not_a_decline(paypal, fake_paypal):
+    # Given an authorization PayPal reports CAPTURED while the order lists no capture (yet)
+    _, created = _approved_order(paypal, fake_paypal, capture=False, amount=2000)
+    paypal.complete(reference="a13", processor_reference=created.processor_reference, capture=False)
+    paypal.capture(reference="cap13", processor_reference=created.processor_reference, amount=2000, currency="USD")
+    fake_paypal.orders[created.processor_reference]["purchase_units"][0]["payments"].pop("captures")
+    # When its status is read, and a void is attempted
+    status = paypal.status(reference="a13", processor_reference=created.processor_reference)
+    voided = paypal.void(reference="v13", processor_reference=created.processor_reference)
+    # Then money moved, by an amount not known yet: unknown (asked again), never declined; and it cannot be voided
+    assert (status.outcome, status.error_code) == (Outcome.UNKNOWN, "capture_not_listed")
+    assert (voided.outcome, voided.error_code) == (Outcome.DECLINED, "already_captured")
+    assert fake_paypal.total_captured() == Decimal("20.00")

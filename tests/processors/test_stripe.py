@@ -4,6 +4,7 @@ import json
 import time
 
 import pytest
+import requests
 
 from processors.base import Outcome, WebhookVerificationError
 from processors.selectors import connector_for_account
@@ -21,31 +22,136 @@ def stripe(stripe_account, merchant_keys):
     return connector_for_account(merchant_id=merchant_keys.merchant_id, account_id=stripe_account.id)
 
 
+def _raw_post(fake_stripe, path: str, body: str) -> requests.Response:
+    headers = {
+        "Authorization": f"Bearer {fake_stripe.secret_key}",
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
+    return requests.post(f"{fake_stripe.base_url}{path}", data=body, headers=headers, timeout=10)
+
+
 def test_form_encoding_nests_like_stripe():
     pairs = form_encode({"a": {"b": {"c": 1}}, "l": ["card"], "t": True, "n": None})
     assert pairs == [("a[b][c]", "1"), ("l[0]", "card"), ("t", "true")]
 
 
 def test_success_sends_stripe_wire_format(stripe, fake_stripe):
-    # given a card payment with automatic capture
+    # given a card payment with automatic capture (the default card mode: raw card data)
     request = card_request(amount=2000)
     # when it is authorized
     result = stripe.authorize(request)
-    # then Stripe was asked once, form-encoded, with our reference as idempotency key
+    # then the card became a PaymentMethod, and the PaymentIntent names it, as Stripe's API defines it
     assert result.outcome is Outcome.SUCCEEDED
     assert result.amount_captured == 2000 and result.raw_status == "succeeded"
     assert result.processor_reference.startswith("pi_")
     assert result.latency_ms is not None
+    [method_call] = fake_stripe.requests_to("/v1/payment_methods", "POST")
     [call] = fake_stripe.requests_to("/v1/payment_intents", "POST")
-    assert call.headers["idempotency-key"] == request.reference
-    assert call.headers["stripe-version"] == "2024-06-20"
-    assert call.headers["content-type"] == "application/x-www-form-urlencoded"
+    method_params = form_decode(method_call.body)
+    assert method_params["type"] == "card"
+    assert method_params["card"] == {"number": "4242424242424242", "exp_month": "12", "exp_year": "2040", "cvc": "123"}
+    [payment_method] = fake_stripe.payment_methods.values()
     params = form_decode(call.body)
+    assert params["payment_method"] == payment_method["id"] and "payment_method_data" not in params
+    assert b"4242424242424242" not in call.body and b"cvc" not in call.body  # the card went only to the PaymentMethod
+    # each POST form-encoded, version pinned, with its own idempotency key derived from our reference
+    assert call.headers["idempotency-key"] == request.reference
+    assert method_call.headers["idempotency-key"] == f"{request.reference}:payment_method"
+    for sent in (method_call, call):
+        assert sent.headers["stripe-version"] == "2024-06-20"
+        assert sent.headers["content-type"] == "application/x-www-form-urlencoded"
     assert params["confirm"] == "true" and params["capture_method"] == "automatic"
     assert params["currency"] == "usd"
-    assert params["payment_method_data"]["card"]["number"] == "4242424242424242"
     assert params["metadata"]["gateway_reference"] == request.reference
-    assert [pi["amount_received"] for pi in fake_stripe.intents_for(request.reference)] == [2000]
+    [intent] = fake_stripe.intents_for(request.reference)
+    assert intent["amount_received"] == 2000 and intent["payment_method"] == payment_method["id"]
+
+
+def test_the_retired_payment_method_data_card_request_is_refused_by_stripe(fake_stripe):
+    # Given the request the connector used to send: the card inside payment_method_data
+    body = (
+        "amount=2000&currency=usd&confirm=true&payment_method_data[type]=card"
+        "&payment_method_data[card][number]=4242424242424242"
+    )
+    # When it reaches Stripe (PostPaymentIntents takes no payment_method_data[card] and no type "card")
+    reply = _raw_post(fake_stripe, "/v1/payment_intents", body)
+    # Then it is refused like any request outside the published API
+    assert reply.status_code == 400 and reply.json()["error"]["type"] == "invalid_request_error"
+    assert reply.json()["error"]["param"].startswith("payment_method_data[")
+    assert fake_stripe.intents == {}
+
+
+def test_a_retry_replays_both_the_payment_method_and_the_intent(stripe, fake_stripe):
+    request = card_request(amount=1500)
+    first = stripe.authorize(request)
+    again = stripe.authorize(request)
+    assert again.processor_reference == first.processor_reference
+    assert len(fake_stripe.payment_methods) == 1 and len(fake_stripe.intents_for(request.reference)) == 1
+    assert fake_stripe.total_received() == 1500
+
+
+@pytest.mark.parametrize("fault", ["drop", "status"])
+def test_a_payment_method_call_that_fails_is_failed_and_nothing_is_charged(stripe, fake_stripe, fault):
+    # Given the PaymentMethod call fails, even ambiguously (a PaymentMethod moves no money)
+    fake_stripe.inject(fault, path="/v1/payment_methods", status=500)
+    result = stripe.authorize(card_request())
+    # Then the authorization provably did not happen: FAILED (safe to fall back), no PaymentIntent
+    assert result.outcome is Outcome.FAILED
+    assert fake_stripe.requests_to("/v1/payment_intents") == [] and fake_stripe.intents == {}
+
+
+def test_a_card_stripe_refuses_at_the_payment_method_is_a_decline(stripe, fake_stripe):
+    result = stripe.authorize(card_request("4242424242424241"))  # fails Luhn
+    assert (result.outcome, result.error_code) == (Outcome.DECLINED, "incorrect_number")
+    assert fake_stripe.intents == {}
+
+
+def test_posts_without_a_body_still_say_they_are_form_encoded(stripe, fake_stripe):
+    # Given an intent waiting for confirmation and an authorization to void
+    waiting = _raw_post(
+        fake_stripe, "/v1/payment_intents", "amount=1200&currency=usd&payment_method=pm_card_visa"
+    ).json()
+    held = stripe.authorize(card_request(capture=False))
+    # When complete() confirms the first and void() cancels the second: both POSTs have empty bodies
+    done = stripe.complete(reference="att_complete", processor_reference=waiting["id"], capture=True)
+    voided = stripe.void(reference="att_void", processor_reference=held.processor_reference)
+    # Then Stripe took both (it refuses a POST without Content-Type, as its SDKs always send it)
+    assert (done.outcome, done.amount_captured) == (Outcome.SUCCEEDED, 1200)
+    assert voided.outcome is Outcome.SUCCEEDED
+    for path in (
+        f"/v1/payment_intents/{waiting['id']}/confirm",
+        f"/v1/payment_intents/{held.processor_reference}/cancel",
+    ):
+        [call] = fake_stripe.requests_to(path, "POST")
+        assert call.body == b"" and call.headers["content-type"] == "application/x-www-form-urlencoded"
+
+
+def test_a_refusal_embedding_the_intent_is_read_by_the_intents_state(stripe, fake_stripe):
+    # Given a manual-capture intent captured once (by an earlier attempt whose reply we lost)
+    held = stripe.authorize(card_request(amount=3000, capture=False))
+    stripe.capture(reference="cap_lost", processor_reference=held.processor_reference, amount=3000, currency="USD")
+    # When another capture and a cancel meet Stripe's 400 payment_intent_unexpected_state
+    captured = stripe.capture(
+        reference="cap_again", processor_reference=held.processor_reference, amount=3000, currency="USD"
+    )
+    voided = stripe.void(reference="void_late", processor_reference=held.processor_reference)
+    # Then the embedded PaymentIntent decides: it is captured (not a decline), and so not voided
+    assert (captured.outcome, captured.amount_captured) == (Outcome.SUCCEEDED, 3000)
+    assert (voided.outcome, voided.raw_status) == (Outcome.DECLINED, "succeeded")
+    assert voided.error_code == "payment_intent_unexpected_state"
+    assert fake_stripe.intents[held.processor_reference]["status"] == "succeeded"
+
+
+def test_use_stripe_sdk_is_refused_clearly_and_the_intent_abandoned(stripe, fake_stripe):
+    # Given Stripe answers 3-D Secure with next_action use_stripe_sdk (documented as only for Stripe.js)
+    fake_stripe.three_ds_next_action = "use_stripe_sdk"
+    result = stripe.authorize(card_request("4000002500003155"))
+    # Then there is no way for the customer to act: a decline naming why, never requires_action without a URL
+    assert result.outcome is Outcome.DECLINED and result.redirect_url is None
+    assert result.error_code == "authentication_unsupported"
+    [intent] = fake_stripe.intents.values()
+    assert (intent["status"], intent["cancellation_reason"]) == ("canceled", "abandoned")  # nobody can finish it
+    assert fake_stripe.total_received() == 0
 
 
 def test_manual_capture_authorizes_then_captures_part(stripe, fake_stripe):
@@ -339,3 +445,24 @@ def test_test_token_mode_sends_stripe_test_payment_methods(fake_stripe):
     params = form_decode(fake_stripe.requests_to("/v1/payment_intents", "POST")[0].body)
     assert params["payment_method"] == "pm_card_visa_chargeDeclinedInsufficientFunds"
     assert "payment_method_data" not in params
+    assert fake_stripe.requests_to("/v1/payment_methods") == []  # no card number leaves in this mode
+
+
+def test_a_retry_while_the_first_request_runs_meets_409_and_stays_unknown(
+    stripe, stripe_account, merchant_keys, fake_stripe
+):
+    # Given Stripe still processing our PaymentIntent (held past the read timeout)
+    request = card_request(amount=2500)
+    fake_stripe.inject("hold", path="/v1/payment_intents")
+    with short_read_timeout(stripe_account, 2.0):  # the PaymentMethod call before it is answered in time
+        held = connector_for_account(merchant_id=merchant_keys.merchant_id, account_id=stripe_account.id)
+    first = held.authorize(request)
+    assert (first.outcome, first.error_code) == (Outcome.UNKNOWN, "timeout")
+    # When the same reference is retried meanwhile: Stripe's 409 (key in use) is unknown, not a decline
+    retried = stripe.authorize(request)
+    assert (retried.outcome, retried.error_code) == (Outcome.UNKNOWN, "request_in_progress")
+    # Then once the first finished, the retry replays it: one charge
+    fake_stripe.release()
+    final = stripe.authorize(request)
+    assert final.outcome is Outcome.SUCCEEDED
+    assert len(fake_stripe.intents_for(request.reference)) == 1 and fake_stripe.total_received() == 2500

@@ -85,20 +85,36 @@ def test_unknown_account_is_404(api_client, db):
 
 def test_paypal_event_verified_by_paypal(api_client, paypal_account, fake_paypal):
     event = fake_paypal.event("CHECKOUT.ORDER.APPROVED", {"id": "5O1", "status": "APPROVED", "purchase_units": [{}]})
-    body = json.dumps(event).encode()
-    response = _post(api_client, paypal_account.id, body, fake_paypal.sign_webhook(event))
+    body, headers = fake_paypal.webhook(event)
+    response = _post(api_client, paypal_account.id, body, headers)
     assert response.status_code == 200, response.json()
     assert ProcessorWebhookEvent.objects.get().processor_reference == "5O1"
-    forged = fake_paypal.sign_webhook(event, webhook_id="WH-other")
     event["id"] = "WH-forged"
-    assert _post(api_client, paypal_account.id, json.dumps(event).encode(), forged).status_code == 400
+    forged_body, forged = fake_paypal.webhook(event, webhook_id="WHOTHER")
+    assert _post(api_client, paypal_account.id, forged_body, forged).status_code == 400
     assert ProcessorWebhookEvent.objects.count() == 1
 
 
 def test_paypal_verification_down_is_503_for_redelivery(api_client, paypal_account, fake_paypal):
     event = fake_paypal.event("PAYMENT.CAPTURE.COMPLETED", {"id": "CAP1", "status": "COMPLETED"})
     fake_paypal.inject("status", path="/v1/notifications/verify-webhook-signature", status=500)
-    response = _post(api_client, paypal_account.id, json.dumps(event).encode(), fake_paypal.sign_webhook(event))
+    response = _post(api_client, paypal_account.id, *fake_paypal.webhook(event))
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "webhook_verification_unavailable"
     assert ProcessorWebhookEvent.objects.count() == 0
+
+
+def test_a_paypal_webhook_id_paypal_would_refuse_is_refused_at_once(merchant_keys, fake_paypal):
+    # verify-webhook-signature takes webhook_id ^[a-zA-Z0-9]+$: "WH-1" could never verify a thing
+    from gateway.errors import InvalidRequest
+    from processors.services import processor_account_create
+
+    with pytest.raises(InvalidRequest) as refused:
+        processor_account_create(
+            merchant_id=merchant_keys.merchant_id,
+            processor="paypal",
+            display_name="PayPal",
+            credentials={"client_id": "c", "client_secret": "s"},
+            webhook_id="WH-1",
+        )
+    assert refused.value.param == "webhook_id"
