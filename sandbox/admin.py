@@ -3,7 +3,7 @@ from django.contrib import admin
 from audit.admin_mixins import AuditedAdmin, AuditedReadOnlyAdmin
 from gateway.admin_mixins import ReadOnlyTabularInline
 
-from .models import SandboxCharge, SandboxFaultPlan, SandboxRefund
+from .models import SandboxCharge, SandboxDispute, SandboxFaultPlan, SandboxRefund
 
 
 class SandboxRefundInline(ReadOnlyTabularInline):
@@ -32,3 +32,10 @@ class SandboxRefundAdmin(AuditedReadOnlyAdmin):
 class SandboxFaultPlanAdmin(AuditedAdmin):
     list_display = ("merchant_id", "remaining", "mode", "operations", "updated")
     search_fields = ("merchant_id",)
+
+
+@admin.register(SandboxDispute)
+class SandboxDisputeAdmin(AuditedReadOnlyAdmin):
+    list_display = ("id", "merchant_id", "charge", "status", "amount", "currency", "fee", "delivered_at")
+    list_filter = ("status",)
+    readonly_fields = [f.name for f in SandboxDispute._meta.fields]

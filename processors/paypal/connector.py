@@ -21,8 +21,8 @@ from ..http import NOT_FOUND, REQUEST_IN_PROGRESS, Reply
 from ..registry import register
 from .client import PayPalClient
 from .currencies import PAYPAL_CURRENCIES
-from .mapping import capture_result, error_result, issue_of, order_result, refund_result, refunds_of
 from .disputes import paypal_dispute_info
+from .mapping import capture_result, error_result, issue_of, order_result, refund_result, refunds_of
 from .webhooks import paypal_webhook_parse
 
 # Answers to complete() that mean "look at the order instead": it was finished already, or the

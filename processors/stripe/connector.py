@@ -28,6 +28,7 @@ from ..http import NOT_FOUND
 from ..registry import register
 from .client import StripeClient
 from .currencies import STRIPE_CURRENCIES
+from .disputes import stripe_dispute_info
 from .mapping import (
     AUTHENTICATION_UNSUPPORTED,
     REFERENCE_METADATA_KEY,
@@ -39,7 +40,6 @@ from .mapping import (
     refund_result,
     stripe_test_payment_method,
 )
-from .disputes import stripe_dispute_info
 from .webhooks import stripe_webhook_parse
 
 _REFUND_LIST_MAX_PAGES = 10
