@@ -2,11 +2,13 @@
 exportable as CSV by whoever holds ``audit.export_auditentry`` (support, finance)."""
 
 from django.contrib import admin
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group, User
 from django.db import transaction
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 
-from .admin_mixins import AuditedReadOnlyAdmin
+from .admin_mixins import AuditedAdmin, AuditedReadOnlyAdmin
 from .models import AuditEntry
 from .selectors import audit_csv_rows
 from .services import actor_from_request, audit_scope
@@ -37,3 +39,18 @@ class AuditEntryAdmin(AuditedReadOnlyAdmin):
         return response
 
     export_csv.audit_confirmed = True  # type: ignore[attr-defined]
+
+
+# Accounts and roles are security changes (PCI DSS 10.2.1.5): Django's own admins, audited.
+admin.site.unregister(User)
+admin.site.unregister(Group)
+
+
+@admin.register(User)
+class AuditedUserAdmin(AuditedAdmin, UserAdmin):
+    pass
+
+
+@admin.register(Group)
+class AuditedGroupAdmin(AuditedAdmin, GroupAdmin):
+    pass
