@@ -139,7 +139,12 @@ def dispute(
         "created": now,
         "currency": pi["currency"],
         "evidence": {},
-        "evidence_details": {"due_by": now + 7 * 86400, "has_evidence": False, "past_due": False, "submission_count": 0},
+        "evidence_details": {
+            "due_by": now + 7 * 86400,
+            "has_evidence": False,
+            "past_due": False,
+            "submission_count": 0,
+        },
         "is_charge_refundable": False,
         "livemode": livemode,
         "metadata": {},
