@@ -3,7 +3,7 @@ with one action, "expire", that runs ``checkout_session_expire``."""
 
 from django.contrib import admin, messages
 
-from gateway.admin_mixins import ReadOnlyAdmin
+from audit.admin_mixins import AuditedReadOnlyAdmin
 from gateway.errors import ApiError
 
 from .models import CheckoutSession
@@ -11,7 +11,7 @@ from .services import checkout_session_expire
 
 
 @admin.register(CheckoutSession)
-class CheckoutSessionAdmin(ReadOnlyAdmin):
+class CheckoutSessionAdmin(AuditedReadOnlyAdmin):
     list_display = (
         "short_id",
         "merchant",
@@ -31,7 +31,7 @@ class CheckoutSessionAdmin(ReadOnlyAdmin):
     def short_id(self, obj: CheckoutSession) -> str:
         return f"{obj.id[:16]}…"
 
-    @admin.action(description="Expire the selected open sessions")
+    @admin.action(description="Expire the selected open sessions", permissions=["operate_payments"])
     def expire_sessions(self, request, queryset):
         for session in queryset.filter(status="open"):
             try:

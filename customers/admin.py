@@ -5,6 +5,8 @@ from django.db import transaction
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError as DRFValidationError
 
+from audit.admin_mixins import AuditedAdmin
+
 from .cache import customer_cache_invalidate
 from .models import Customer, CustomerSession
 from .serializers import MetadataField
@@ -88,7 +90,7 @@ class CustomerSessionInline(admin.TabularInline):
 
 
 @admin.register(Customer)
-class CustomerAdmin(admin.ModelAdmin):
+class CustomerAdmin(AuditedAdmin):
     form = CustomerAdminForm
     list_display = ("id", "email", "name", "merchant", "livemode", "created", "locked_until", "erased_at")
     search_fields = ("=id", "email")

@@ -3,7 +3,8 @@ resend actions call the same service as the API."""
 
 from django.contrib import admin, messages
 
-from gateway.admin_mixins import ReadOnlyAdmin, ReadOnlyTabularInline
+from audit.admin_mixins import AuditedAdmin, AuditedReadOnlyAdmin
+from gateway.admin_mixins import ReadOnlyTabularInline
 from gateway.errors import ApiError
 
 from . import services
@@ -41,7 +42,7 @@ def _resend(request, pairs) -> None:
 
 
 @admin.register(Event)
-class EventAdmin(ReadOnlyAdmin):
+class EventAdmin(AuditedReadOnlyAdmin):
     list_display = ("id", "merchant", "type", "livemode", "created", "deliveries_scheduled_at")
     list_filter = ("type", "livemode", "created")
     search_fields = ("id", "merchant__id", "request_id", "idempotency_key")
@@ -49,13 +50,13 @@ class EventAdmin(ReadOnlyAdmin):
     inlines = [DeliveryInline]
     actions = ["resend_to_subscribed_endpoints"]
 
-    @admin.action(description="Resend to every enabled endpoint subscribed to the event")
+    @admin.action(description="Resend to every enabled endpoint subscribed to the event", permissions=["resend_events"])
     def resend_to_subscribed_endpoints(self, request, queryset):
         _resend(request, [(event, None) for event in queryset])
 
 
 @admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(admin.ModelAdmin):
+class WebhookEndpointAdmin(AuditedAdmin):
     list_display = ("id", "merchant", "url", "enabled", "livemode", "failing_since", "flagged_at", "deleted_at")
     list_filter = ("enabled", "livemode", ("flagged_at", admin.EmptyFieldListFilter))
     search_fields = ("id", "merchant__id", "url")
@@ -84,7 +85,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
 
 
 @admin.register(Delivery)
-class DeliveryAdmin(ReadOnlyAdmin):
+class DeliveryAdmin(AuditedReadOnlyAdmin):
     list_display = ("id", "event", "endpoint", "is_resend", "status", "attempt_count", "next_attempt_at", "created")
     list_filter = ("status", "is_resend", "created")
     search_fields = ("id", "event__id", "endpoint__id", "merchant__id")
@@ -93,6 +94,6 @@ class DeliveryAdmin(ReadOnlyAdmin):
     inlines = [DeliveryAttemptInline]
     actions = ["resend"]
 
-    @admin.action(description="Resend the event to the same endpoint")
+    @admin.action(description="Resend the event to the same endpoint", permissions=["resend_events"])
     def resend(self, request, queryset):
         _resend(request, [(d.event, d.endpoint) for d in queryset.select_related("event", "endpoint")])

@@ -24,6 +24,9 @@ EVENT_TYPES: frozenset[str] = frozenset(
         "refund.succeeded",
         "refund.failed",
         "refund.updated",
+        "dispute.created",
+        "dispute.updated",
+        "dispute.closed",
         "checkout.session.completed",
         "checkout.session.expired",
     }

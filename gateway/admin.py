@@ -16,3 +16,8 @@ class IdempotencyKeyAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # Read-only (gateway imports no app, so this admin cannot be audited): keys expire and are
+        # purged by ``manage.py purge_idempotency_keys``, an audited command.
+        return False

@@ -17,6 +17,7 @@ urlpatterns = [
     path("v1/", include("events.urls")),
     path("v1/", include("processors.urls")),
     path("v1/", include("checkout.urls_api")),
+    path("v1/", include("disputes.urls")),
     path("pay/", include("checkout.urls")),
     path("sandbox/", include("sandbox.urls")),
 ]

@@ -2,7 +2,8 @@
 
 from django.contrib import admin
 
-from gateway.admin_mixins import ReadOnlyAdmin, ReadOnlyTabularInline
+from audit.admin_mixins import AuditedReadOnlyAdmin
+from gateway.admin_mixins import ReadOnlyTabularInline
 
 from .models import JournalEntry, JournalLine, LedgerAccount
 
@@ -14,7 +15,7 @@ class JournalLineInline(ReadOnlyTabularInline):
 
 
 @admin.register(LedgerAccount)
-class LedgerAccountAdmin(ReadOnlyAdmin):
+class LedgerAccountAdmin(AuditedReadOnlyAdmin):
     list_display = ("id", "merchant", "code", "type", "currency", "created")
     list_filter = ("code", "currency")
     search_fields = ("merchant__id", "merchant__name")
@@ -22,7 +23,7 @@ class LedgerAccountAdmin(ReadOnlyAdmin):
 
 
 @admin.register(JournalEntry)
-class JournalEntryAdmin(ReadOnlyAdmin):
+class JournalEntryAdmin(AuditedReadOnlyAdmin):
     list_display = ("id", "merchant", "kind", "amount", "currency", "payment_id", "refund_id", "created")
     list_filter = ("kind", "currency")
     search_fields = ("id", "payment_id", "refund_id", "operation_ref", "merchant__id")

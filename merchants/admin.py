@@ -1,5 +1,7 @@
 from django.contrib import admin, messages
 
+from audit.admin_mixins import AuditedAdmin
+
 from .models import ApiKey, Merchant
 from .services import api_key_create, api_key_revoke, merchant_invalidate_cached_keys
 
@@ -16,7 +18,7 @@ class ApiKeyInline(admin.TabularInline):
 
 
 @admin.register(Merchant)
-class MerchantAdmin(admin.ModelAdmin):
+class MerchantAdmin(AuditedAdmin):
     list_display = ("id", "name", "is_active", "rate_limit_per_second", "rate_limit_burst", "created")
     search_fields = ("id", "name")
     list_filter = ("is_active",)
@@ -47,7 +49,7 @@ class MerchantAdmin(admin.ModelAdmin):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(AuditedAdmin):
     list_display = ("id", "merchant", "kind", "livemode", "prefix", "created", "last_used_at", "revoked_at")
     list_filter = ("kind", "livemode")
     search_fields = ("id", "prefix", "merchant__id", "merchant__name")
@@ -61,7 +63,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
-    @admin.action(description="Revoke selected keys")
+    @admin.action(description="Revoke selected keys", permissions=["revoke_api_keys"])
     def revoke(self, request, queryset):
         for api_key in queryset:
             api_key_revoke(api_key=api_key)

@@ -4,6 +4,8 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
+from audit.services import audit_note
+
 from .keys import api_key_cache_key, api_key_hash, api_key_new, api_key_prefix
 from .models import ApiKey, Merchant
 
@@ -14,6 +16,7 @@ class CreatedKey:
     raw_key: str  # shown once, never stored
 
 
+@transaction.atomic
 def api_key_create(*, merchant: Merchant, kind: str, livemode: bool = False, name: str = "") -> CreatedKey:
     prefix = api_key_prefix(kind=kind, livemode=livemode)
     raw_key = api_key_new(kind=kind, livemode=livemode)
@@ -25,13 +28,29 @@ def api_key_create(*, merchant: Merchant, kind: str, livemode: bool = False, nam
         key_hash=api_key_hash(raw_key),
         prefix=raw_key[: len(prefix) + 4],
     )
+    audit_note(
+        action="api_key.create",
+        object_type="merchants.apikey",
+        object_id=api_key.id,
+        merchant_id=merchant.id,
+        after={"kind": kind, "livemode": livemode, "prefix": api_key.prefix, "name": name},
+    )
     return CreatedKey(api_key=api_key, raw_key=raw_key)
 
 
+@transaction.atomic
 def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
     if api_key.revoked_at is None:
         api_key.revoked_at = timezone.now()
         api_key.save(update_fields=["revoked_at"])
+        audit_note(
+            action="api_key.revoke",
+            object_type="merchants.apikey",
+            object_id=api_key.id,
+            merchant_id=api_key.merchant_id,
+            before={"revoked_at": None},
+            after={"revoked_at": api_key.revoked_at},
+        )
     # Drop the cached principal so the revocation takes effect on the next request.
     cache.delete(api_key_cache_key(api_key.key_hash))
     return api_key

@@ -3,6 +3,7 @@ notifications and cache invalidation included); fields are never edited directly
 
 from django.contrib import admin, messages
 
+from audit.admin_mixins import AuditedAdmin
 from gateway.errors import ApiError
 from gateway.money import to_decimal_string
 
@@ -38,7 +39,7 @@ class NotificationInline(ReadOnlyInline):
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(AuditedAdmin):
     list_display = (
         "id",
         "merchant",
@@ -110,7 +111,7 @@ class OrderAdmin(admin.ModelAdmin):
 
 
 @admin.register(Notification)
-class NotificationAdmin(admin.ModelAdmin):
+class NotificationAdmin(AuditedAdmin):
     list_display = ("id", "order", "kind", "recipient", "status", "attempts", "sent_at", "created")
     list_filter = ("status", "kind")
     search_fields = ("id", "order__id", "recipient")

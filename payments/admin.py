@@ -4,14 +4,16 @@ Money fields are read-only: money moves only through the services (processor cal
 events). Actions run those services. No ciphertext is ever shown (``vault_token`` is excluded).
 """
 
-from django.contrib import admin, messages
+from django import forms
+from django.contrib import admin
 
-from gateway.admin_mixins import ReadOnlyAdmin, ReadOnlyTabularInline
-from gateway.errors import ApiError
+from audit.admin_mixins import AuditedReadOnlyAdmin
+from audit.confirmation import confirmed_operation
+from gateway.admin_mixins import ReadOnlyTabularInline
 from gateway.money import to_decimal_string
 
 from .models import Payment, PaymentAttempt, PaymentMethod, Refund
-from .services import payment_cancel, payment_sync
+from .services import payment_cancel, payment_capture, payment_sync, refund_create
 
 
 class PaymentAttemptInline(ReadOnlyTabularInline):
@@ -44,7 +46,7 @@ class RefundInline(ReadOnlyTabularInline):
 
 
 @admin.register(Payment)
-class PaymentAdmin(ReadOnlyAdmin):
+class PaymentAdmin(AuditedReadOnlyAdmin):
     list_display = (
         "id",
         "merchant",
@@ -60,7 +62,7 @@ class PaymentAdmin(ReadOnlyAdmin):
     list_select_related = ("merchant",)
     date_hierarchy = "created"
     inlines = [PaymentAttemptInline, RefundInline]
-    actions = ["sync_with_processor", "cancel_payments"]
+    actions = ["refund_payment", "capture_payment", "cancel_payment", "sync_payment"]
     readonly_fields = [f.name for f in Payment._meta.fields]
     fields = (
         "id",
@@ -103,24 +105,111 @@ class PaymentAdmin(ReadOnlyAdmin):
     def amount_display(self, obj: Payment) -> str:
         return f"{to_decimal_string(obj.amount, obj.currency)} {obj.currency}"
 
-    @admin.action(description="Ask the processor about unresolved operations (status sync)")
-    def sync_with_processor(self, request, queryset):
-        for payment in queryset:
-            synced = payment_sync(payment_id=payment.id, scheduled=False)
-            self.message_user(request, f"{synced.id}: {synced.status}")
+    def _facts(self, payment: Payment) -> list[tuple[str, object]]:
+        return [
+            ("payment", payment.id),
+            ("merchant", payment.merchant_id),
+            ("status", payment.status),
+            ("amount", f"{payment.amount} {payment.currency}"),
+            ("amount_capturable", payment.amount_capturable),
+            ("amount_received", payment.amount_received),
+            ("amount_refunded", payment.amount_refunded),
+        ]
 
-    @admin.action(description="Cancel (void the authorization)")
-    def cancel_payments(self, request, queryset):
-        for payment in queryset:
-            try:
-                canceled = payment_cancel(merchant_id=payment.merchant_id, payment_id=payment.id)
-                self.message_user(request, f"{canceled.id}: {canceled.status}")
-            except ApiError as exc:
-                self.message_user(request, f"{payment.id}: {exc.message}", level=messages.ERROR)
+    def _operation(self, request, queryset, *, action: str, title: str, run, form_class=forms.Form):
+        return confirmed_operation(
+            self,
+            request,
+            queryset,
+            action=action,
+            audit_action=f"payment.{action.removesuffix('_payment')}",
+            title=title,
+            facts=self._facts,
+            run=run,
+            form_class=form_class,
+        )
+
+    @admin.action(description="Refund (confirm on the next page)", permissions=["operate_payments"])
+    def refund_payment(self, request, queryset):
+        def run(payment: Payment, data: dict) -> str:
+            refund = refund_create(
+                merchant_id=payment.merchant_id,
+                livemode=payment.livemode,
+                payment_id=payment.id,
+                amount=data.get("amount"),
+                reason=data.get("reason") or "",
+            )
+            return f"refund {refund.id} {refund.status} ({refund.amount} {refund.currency})"
+
+        return self._operation(
+            request, queryset, action="refund_payment", title="Refund payment", run=run, form_class=RefundConfirmForm
+        )
+
+    @admin.action(description="Capture (confirm on the next page)", permissions=["operate_payments"])
+    def capture_payment(self, request, queryset):
+        def run(payment: Payment, data: dict) -> str:
+            captured = payment_capture(
+                merchant_id=payment.merchant_id,
+                livemode=payment.livemode,
+                payment_id=payment.id,
+                amount_to_capture=data.get("amount_to_capture"),
+            )
+            return f"{captured.status} (received {captured.amount_received} {captured.currency})"
+
+        return self._operation(
+            request, queryset, action="capture_payment", title="Capture payment", run=run, form_class=CaptureConfirmForm
+        )
+
+    @admin.action(
+        description="Cancel: void the authorization (confirm on the next page)", permissions=["operate_payments"]
+    )
+    def cancel_payment(self, request, queryset):
+        def run(payment: Payment, data: dict) -> str:
+            return payment_cancel(
+                merchant_id=payment.merchant_id, livemode=payment.livemode, payment_id=payment.id
+            ).status
+
+        return self._operation(request, queryset, action="cancel_payment", title="Cancel payment", run=run)
+
+    @admin.action(
+        description="Sync: ask the processor about unresolved operations (confirm)", permissions=["operate_payments"]
+    )
+    def sync_payment(self, request, queryset):
+        def run(payment: Payment, data: dict) -> str:
+            return payment_sync(payment_id=payment.id, scheduled=False).status
+
+        return self._operation(
+            request, queryset, action="sync_payment", title="Sync payment with its processor", run=run
+        )
+
+    # Audited on their confirmation page, before the processor call (audit.confirmation).
+    refund_payment.audit_confirmed = True  # type: ignore[attr-defined]
+    capture_payment.audit_confirmed = True  # type: ignore[attr-defined]
+    cancel_payment.audit_confirmed = True  # type: ignore[attr-defined]
+    sync_payment.audit_confirmed = True  # type: ignore[attr-defined]
+
+
+class RefundConfirmForm(forms.Form):
+    amount = forms.IntegerField(
+        required=False, min_value=1, help_text="Minor units; empty: everything not yet refunded."
+    )
+    reason = forms.ChoiceField(
+        required=False,
+        choices=[
+            ("", "-"),
+            ("duplicate", "duplicate"),
+            ("fraudulent", "fraudulent"),
+            ("requested_by_customer", "requested_by_customer"),
+        ],
+    )
+
+
+class CaptureConfirmForm(forms.Form):
+    amount_to_capture = forms.IntegerField(required=False, min_value=1, help_text="Minor units; empty: all capturable.")
 
 
 @admin.register(Refund)
-class RefundAdmin(ReadOnlyAdmin):
+class RefundAdmin(AuditedReadOnlyAdmin):
     list_display = (
         "id",
         "merchant",
@@ -139,7 +228,7 @@ class RefundAdmin(ReadOnlyAdmin):
 
 
 @admin.register(PaymentMethod)
-class PaymentMethodAdmin(ReadOnlyAdmin):
+class PaymentMethodAdmin(AuditedReadOnlyAdmin):
     list_display = ("id", "merchant", "customer", "type", "card_brand", "card_last4", "detached_at", "created")
     list_filter = ("type", "card_brand", "livemode")
     search_fields = ("id", "customer__id", "card_fingerprint", "card_last4")

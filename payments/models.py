@@ -126,6 +126,10 @@ class Payment(models.Model):
     amount_capturable = models.BigIntegerField(default=0)
     amount_received = models.BigIntegerField(default=0)
     amount_refunded = models.BigIntegerField(default=0)
+    # Set by the disputes app (payment_dispute_apply): whether a dispute is open or lost on this
+    # payment, and how much the processor holds back for disputes (withdrawn, not reinstated).
+    disputed = models.BooleanField(default=False)
+    amount_disputed = models.BigIntegerField(default=0)
 
     # The processor account holding the authorization and its id of the charge.
     processor = models.CharField(max_length=32, blank=True)

@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from gateway.errors import not_found
@@ -158,4 +158,24 @@ def payments_flagged() -> QuerySet[Payment]:
         Payment.objects.filter(pk__in=flagged_ids)
         | Payment.objects.filter(pk__in=flagged_refunds)
         | (Payment.objects.exclude(review_reason=""))
+    )
+
+
+def payment_for_dispute(*, merchant_id: str, processor_account_id: str, references: tuple[str, ...]) -> str | None:
+    """The payment whose charge a processor's dispute names: by the processor's id of the charge
+    (PaymentIntent, charge, PayPal capture) or by our own attempt id (PayPal ``custom``)."""
+    references = tuple(r for r in references if r)
+    if not references:
+        return None
+    by_payment = Payment.objects.filter(
+        merchant_id=merchant_id, processor_account_id=processor_account_id, processor_reference__in=references
+    )
+    found = by_payment.values_list("id", flat=True).first()
+    if found:
+        return found
+    attempts = PaymentAttempt.objects.filter(merchant_id=merchant_id, processor_account_id=processor_account_id)
+    return (
+        attempts.filter(Q(processor_reference__in=references) | Q(pk__in=references))
+        .values_list("payment_id", flat=True)
+        .first()
     )

@@ -65,6 +65,8 @@ def payment_data(payment: Payment) -> dict[str, Any]:
         "amount_capturable": payment.amount_capturable,
         "amount_received": payment.amount_received,
         "amount_refunded": payment.amount_refunded,
+        "disputed": payment.disputed,
+        "amount_disputed": payment.amount_disputed,
         "last_payment_error": payment.last_payment_error,
         "next_action": payment.next_action,
         "processor": payment.processor or None,
@@ -291,6 +293,10 @@ class PaymentSerializer(_DelegatingSerializer):
     amount_capturable = MinorUnitsField()
     amount_received = MinorUnitsField()
     amount_refunded = MinorUnitsField()
+    disputed = serializers.BooleanField(
+        help_text="A dispute (chargeback) is open or was lost: GET /v1/disputes?payment=."
+    )
+    amount_disputed = MinorUnitsField(help_text="Held back by the processor for disputes (withdrawn, not reinstated).")
     last_payment_error = PaymentErrorSerializer(allow_null=True)
     next_action = NextActionSerializer(allow_null=True)
     processor = serializers.CharField(allow_null=True)

@@ -3,6 +3,7 @@ import json
 from django import forms
 from django.contrib import admin, messages
 
+from audit.admin_mixins import AuditedAdmin
 from gateway.errors import ApiError
 
 from .breakers import breaker_reset
@@ -79,7 +80,7 @@ class ProcessorRouteInline(admin.TabularInline):
 
 
 @admin.register(ProcessorAccount)
-class ProcessorAccountAdmin(admin.ModelAdmin):
+class ProcessorAccountAdmin(AuditedAdmin):
     form = ProcessorAccountForm
     list_display = ("id", "display_name", "processor", "merchant", "livemode", "is_active", "breaker")
     list_filter = ("processor", "livemode", "is_active")
@@ -107,7 +108,7 @@ class ProcessorAccountAdmin(admin.ModelAdmin):
 
 
 @admin.register(ProcessorRoute)
-class ProcessorRouteAdmin(admin.ModelAdmin):
+class ProcessorRouteAdmin(AuditedAdmin):
     list_display = ("merchant", "payment_method_type", "currency", "priority", "account")
     list_filter = ("payment_method_type",)
     search_fields = ("merchant__id", "account__id")
@@ -115,7 +116,7 @@ class ProcessorRouteAdmin(admin.ModelAdmin):
 
 
 @admin.register(BreakerEvent)
-class BreakerEventAdmin(admin.ModelAdmin):
+class BreakerEventAdmin(AuditedAdmin):
     list_display = ("created", "breaker", "merchant_id", "old_state", "new_state")
     list_filter = ("new_state",)
     search_fields = ("breaker", "merchant_id")
@@ -128,7 +129,7 @@ class BreakerEventAdmin(admin.ModelAdmin):
 
 
 @admin.register(ProcessorWebhookEvent)
-class ProcessorWebhookEventAdmin(admin.ModelAdmin):
+class ProcessorWebhookEventAdmin(AuditedAdmin):
     list_display = ("id", "account", "type", "processor_event_id", "processor_reference", "received", "applied_at")
     search_fields = ("processor_event_id", "processor_reference", "account__id")
     list_filter = ("type",)

@@ -97,6 +97,35 @@ class WebhookEvent:
     # payment attempt / refund, when the event carries it: matches an operation whose reply was lost.
     gateway_reference: str | None = None
     gateway_refund_reference: str | None = None
+    # The processor's dispute id (Stripe ``du_``/``dp_``, PayPal ``PP-D-``) when the event is about a
+    # dispute: the disputes app then reads the dispute from the processor (``Connector.dispute``).
+    dispute_reference: str | None = None
+
+
+@dataclass(frozen=True)
+class DisputeInfo:
+    """A dispute as the processor reports it when asked (``Connector.dispute``), normalised.
+
+    ``status`` is one of ``disputes.state.DISPUTE_STATUSES`` (Stripe's vocabulary; other processors
+    map onto it); ``raw_status`` is the processor's own word. Amounts in ISO 4217 minor units.
+    ``charge_references``: the processor's ids that may name the disputed charge (Stripe's
+    PaymentIntent and charge, PayPal's capture), matched against our attempts."""
+
+    processor_reference: str
+    status: str
+    raw_status: str
+    amount: int
+    currency: str
+    reason: str
+    charge_references: tuple[str, ...]
+    evidence_due_by: int | None = None  # unix seconds
+    fee: int = 0  # what the processor withdrew as its dispute fee
+    fee_returned: int = 0  # what it gave back (a won dispute, where the processor returns fees)
+    created: int | None = None
+
+
+class DisputeLookupError(Exception):
+    """The dispute could not be read now (network, 5xx, 404): try again later; nothing is changed."""
 
 
 class WebhookVerificationError(Exception):
@@ -157,6 +186,11 @@ class Connector(ABC):
 
     def parse_webhook(self, *, headers: dict[str, str], body: bytes) -> WebhookEvent:
         raise WebhookVerificationError(f"{self.name} does not accept webhooks")
+
+    def dispute(self, *, processor_dispute_reference: str) -> DisputeInfo:
+        """Read a dispute by the processor's id (a webhook names it; the answer is what counts).
+        Raises ``DisputeLookupError`` when it cannot be read now."""
+        raise DisputeLookupError(f"{self.name} does not report disputes")
 
 
 class WebhookVerificationUnavailable(Exception):

@@ -24,7 +24,7 @@ import pybreaker
 from django.conf import settings
 from django.db import DatabaseError, transaction
 
-from .base import AuthorizeRequest, Connector, Outcome, ProcessorResult, WebhookEvent
+from .base import AuthorizeRequest, Connector, DisputeInfo, Outcome, ProcessorResult, WebhookEvent
 from .http import is_transport_failure
 
 logger = logging.getLogger("processors.breakers")
@@ -219,6 +219,11 @@ class GuardedConnector(Connector):
 
     def parse_webhook(self, *, headers: dict[str, str], body: bytes) -> WebhookEvent:
         return self.inner.parse_webhook(headers=headers, body=body)
+
+    def dispute(self, *, processor_dispute_reference: str) -> DisputeInfo:
+        # A read that moves no money, asked again until it answers: outside the breaker, whose
+        # results are ProcessorResults (a failure raises DisputeLookupError, retried by the task).
+        return self.inner.dispute(processor_dispute_reference=processor_dispute_reference)
 
     def __getattr__(self, item: str) -> Any:
         # Connector-specific helpers (e.g. the sandbox's) stay reachable through the wrapper.

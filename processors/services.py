@@ -9,6 +9,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from audit.services import audit_note
 from gateway.crypto import encrypt, needs_reencrypt, reencrypt
 from gateway.errors import InvalidRequest, NotFound
 
@@ -69,19 +70,28 @@ def processor_account_create(
             "webhook_id must be the PayPal webhook's id: letters and digits, at most 50.", param="webhook_id"
         )
     cleaned = processor_credentials_clean(processor, credentials)
-    return ProcessorAccount.objects.create(
-        merchant_id=merchant_id,
-        processor=processor,
-        display_name=display_name,
-        livemode=livemode,
-        credentials_encrypted=processor_credentials_encrypt(cleaned),
-        base_url=base_url,
-        connect_timeout=connect_timeout,
-        read_timeout=read_timeout,
-        webhook_id=webhook_id,
-        breaker_fail_max=breaker_fail_max,
-        breaker_reset_timeout=breaker_reset_timeout,
-    )
+    with transaction.atomic():
+        account = ProcessorAccount.objects.create(
+            merchant_id=merchant_id,
+            processor=processor,
+            display_name=display_name,
+            livemode=livemode,
+            credentials_encrypted=processor_credentials_encrypt(cleaned),
+            base_url=base_url,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
+            webhook_id=webhook_id,
+            breaker_fail_max=breaker_fail_max,
+            breaker_reset_timeout=breaker_reset_timeout,
+        )
+        audit_note(
+            action="processor_account.create",
+            object_type="processors.processoraccount",
+            object_id=account.id,
+            merchant_id=merchant_id,
+            after={"processor": processor, "livemode": livemode, "keys_set": sorted(cleaned)},
+        )
+    return account
 
 
 def processor_account_set_credentials(*, account: ProcessorAccount, credentials: dict[str, Any]) -> ProcessorAccount:
@@ -89,7 +99,15 @@ def processor_account_set_credentials(*, account: ProcessorAccount, credentials:
     account.credentials_encrypted = processor_credentials_encrypt(
         processor_credentials_clean(account.processor, credentials)
     )
-    account.save(update_fields=["credentials_encrypted", "updated"])
+    with transaction.atomic():
+        account.save(update_fields=["credentials_encrypted", "updated"])
+        audit_note(
+            action="processor_account.credentials_replace",
+            object_type="processors.processoraccount",
+            object_id=account.id,
+            merchant_id=account.merchant_id,
+            after={"keys_set": sorted(credentials)},
+        )
     if account.processor == ProcessorAccount.Processor.PAYPAL:
         paypal_token_forget(account_id=account.id, client_id=str(credentials.get("client_id", "")))
     return account
@@ -162,6 +180,30 @@ def processor_webhook_handler() -> WebhookHandler:
     return _webhook_handler
 
 
+# Who handles an event about a dispute: set by the disputes app (DisputesConfig.ready). Without one
+# (the app not installed) dispute events are stored and acknowledged, and nothing else happens.
+DisputeHandler = Callable[..., None]
+_dispute_handler: DisputeHandler | None = None
+
+
+def processor_dispute_handler_set(handler: DisputeHandler | None) -> None:
+    """Register ``handler(merchant_id=..., processor_account_id=..., dispute_reference=...)``, called in
+    the transaction that stores a dispute event (and by the sandbox when it opens or closes one)."""
+    global _dispute_handler
+    _dispute_handler = handler
+
+
+def processor_dispute_notify(*, merchant_id: str, processor_account_id: str, dispute_reference: str) -> bool:
+    """A processor says one of its disputes changed; the handler reads it from the processor.
+    False when no handler is registered."""
+    if _dispute_handler is None:
+        return False
+    _dispute_handler(
+        merchant_id=merchant_id, processor_account_id=processor_account_id, dispute_reference=dispute_reference
+    )
+    return True
+
+
 def processor_webhook_receive(*, account: ProcessorAccount, headers: dict[str, str], body: bytes) -> WebhookReceipt:
     """Verify, store once, apply. Raises ``WebhookVerificationError`` (nothing stored) on a bad
     signature and ``WebhookVerificationUnavailable`` when the check cannot be made now.
@@ -187,7 +229,14 @@ def processor_webhook_receive(*, account: ProcessorAccount, headers: dict[str, s
         except IntegrityError:
             existing = ProcessorWebhookEvent.objects.get(account=account, processor_event_id=event.processor_event_id)
             return WebhookReceipt(event=existing, duplicate=True, applied=existing.applied_at is not None)
-        apply(processor_account_id=account.id, event=event)
+        if event.dispute_reference:
+            processor_dispute_notify(
+                merchant_id=account.merchant_id,
+                processor_account_id=account.id,
+                dispute_reference=event.dispute_reference,
+            )
+        else:
+            apply(processor_account_id=account.id, event=event)
         row.applied_at = timezone.now()
         row.save(update_fields=["applied_at"])
     return WebhookReceipt(event=row, duplicate=False, applied=True)

@@ -1,8 +1,9 @@
 from django.contrib import admin
 
-from gateway.admin_mixins import ReadOnlyAdmin, ReadOnlyTabularInline
+from audit.admin_mixins import AuditedAdmin, AuditedReadOnlyAdmin
+from gateway.admin_mixins import ReadOnlyTabularInline
 
-from .models import SandboxCharge, SandboxFaultPlan, SandboxRefund
+from .models import SandboxCharge, SandboxDispute, SandboxFaultPlan, SandboxRefund
 
 
 class SandboxRefundInline(ReadOnlyTabularInline):
@@ -13,7 +14,7 @@ class SandboxRefundInline(ReadOnlyTabularInline):
 
 # The sandbox's book plays an outside processor's records: visible, never edited by hand.
 @admin.register(SandboxCharge)
-class SandboxChargeAdmin(ReadOnlyAdmin):
+class SandboxChargeAdmin(AuditedReadOnlyAdmin):
     list_display = ("id", "merchant_id", "reference", "payment_method_type", "brand", "last4", "amount", "currency",
                     "status", "action", "amount_captured", "amount_refunded", "created")  # fmt: skip
     list_filter = ("status", "payment_method_type", "action")
@@ -22,12 +23,19 @@ class SandboxChargeAdmin(ReadOnlyAdmin):
 
 
 @admin.register(SandboxRefund)
-class SandboxRefundAdmin(ReadOnlyAdmin):
+class SandboxRefundAdmin(AuditedReadOnlyAdmin):
     list_display = ("id", "merchant_id", "reference", "charge", "amount", "currency", "status", "created")
     search_fields = ("id", "reference", "merchant_id", "charge__id")
 
 
 @admin.register(SandboxFaultPlan)
-class SandboxFaultPlanAdmin(admin.ModelAdmin):
+class SandboxFaultPlanAdmin(AuditedAdmin):
     list_display = ("merchant_id", "remaining", "mode", "operations", "updated")
     search_fields = ("merchant_id",)
+
+
+@admin.register(SandboxDispute)
+class SandboxDisputeAdmin(AuditedReadOnlyAdmin):
+    list_display = ("id", "merchant_id", "charge", "status", "amount", "currency", "fee", "delivered_at")
+    list_filter = ("status",)
+    readonly_fields = [f.name for f in SandboxDispute._meta.fields]

@@ -25,6 +25,7 @@ from gateway.money import CURRENCY_EXPONENTS, MAX_AMOUNT
 from processors.base import AuthorizeRequest, CardDetails, Outcome, ProcessorResult
 
 from .cards import EXPIRED_CARD, RETRYABLE_ERROR_CODES, TEST_CARDS, card_brand_guess, card_scenario, decline_message
+from .disputes import dispute_open_if_due
 from .models import SandboxCharge, SandboxRefund
 
 Status = SandboxCharge.Status
@@ -123,6 +124,7 @@ def charge_authorize(*, merchant_id: str, request: AuthorizeRequest) -> Processo
     try:
         with transaction.atomic():
             charge = SandboxCharge.objects.create(**fields)
+            dispute_open_if_due(charge)
     except IntegrityError:
         charge = SandboxCharge.objects.get(merchant_id=merchant_id, reference=request.reference)
         return _replay(charge, request)
@@ -156,6 +158,8 @@ def _card_outcome(card: CardDetails, request: AuthorizeRequest) -> dict:
         }
     if scenario.kind == "three_ds":
         return fields | {"status": Status.REQUIRES_ACTION, "action": Action.PENDING}
+    if scenario.kind == "disputed":
+        fields["disputes_after_capture"] = True
     return fields | _authorized_fields(amount=request.amount, capture=request.capture)
 
 
@@ -223,6 +227,7 @@ def charge_capture(
     charge.status = Status.SUCCEEDED
     charge.capture_reference = reference
     charge.save()
+    dispute_open_if_due(charge)
     return charge_result(charge)
 
 

@@ -6,13 +6,14 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class CardScenario:
-    kind: str  # success | decline | three_ds
+    kind: str  # success | decline | three_ds | disputed (succeeds, then a dispute opens after capture)
     decline_code: str | None = None
     error_code: str | None = None
     message: str | None = None
 
 
 DECLINED = "Your card was declined."
+DISPUTED_CARD = "4000000000000259"  # Stripe's: the charge succeeds, then a fraudulent dispute opens
 EXPIRED_CARD = "4000000000000069"
 TEST_CARDS: dict[str, CardScenario] = {
     "4242424242424242": CardScenario("success"),
@@ -34,6 +35,7 @@ TEST_CARDS: dict[str, CardScenario] = {
         "An error occurred while processing your card. Try again in a little bit.",
     ),
     "4000002500003155": CardScenario("three_ds"),
+    DISPUTED_CARD: CardScenario("disputed"),
 }
 # Error codes of declines the customer may simply retry with the same card.
 RETRYABLE_ERROR_CODES = frozenset({"processing_error"})

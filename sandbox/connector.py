@@ -2,10 +2,11 @@
 sandbox's own book (``sandbox.book``), every call passing through its failure injection
 (``sandbox.faults``). Test cards and their outcomes: ``sandbox.cards``."""
 
-from processors.base import AuthorizeRequest, Connector, ProcessorResult
+from processors.base import AuthorizeRequest, Connector, DisputeInfo, ProcessorResult
 from processors.registry import register
 
 from . import book
+from .disputes import dispute_info
 from .faults import faults_applied
 
 
@@ -86,3 +87,7 @@ class SandboxConnector(Connector):
                 merchant_id=self.merchant_id, reference=reference, processor_refund_reference=processor_refund_reference
             ),
         )
+
+    def dispute(self, *, processor_dispute_reference: str) -> DisputeInfo:
+        # A read, never failure-injected (like status queries): it is how the gateway learns.
+        return dispute_info(merchant_id=self.merchant_id, dispute_id=processor_dispute_reference)

@@ -46,6 +46,8 @@ class SandboxCharge(models.Model):
     return_url = models.CharField(max_length=2000, blank=True)
     capture_reference = models.CharField(max_length=255, blank=True)
     void_reference = models.CharField(max_length=255, blank=True)
+    # The disputed test card: a dispute opens once the charge is captured (sandbox.disputes).
+    disputes_after_capture = models.BooleanField(default=False)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 
@@ -115,3 +117,36 @@ class SandboxFaultPlan(models.Model):
 
     def __str__(self) -> str:
         return f"{self.merchant_id}: next {self.remaining} -> {self.mode}"
+
+
+class SandboxDispute(models.Model):
+    """A dispute the sandbox opened on one of its charges (the disputed test card), in Stripe's
+    statuses. It reaches the gateway like a processor's webhook would: a notification naming it
+    (``delivered_at`` empty until sent), after which the gateway reads it (``Connector.dispute``)."""
+
+    class Status(models.TextChoices):
+        NEEDS_RESPONSE = "needs_response"
+        UNDER_REVIEW = "under_review"
+        WON = "won"
+        LOST = "lost"
+
+    id = PublicIdField(prefix="sbdp")
+    merchant_id = models.CharField(max_length=40)
+    charge = models.ForeignKey(SandboxCharge, on_delete=models.PROTECT, related_name="disputes")
+    amount = models.BigIntegerField()
+    currency = models.CharField(max_length=3)
+    fee = models.BigIntegerField(default=0)
+    reason = models.CharField(max_length=40, default="fraudulent")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.NEEDS_RESPONSE)
+    evidence_due_by = models.DateTimeField()
+    deliver_after = models.DateTimeField()
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [models.UniqueConstraint(fields=["charge"], name="sandbox_dispute_one_per_charge")]
+
+    def __str__(self) -> str:
+        return f"{self.id} {self.status}"

@@ -13,7 +13,19 @@ import pytest
 from django.apps import apps
 from django.db import connection
 
-PROJECT_APPS = {"gateway", "merchants", "customers", "orders", "payments", "events", "processors", "sandbox", "ledger"}
+PROJECT_APPS = {
+    "gateway",
+    "merchants",
+    "customers",
+    "orders",
+    "payments",
+    "events",
+    "processors",
+    "sandbox",
+    "ledger",
+    "audit",
+    "disputes",
+}
 
 # Replicated to every node (Citus reference tables): small, rarely written, read by id or hash on
 # requests that do not yet know the merchant (authentication, processor webhooks).
@@ -21,10 +33,16 @@ REFERENCE_TABLES = {
     "merchants_merchant": "the tenants themselves",
     "merchants_apikey": "authentication finds the merchant from the key's hash",
     "processors_processoraccount": "processor webhooks arrive at /v1/webhooks/processors/{account}",
+    "audit_auditentry": "the operators' trail spans merchants (an action may touch several); append-only, small",
 }
 # Not the gateway's data: the built-in sandbox plays an outside processor with its own book. It is
 # test mode only and stays a local table on the coordinator.
-OUTSIDE_TABLES = {"sandbox_sandboxcharge", "sandbox_sandboxrefund", "sandbox_sandboxfaultplan"}
+OUTSIDE_TABLES = {
+    "sandbox_sandboxcharge",
+    "sandbox_sandboxrefund",
+    "sandbox_sandboxfaultplan",
+    "sandbox_sandboxdispute",
+}
 
 
 def project_models():

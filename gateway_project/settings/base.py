@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "gateway",
+    "audit",
     "merchants",
     "customers",
     "orders",
@@ -46,6 +47,7 @@ INSTALLED_APPS = [
     "sandbox",
     "ledger",
     "checkout",
+    "disputes",
 ]
 
 MIDDLEWARE = [

@@ -29,6 +29,7 @@ attempt is ``unknown``, the payment stays ``processing``, and the status sync se
 from ..errors import InvalidInput, PaymentDeclined, ProcessorRefused, ProcessorUnavailable
 from ..inputs import CANCELLATION_REASONS, MethodInput, payment_method_parse, payment_return_url
 from .confirmation import payment_confirm, payment_create
+from .disputes import DisputedPayment, DisputeEffect, payment_dispute_apply
 from .follow_ups import payment_cancel, payment_capture, payment_complete
 from .janitor import payment_apply_webhook, payment_requires_action_poll, payment_resolve
 from .methods import payment_method_detach, payment_methods_reencrypt
@@ -39,6 +40,8 @@ from .tokenization import payment_method_for_use, payment_method_tokenize, payme
 
 __all__ = [
     "CANCELLATION_REASONS",
+    "DisputeEffect",
+    "DisputedPayment",
     "InvalidInput",
     "MethodInput",
     "PaymentDeclined",
@@ -51,6 +54,7 @@ __all__ = [
     "payment_confirm",
     "payment_create",
     "payment_create_off_session",
+    "payment_dispute_apply",
     "payment_method_detach",
     "payment_method_for_use",
     "payment_method_parse",

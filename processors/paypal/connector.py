@@ -15,12 +15,13 @@
 
 from typing import Any
 
-from ..base import AuthorizeRequest, Connector, Outcome, ProcessorResult, WebhookEvent
+from ..base import AuthorizeRequest, Connector, DisputeInfo, DisputeLookupError, Outcome, ProcessorResult, WebhookEvent
 from ..currencies import CurrencyRefused
 from ..http import NOT_FOUND, REQUEST_IN_PROGRESS, Reply
 from ..registry import register
 from .client import PayPalClient
 from .currencies import PAYPAL_CURRENCIES
+from .disputes import paypal_dispute_info
 from .mapping import capture_result, error_result, issue_of, order_result, refund_result, refunds_of
 from .webhooks import paypal_webhook_parse
 
@@ -282,6 +283,13 @@ class PayPalConnector(Connector):
 
     def parse_webhook(self, *, headers: dict[str, str], body: bytes) -> WebhookEvent:
         return paypal_webhook_parse(client=self.client, config=self.config, headers=headers, body=body)
+
+    def dispute(self, *, processor_dispute_reference: str) -> DisputeInfo:
+        reply = self.client.call("GET", f"/v1/customer/disputes/{processor_dispute_reference}")
+        if isinstance(reply, ProcessorResult) or reply.status != 200:
+            status = getattr(reply, "status", None) or getattr(reply, "error_code", "")
+            raise DisputeLookupError(f"PayPal did not return dispute {processor_dispute_reference} ({status})")
+        return paypal_dispute_info(reply.body)
 
 
 def _refund_unresolved(message: str) -> ProcessorResult:

@@ -62,6 +62,10 @@ def verification_body(fields: dict[str, Any], webhook_id: str, body: bytes) -> b
 def _event(event_id: str, event_type: str, resource: dict[str, Any], event: dict) -> WebhookEvent:
     related = ((resource.get("supplementary_data") or {}).get("related_ids")) or {}
     common = {"processor_event_id": event_id, "type": event_type, "raw": event}
+    if event_type.startswith("CUSTOMER.DISPUTE."):
+        # CUSTOMER.DISPUTE.CREATED|UPDATED|RESOLVED: a trigger; the disputes app reads the dispute
+        # (GET /v1/customer/disputes/{dispute_id}) before acting.
+        return WebhookEvent(processor_reference=None, dispute_reference=_text(resource.get("dispute_id")), **common)
     if event_type.startswith("CHECKOUT.ORDER."):
         return WebhookEvent(processor_reference=resource.get("id"), result=order_result(resource), **common)
     if event_type in ("PAYMENT.CAPTURE.REFUNDED", "PAYMENT.CAPTURE.REVERSED") or event_type.startswith(

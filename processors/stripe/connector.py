@@ -22,12 +22,13 @@ can be found again with ``GET /v1/payment_intents/search``.
 
 from typing import Any
 
-from ..base import AuthorizeRequest, Connector, Outcome, ProcessorResult, WebhookEvent
+from ..base import AuthorizeRequest, Connector, DisputeInfo, DisputeLookupError, Outcome, ProcessorResult, WebhookEvent
 from ..currencies import CurrencyRefused
 from ..http import NOT_FOUND
 from ..registry import register
 from .client import StripeClient
 from .currencies import STRIPE_CURRENCIES
+from .disputes import stripe_dispute_info
 from .mapping import (
     AUTHENTICATION_UNSUPPORTED,
     REFERENCE_METADATA_KEY,
@@ -243,6 +244,13 @@ class StripeConnector(Connector):
 
     def parse_webhook(self, *, headers: dict[str, str], body: bytes) -> WebhookEvent:
         return stripe_webhook_parse(config=self.config, headers=headers, body=body)
+
+    def dispute(self, *, processor_dispute_reference: str) -> DisputeInfo:
+        reply = self.client.get(f"/v1/disputes/{processor_dispute_reference}")
+        if isinstance(reply, ProcessorResult) or reply.status != 200:
+            status = getattr(reply, "status", None) or getattr(reply, "error_code", "")
+            raise DisputeLookupError(f"Stripe did not return dispute {processor_dispute_reference} ({status})")
+        return stripe_dispute_info(reply.body)
 
 
 def _state_refusal(state: ProcessorResult, action: str) -> ProcessorResult:

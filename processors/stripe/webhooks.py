@@ -26,6 +26,16 @@ def stripe_webhook_parse(*, config: dict[str, Any], headers: dict[str, str], bod
     # Our own id, set on every create: it finds the attempt (or refund) whose reply was lost
     # and which therefore has no Stripe id recorded.
     ours = gateway_reference(obj) if isinstance(obj, dict) else None
+    if kind == "dispute":
+        # charge.dispute.created|updated|closed|funds_withdrawn|funds_reinstated: a trigger; the
+        # disputes app reads the dispute itself (GET /v1/disputes/{id}) before acting.
+        return WebhookEvent(
+            processor_event_id=event_id,
+            type=event_type,
+            processor_reference=obj.get("payment_intent") if isinstance(obj.get("payment_intent"), str) else None,
+            dispute_reference=obj.get("id") if isinstance(obj.get("id"), str) else None,
+            raw=event,
+        )
     if kind == "payment_intent":
         return WebhookEvent(
             processor_event_id=event_id,

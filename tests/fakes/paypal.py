@@ -61,6 +61,7 @@ class FakePayPal(FakeServer):
         self.captures: dict[str, dict[str, Any]] = {}
         self.authorizations: dict[str, dict[str, Any]] = {}
         self.refunds: dict[str, dict[str, Any]] = {}
+        self.disputes: dict[str, dict[str, Any]] = {}
         self.request_ids: dict[str, Reply] = {}
         # The fake's own bookkeeping, never in a reply.
         self._order_of: dict[str, str] = {}  # capture / authorization / refund id -> order id
@@ -202,6 +203,7 @@ class FakePayPal(FakeServer):
             (r"/v2/payments/refunds/([^/]+)", self.refunds),  # refunds.get
             (r"/v2/payments/captures/([^/]+)", self.captures),  # captures.get
             (r"/v2/payments/authorizations/([^/]+)", self.authorizations),  # authorizations.get
+            (r"/v1/customer/disputes/([^/]+)", self.disputes),  # disputes.get (Disputes API v1)
         ):
             match = re.fullmatch(pattern, request.path)
             if match:
@@ -293,6 +295,46 @@ class FakePayPal(FakeServer):
         self.captures[capture["id"]] = capture
         self._refunded[capture["id"]] = Decimal(0)
         return capture
+
+    def dispute_open(self, capture_id: str, *, reason: str = "UNAUTHORISED", stage: str = "CHARGEBACK") -> dict:
+        """A buyer's dispute of a capture, as disputes.get returns it (Disputes API v1 fields)."""
+        with self.lock:
+            capture = self.captures[capture_id]
+            unit = self.orders[self._order_of[capture_id]]["purchase_units"][0]
+            dispute_id = f"PP-D-{next(self._seq):05d}"
+            now = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+            due = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(time.time() + 10 * 86400))
+            self.disputes[dispute_id] = {
+                "dispute_id": dispute_id,
+                "create_time": now,
+                "update_time": now,
+                "disputed_transactions": [
+                    {
+                        "seller_transaction_id": capture_id,
+                        "create_time": capture.get("create_time", now),
+                        "transaction_status": "COMPLETED",
+                        "gross_amount": dict(capture["amount"]),
+                        "custom": unit.get("custom_id"),
+                    }
+                ],
+                "reason": reason,
+                "status": "WAITING_FOR_SELLER_RESPONSE",
+                "dispute_amount": dict(capture["amount"]),
+                "dispute_life_cycle_stage": stage,
+                "dispute_channel": "EXTERNAL",
+                "seller_response_due_date": due,
+                "links": [],
+            }
+            return self.disputes[dispute_id]
+
+    def dispute_resolve(self, dispute_id: str, *, seller_won: bool) -> dict:
+        with self.lock:
+            dispute = self.disputes[dispute_id]
+            dispute["status"] = "RESOLVED"
+            dispute["dispute_outcome"] = {
+                "outcome_code": "RESOLVED_SELLER_FAVOUR" if seller_won else "RESOLVED_BUYER_FAVOUR"
+            }
+            return dispute
 
     def _refresh_order(self, order_id: str) -> None:
         """The order shows its payments as they are now (orders.get lists them)."""

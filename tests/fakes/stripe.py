@@ -45,6 +45,7 @@ _ROUTES = (  # (method, path pattern, operationId)
     ("GET", r"/v1/payment_methods/(?P<id>[^/]+)", "GetPaymentMethodsPaymentMethod"),
     ("GET", r"/v1/refunds", "GetRefunds"),
     ("GET", r"/v1/refunds/(?P<id>[^/]+)", "GetRefundsRefund"),
+    ("GET", r"/v1/disputes/(?P<id>[^/]+)", "GetDisputesDispute"),
 )
 
 
@@ -76,6 +77,7 @@ class FakeStripe(FakeServer):
         self.intents: dict[str, dict[str, Any]] = {}
         self.refunds: dict[str, dict[str, Any]] = {}
         self.payment_methods: dict[str, dict[str, Any]] = {}
+        self.disputes: dict[str, dict[str, Any]] = {}
         self.idempotency: dict[str, dict[str, Any]] = {}
         # Stripe's search index trails writes; True: it has not caught up with any of them yet.
         self.search_lagging = False
@@ -202,6 +204,7 @@ class FakeStripe(FakeServer):
                 "GetPaymentIntentsIntent": (self.intents, "payment_intent"),
                 "GetRefundsRefund": (self.refunds, "refund"),
                 "GetPaymentMethodsPaymentMethod": (self.payment_methods, "payment_method"),
+                "GetDisputesDispute": (self.disputes, "dispute"),
             }[operation]
             found = book[0].get(path_id or "")
             return Reply(200, found) if found else self._missing(book[1], path_id or "")
@@ -231,7 +234,12 @@ class FakeStripe(FakeServer):
 
     @staticmethod
     def _missing(kind: str, object_id: str) -> Reply:
-        name = {"payment_intent": "payment_intent", "refund": "refund", "payment_method": "PaymentMethod"}[kind]
+        name = {
+            "payment_intent": "payment_intent",
+            "refund": "refund",
+            "payment_method": "PaymentMethod",
+            "dispute": "dispute",
+        }[kind]
         return _invalid({"code": "resource_missing", "message": f"No such {name}: '{object_id}'", "param": "id"}, 404)
 
     def _post(self, operation: str, path_id: str | None, params: dict[str, Any]) -> Reply:
@@ -379,6 +387,22 @@ class FakeStripe(FakeServer):
         self.refunds[refund["id"]] = refund
         self._refund_order.append(refund["id"])
         return Reply(200, refund)
+
+    # --- disputes (Stripe opens them; the account can only read and answer) ---------------------------
+    def dispute_open(
+        self, intent_id: str, *, status: str = "needs_response", reason: str = "fraudulent", fee: int = 1500
+    ) -> dict[str, Any]:
+        with self.lock:
+            pi = self.intents[intent_id]
+            dispute = objects.dispute(self._id("du"), pi, status=status, reason=reason, fee=fee, livemode=self.livemode)
+            self.disputes[dispute["id"]] = dispute
+            return dispute
+
+    def dispute_close(self, dispute_id: str, *, won: bool) -> dict[str, Any]:
+        with self.lock:
+            dispute = self.disputes[dispute_id]
+            objects.dispute_closed(dispute, won=won, reinstated_id=self._id("txn"))
+            return dispute
 
     # --- events -------------------------------------------------------------------------------------
     def event(self, type_: str, obj: dict[str, Any]) -> dict[str, Any]:

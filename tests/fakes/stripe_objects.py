@@ -108,3 +108,62 @@ def event(event_id: str, type_: str, obj: dict[str, Any], *, livemode: bool) -> 
         "pending_webhooks": 1,
         "request": {"id": None, "idempotency_key": None},
     }
+
+
+def dispute(
+    dispute_id: str, pi: dict[str, Any], *, status: str, reason: str, fee: int, livemode: bool
+) -> dict[str, Any]:
+    """A Dispute as GET /v1/disputes/{id} returns it (fields of Stripe's API reference). Chargeback
+    statuses carry the withdrawal balance transaction (amount negative, the dispute fee positive)."""
+    now = int(time.time())
+    withdrawn = status in ("needs_response", "under_review", "won", "lost")
+    return {
+        "id": dispute_id,
+        "object": "dispute",
+        "amount": pi["amount_received"] or pi["amount"],
+        "balance_transactions": (
+            [
+                {
+                    "id": f"txn_{dispute_id}_w",
+                    "object": "balance_transaction",
+                    "amount": -(pi["amount_received"] or pi["amount"]) - fee,
+                    "currency": pi["currency"],
+                    "fee": fee,
+                    "reporting_category": "dispute",
+                }
+            ]
+            if withdrawn
+            else []
+        ),
+        "charge": pi.get("latest_charge") or f"ch_{pi['id'][3:]}",
+        "created": now,
+        "currency": pi["currency"],
+        "evidence": {},
+        "evidence_details": {
+            "due_by": now + 7 * 86400,
+            "has_evidence": False,
+            "past_due": False,
+            "submission_count": 0,
+        },
+        "is_charge_refundable": False,
+        "livemode": livemode,
+        "metadata": {},
+        "payment_intent": pi["id"],
+        "reason": reason,
+        "status": status,
+    }
+
+
+def dispute_closed(dispute: dict[str, Any], *, won: bool, reinstated_id: str) -> None:
+    dispute["status"] = "won" if won else "lost"
+    if won:
+        dispute["balance_transactions"].append(
+            {
+                "id": reinstated_id,
+                "object": "balance_transaction",
+                "amount": dispute["amount"],
+                "currency": dispute["currency"],
+                "fee": 0,
+                "reporting_category": "dispute_reversal",
+            }
+        )

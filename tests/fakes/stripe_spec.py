@@ -151,6 +151,7 @@ QUERIES: dict[str, tuple[tuple[str, ...], frozenset[str]]] = {
     ),
     "GetRefundsRefund": ((), frozenset({"expand"})),
     "GetPaymentMethodsPaymentMethod": ((), frozenset({"expand"})),
+    "GetDisputesDispute": ((), frozenset({"expand"})),
 }
 
 

@@ -101,7 +101,12 @@ def test_admin_pages_show_money_read_only_and_never_the_ciphertext(admin_client,
     payment_page = pages["payment"].content.decode()
     assert 'name="amount_received"' not in payment_page  # read-only: no input for money
     assert refund["id"] in payment_page and "authorize" in payment_page  # refunds and attempts inline
+    selected = {"action": "sync_payment", "_selected_action": [paid["id"]]}
+    confirm = admin_client.post("/admin/payments/payment/", selected)
+    assert confirm.status_code == 200 and b"confirmation_token" in confirm.content
     sync = admin_client.post(
-        "/admin/payments/payment/", {"action": "sync_with_processor", "_selected_action": [paid["id"]]}, follow=True
+        "/admin/payments/payment/",
+        {"action": "sync_payment", "_selected_action": [paid["id"]], "confirm": "yes", "confirmation_token": "t" * 20},
+        follow=True,
     )
     assert sync.status_code == 200 and Payment.objects.get(pk=paid["id"]).status == "succeeded"

@@ -1,12 +1,12 @@
 """After adding a new key to ENCRYPTION_KEYS: re-encrypt every webhook signing secret under the
 active key, so the old key can be dropped. Safe to re-run; rows already on the active key are skipped."""
 
-from django.core.management.base import BaseCommand
-
+from audit.commands import AuditedCommand
 from events.services import webhook_secrets_reencrypt
 
 
-class Command(BaseCommand):
+class Command(AuditedCommand):
+    audit_mode = "before"  # works in batches of its own transactions
     help = "Re-encrypt webhook endpoint secrets under the active encryption key."
 
     def handle(self, *args, **options):

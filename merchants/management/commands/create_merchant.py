@@ -1,11 +1,10 @@
 import json
 
-from django.core.management.base import BaseCommand
-
+from audit.commands import AuditedCommand
 from merchants.services import merchant_create
 
 
-class Command(BaseCommand):
+class Command(AuditedCommand):
     help = "Create a merchant with a secret and a publishable API key; the keys are printed once."
 
     def add_arguments(self, parser):

@@ -4,12 +4,12 @@ Rotation: append a new key to ENCRYPTION_KEYS (it becomes the active one), deplo
 command, then remove the old key once it reports nothing left to change.
 """
 
-from django.core.management.base import BaseCommand
-
+from audit.commands import AuditedCommand
 from payments.services import payment_methods_reencrypt
 
 
-class Command(BaseCommand):
+class Command(AuditedCommand):
+    audit_mode = "before"  # works in batches of its own transactions
     help = "Re-encrypt vaulted cards under the newest encryption key."
 
     def add_arguments(self, parser):

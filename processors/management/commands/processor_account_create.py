@@ -2,14 +2,15 @@ import json
 import os
 import sys
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from audit.commands import AuditedCommand
 from gateway.errors import ApiError
 from merchants.selectors import merchant_exists
 from processors.services import processor_account_create
 
 
-class Command(BaseCommand):
+class Command(AuditedCommand):
     help = (
         "Create a processor account for a merchant. Credentials are a JSON object read from stdin "
         "(default) or from the environment variable named by --credentials-env; never pass them as an "

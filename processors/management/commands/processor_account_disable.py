@@ -1,10 +1,11 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from audit.commands import AuditedCommand
 from gateway.errors import ApiError
 from processors.services import processor_account_set_active
 
 
-class Command(BaseCommand):
+class Command(AuditedCommand):
     help = "Disable (or with --enable, re-enable) a processor account; routing skips disabled accounts."
 
     def add_arguments(self, parser):

@@ -1,10 +1,11 @@
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from audit.commands import AuditedCommand
 from gateway.errors import ApiError
 from processors.services import processor_route_set
 
 
-class Command(BaseCommand):
+class Command(AuditedCommand):
     help = "Set a merchant's ordered route for a payment method (and optionally one currency)."
 
     def add_arguments(self, parser):

@@ -1,0 +1,56 @@
+"""Disputes (chargebacks and inquiries) on payments, as the processors report them.
+
+A dispute belongs to one payment (the disputes app refers to it; payments owns it and shows the
+effect: ``disputed``, ``amount_disputed``). It is unique per processor account and the processor's
+dispute id, so every webhook redelivery or re-read updates the same row.
+"""
+
+from django.db import models
+
+from gateway.ids import PublicIdField
+
+from .state import DISPUTE_STATUSES
+
+
+class Dispute(models.Model):
+    id = PublicIdField(prefix="dp")
+    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="+")
+    livemode = models.BooleanField(default=False)
+    payment = models.ForeignKey("payments.Payment", on_delete=models.PROTECT, related_name="+")
+    order_id = models.CharField(max_length=40, blank=True)
+    amount = models.BigIntegerField()  # minor units, disputed
+    currency = models.CharField(max_length=3)
+    fee = models.BigIntegerField(default=0)  # the processor's dispute fee, withdrawn with the amount
+    fee_returned = models.BigIntegerField(default=0)
+    reason = models.CharField(max_length=64)
+    status = models.CharField(max_length=32, choices=[(s, s) for s in DISPUTE_STATUSES])
+    processor_status = models.CharField(max_length=64, blank=True)  # the processor's own word
+    evidence_due_by = models.DateTimeField(null=True, blank=True)
+    processor = models.CharField(max_length=32)
+    processor_account_id = models.CharField(max_length=64)
+    processor_reference = models.CharField(max_length=255)
+    # What the books recorded (disputes.books): each at most once.
+    funds_withdrawn_at = models.DateTimeField(null=True, blank=True)
+    funds_reinstated_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["merchant", "processor_account_id", "processor_reference"], name="dispute_processor_unique"
+            ),
+            models.CheckConstraint(condition=models.Q(amount__gt=0), name="dispute_amount_positive"),
+            models.CheckConstraint(
+                condition=models.Q(fee__gte=0) & models.Q(fee_returned__gte=0), name="dispute_fees_not_negative"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["merchant", "livemode", "payment"]),
+            models.Index(fields=["merchant", "livemode", "status"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.id} {self.status} {self.amount} {self.currency}"
