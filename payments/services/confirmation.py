@@ -11,7 +11,7 @@ import logging
 from django.db import transaction
 
 from customers.selectors import customer_get
-from events.services import event_record
+from events.services import events_record
 from gateway.errors import Conflict, InvalidRequest, NotFound, not_found
 from orders.selectors import order_outstanding
 from processors.base import AuthorizeRequest, CardDetails, Outcome, ProcessorResult
@@ -103,11 +103,14 @@ def payment_create(
         if confirm:
             attempt, card, route = _confirm_begin(payment=payment, method=given.method)
         payment.save(force_insert=True)
-        created = payment_data(payment) | {"status": created_status, "last_payment_error": None, "next_action": None}
-        event_record(merchant_id=merchant_id, type="payment.created", data=created, livemode=livemode)
+        # One serialization for both events of a confirming create, one INSERT for both rows. No
+        # cache rotation: nothing of a payment that did not exist can have been cached.
+        data = payment_data(payment)
+        events = [("payment.created", data | {"status": created_status, "last_payment_error": None, "next_action": None})]
         if attempt is not None:
             attempt.save(force_insert=True)
-            payment_changed(payment, "payment.processing")
+            events.append(("payment.processing", data))
+        events_record(merchant_id=merchant_id, livemode=livemode, events=events)
     if attempt is None:
         return payment
     return _authorize(payment=payment, attempt=attempt, route=route, card=card)
