@@ -4,6 +4,8 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
+from gateway.cache import MERCHANT_CONFIG
+
 from .keys import api_key_cache_key, api_key_hash, api_key_new, api_key_prefix
 from .models import ApiKey, Merchant
 
@@ -66,6 +68,13 @@ def merchant_update_rate_limit(*, merchant: Merchant, per_second: float | None, 
     merchant.save(update_fields=["rate_limit_per_second", "rate_limit_burst", "updated"])
     merchant_invalidate_cached_keys(merchant=merchant)
     return merchant
+
+
+def merchant_settings_set(*, merchant_id: str, settings: dict) -> None:
+    """Replace a merchant's settings (e.g. ``{"sandbox": {...}}``); every process's cached copy of
+    the merchant's configuration is reloaded on its next use."""
+    Merchant.objects.filter(id=merchant_id).update(settings=settings, updated=timezone.now())
+    MERCHANT_CONFIG.invalidate(merchant_id)
 
 
 def merchant_invalidate_cached_keys(*, merchant: Merchant) -> None:

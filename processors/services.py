@@ -9,6 +9,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from gateway.cache import MERCHANT_CONFIG
 from gateway.crypto import encrypt, needs_reencrypt, reencrypt
 from gateway.errors import InvalidRequest, NotFound
 
@@ -44,6 +45,12 @@ def processor_credentials_encrypt(credentials: dict[str, str]) -> str:
     return encrypt(json.dumps(credentials, sort_keys=True).encode(), purpose=CREDENTIALS_PURPOSE) if credentials else ""
 
 
+def processor_config_changed(*, merchant_id: str) -> None:
+    """Every write of a merchant's accounts or routes (services, admin): every process's cached
+    routes, accounts and connectors of that merchant are reloaded on their next use."""
+    MERCHANT_CONFIG.invalidate(merchant_id)
+
+
 def processor_account_create(
     *,
     merchant_id: str,
@@ -69,7 +76,7 @@ def processor_account_create(
             "webhook_id must be the PayPal webhook's id: letters and digits, at most 50.", param="webhook_id"
         )
     cleaned = processor_credentials_clean(processor, credentials)
-    return ProcessorAccount.objects.create(
+    account = ProcessorAccount.objects.create(
         merchant_id=merchant_id,
         processor=processor,
         display_name=display_name,
@@ -82,6 +89,8 @@ def processor_account_create(
         breaker_fail_max=breaker_fail_max,
         breaker_reset_timeout=breaker_reset_timeout,
     )
+    processor_config_changed(merchant_id=merchant_id)
+    return account
 
 
 def processor_account_set_credentials(*, account: ProcessorAccount, credentials: dict[str, Any]) -> ProcessorAccount:
@@ -90,6 +99,7 @@ def processor_account_set_credentials(*, account: ProcessorAccount, credentials:
         processor_credentials_clean(account.processor, credentials)
     )
     account.save(update_fields=["credentials_encrypted", "updated"])
+    processor_config_changed(merchant_id=account.merchant_id)
     if account.processor == ProcessorAccount.Processor.PAYPAL:
         paypal_token_forget(account_id=account.id, client_id=str(credentials.get("client_id", "")))
     return account
@@ -101,6 +111,7 @@ def processor_account_set_active(*, account_id: str, is_active: bool) -> Process
         raise NotFound(f"No such processor account: '{account_id}'", param="account_id")
     account.is_active = is_active
     account.save(update_fields=["is_active", "updated"])
+    processor_config_changed(merchant_id=account.merchant_id)
     return account
 
 
@@ -121,6 +132,7 @@ def processor_route_set(
     ProcessorRoute.objects.filter(
         merchant_id=merchant_id, payment_method_type=payment_method_type, currency=currency
     ).delete()
+    processor_config_changed(merchant_id=merchant_id)
     return [
         ProcessorRoute.objects.create(
             merchant_id=merchant_id,
@@ -205,5 +217,6 @@ def processor_credentials_reencrypt() -> int:
             if account.credentials_encrypted and needs_reencrypt(account.credentials_encrypted):
                 account.credentials_encrypted = reencrypt(account.credentials_encrypted, purpose=CREDENTIALS_PURPOSE)
                 account.save(update_fields=["credentials_encrypted"])
+                processor_config_changed(merchant_id=account.merchant_id)
                 changed += 1
     return changed
