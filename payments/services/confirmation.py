@@ -34,7 +34,7 @@ from ..selectors import payment_get
 from ..serializers import payment_data
 from ..state import payment_transition, payment_unexpected_state, transition_allowed
 from .attempts import attempt_new, inflight_deadline, processor_call
-from .changes import payment_changed
+from .changes import payment_changed, payment_save_changed, payment_snapshot
 from .methods import method_use
 from .settlement import attempt_fields, attempt_settle, settlement_raise
 
@@ -176,6 +176,7 @@ def payment_confirm(
     payment = payment_get(merchant_id=merchant_id, payment_id=payment_id, livemode=livemode)
     with transaction.atomic(durable=True):
         order, payment = payment_lock_with_order(payment=payment)
+        before = payment_snapshot(payment)
         if not transition_allowed(payment.status, "confirm"):
             raise payment_unexpected_state(payment, "confirm")
         if order is not None:
@@ -185,7 +186,7 @@ def payment_confirm(
         if save_payment_method is not None:
             payment.save_payment_method = save_payment_method
         attempt, card, route = _confirm_begin(payment=payment, method=method)
-        payment.save()
+        payment_save_changed(payment, before)
         attempt.save(force_insert=True)
         payment_changed(payment, "payment.processing")
     return _authorize(payment=payment, attempt=attempt, route=route, card=card)
