@@ -108,7 +108,10 @@ def _sandbox(merchant_id: str, version: str | None = None) -> Connector:
 
 def _account_connector(account, version: str | None) -> Connector:
     return MERCHANT_CONFIG.get(
-        account.merchant_id, f"connector:{account.id}", lambda: connector_for_processor_account(account), version=version
+        account.merchant_id,
+        f"connector:{account.id}",
+        lambda: connector_for_processor_account(account),
+        version=version,
     )
 
 
@@ -163,7 +166,9 @@ def route_for(
     if not routes:
         if livemode:
             return []
-        return [RouteEntry(account_id=SANDBOX_ACCOUNT_ID, processor="sandbox", connector=_sandbox(merchant_id, version))]
+        return [
+            RouteEntry(account_id=SANDBOX_ACCOUNT_ID, processor="sandbox", connector=_sandbox(merchant_id, version))
+        ]
     currency = (currency or "").upper()
     ordered = [r for r in routes if r.currency == currency] + [r for r in routes if r.currency == ""]
     entries: list[RouteEntry] = []

@@ -106,7 +106,9 @@ def payment_create(
         # One serialization for both events of a confirming create, one INSERT for both rows. No
         # cache rotation: nothing of a payment that did not exist can have been cached.
         data = payment_data(payment)
-        events = [("payment.created", data | {"status": created_status, "last_payment_error": None, "next_action": None})]
+        events = [
+            ("payment.created", data | {"status": created_status, "last_payment_error": None, "next_action": None})
+        ]
         if attempt is not None:
             attempt.save(force_insert=True)
             events.append(("payment.processing", data))
