@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from gateway.context import current_idempotency_key, current_request_id
 from gateway.errors import InvalidRequest, not_found
+from gateway.ids import new_id
 
 from ..models import Delivery, Event, WebhookEndpoint
 from .endpoints import endpoint_for_update
@@ -31,8 +32,12 @@ def events_record(
     if not connection.in_atomic_block:
         raise RuntimeError("event_record must be called inside the transaction of the change it records")
     request_id, idempotency_key = current_request_id(), current_idempotency_key()
+    # Ids sort by millisecond, then at random: drawn together and sorted, so the events of one
+    # batch keep their order in every list (ordered by id) even within one millisecond.
+    ids = sorted(new_id("evt") for _ in events)
     rows = [
         Event(
+            id=event_id,
             merchant_id=merchant_id,
             type=type,
             data={"object": data},
@@ -40,7 +45,7 @@ def events_record(
             request_id=request_id,
             idempotency_key=idempotency_key,
         )
-        for type, data in events
+        for event_id, (type, data) in zip(ids, events, strict=True)
     ]
     if rows and _insert_marking_unsubscribed(rows, connection):
         for event in rows:
