@@ -10,6 +10,8 @@ to its own merchant's keys of its own mode (test or live). With Redis down, ``ge
 and reads go to the database (django-redis ignores cache errors).
 """
 
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -80,3 +82,121 @@ class GenerationalCache:
             cache.set(self._token_key(object_id), new_id("tok"), timeout=self._timeout())
 
         transaction.on_commit(rotate, robust=True)
+
+
+@dataclass
+class _LocalEntry:
+    version: str
+    loaded_at: float
+    value: Any
+
+
+class ConfigCache:
+    """Per-process cache of slow-changing configuration (processor routes and accounts with their
+    built connectors, sandbox settings), checked against a version token in Redis on every read.
+
+    A read costs one Redis GET instead of the database queries, and a change is seen by every
+    process on its very next read: each writer (a service, or an admin save hook calling one)
+    sets a fresh version after its commit (``invalidate``). A reader takes the version *before*
+    loading and keeps what it loaded under that version, so a load racing a change is replaced
+    on the next read (the same argument as ``GenerationalCache``). Entries also expire after
+    ``ttl_seconds``: a bound on a change made behind the services' back (raw SQL). Redis down:
+    no version, so every read loads from the database (slower, never stale).
+
+    One version per owner (a merchant): ``part`` names what is cached under it, so any change of
+    that owner's configuration reloads all its parts.
+    """
+
+    def __init__(self, *, namespace: str, ttl_seconds: float = 300.0):
+        self.namespace = namespace
+        self.ttl_seconds = ttl_seconds
+        self._entries: dict[tuple[str, str], _LocalEntry] = {}
+        self._lock = threading.Lock()
+        self._thread = threading.local()
+
+    def _version_key(self, owner: str) -> str:
+        return f"{self.namespace}:{owner}:version"
+
+    def version(self, owner: str) -> str | None:
+        """The owner's current version (created when missing); None when Redis is unavailable."""
+        key = self._version_key(owner)
+        version = cache.get(key)
+        if version is None:
+            fresh = new_id("cfg")
+            version = fresh if cache.add(key, fresh, timeout=None) else cache.get(key)
+        return version
+
+    def get(self, owner: str, part: str, load: Callable[[], T], *, version: str | None = None) -> T:
+        """``load()``'s value, from this process's memory while the owner's version is unchanged.
+
+        ``version``: one the caller read itself moments ago (spares the GET); else it is read here.
+        """
+        pending = self._pending_token(owner)
+        if pending is not None:
+            # This thread changed the owner's configuration in a transaction not yet committed:
+            # what it reads now may still roll back, so it is kept under a version only this
+            # uncommitted change has (no other thread, and nothing after a rollback, matches it).
+            version = pending
+        elif version is None:
+            version = self.version(owner)
+        if version is None:
+            return load()
+        entry = self._entries.get((owner, part))
+        now = time.monotonic()
+        if entry is not None and entry.version == version and now - entry.loaded_at < self.ttl_seconds:
+            return entry.value
+        value = load()
+        with self._lock:
+            self._entries[(owner, part)] = _LocalEntry(version=version, loaded_at=now, value=value)
+        return value
+
+    def invalidate(self, owner: str) -> None:
+        """Call inside the transaction of the change: this process forgets the owner's entries at
+        once (so its own next read, even in that transaction, sees the change) and, after the
+        commit (at once outside a transaction), a fresh version makes every process reload."""
+
+        def rotate() -> None:
+            self._pending().pop(owner, None)
+            cache.set(self._version_key(owner), new_id("cfg"), timeout=None)
+            self._forget(owner)
+
+        self._forget(owner)
+        if transaction.get_connection().in_atomic_block:
+            self._pending()[owner] = f"pending:{new_id('cfg')}"
+        transaction.on_commit(rotate, robust=True)
+
+    def _pending(self) -> dict[str, str]:
+        pending = getattr(self._thread, "pending", None)
+        if pending is None:
+            pending = self._thread.pending = {}
+        return pending
+
+    def _pending_token(self, owner: str) -> str | None:
+        """The version of this thread's uncommitted change of the owner's configuration, if any.
+
+        Django has no rollback hook: a change whose transaction has ended without its commit
+        hook having run was rolled back, so the mark is dropped once no transaction is open."""
+        pending = self._pending()
+        token = pending.get(owner)
+        if token is None:
+            return None
+        if transaction.get_connection().in_atomic_block:
+            return token
+        pending.pop(owner, None)
+        return None
+
+    def _forget(self, owner: str) -> None:
+        with self._lock:
+            for key in [k for k in self._entries if k[0] == owner]:
+                self._entries.pop(key, None)
+
+    def clear_local(self) -> None:
+        """Forget this process's entries (tests simulating another process)."""
+        with self._lock:
+            self._entries.clear()
+
+
+# Everything a payment's processor call needs of its merchant's configuration: routes, processor
+# accounts (and the connectors built from them), the sandbox's settings and fault plan. Every
+# service writing one of them calls ``MERCHANT_CONFIG.invalidate(merchant_id)``.
+MERCHANT_CONFIG = ConfigCache(namespace="merchant-config", ttl_seconds=300.0)

@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
 
 from audit.admin_mixins import AuditedAdmin
+from gateway.cache import MERCHANT_CONFIG
 
 from .models import ApiKey, Merchant
 from .services import api_key_create, api_key_revoke, merchant_invalidate_cached_keys
@@ -29,6 +30,7 @@ class MerchantAdmin(AuditedAdmin):
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
         merchant_invalidate_cached_keys(merchant=obj)
+        MERCHANT_CONFIG.invalidate(obj.id)  # settings (the sandbox's) seen by every process at once
 
     def _create_key(self, request, queryset, kind: str) -> None:
         for merchant in queryset:

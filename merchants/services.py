@@ -1,3 +1,4 @@
+import time
 from dataclasses import dataclass
 
 from django.core.cache import cache
@@ -5,6 +6,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from audit.services import audit_note
+from gateway.cache import MERCHANT_CONFIG
 
 from .keys import api_key_cache_key, api_key_hash, api_key_new, api_key_prefix
 from .models import ApiKey, Merchant
@@ -56,9 +58,22 @@ def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
     return api_key
 
 
+_TOUCH_SECONDS = 60
+_touched_until: dict[str, float] = {}  # this process: key id -> when it may ask Redis again
+
+
 def api_key_touch(*, api_key_id: str) -> None:
-    """Record use at most once a minute per key, so authentication does not write on every request."""
-    if cache.add(f"apikey-used:{api_key_id}", 1, timeout=60):
+    """Record use at most once a minute per key, so authentication does not write on every request.
+
+    Redis decides which process writes (``add``); a process that asked within the minute does not
+    ask again, so a steady stream of requests costs no Redis round trip here."""
+    now = time.monotonic()
+    if _touched_until.get(api_key_id, 0.0) > now:
+        return
+    if len(_touched_until) > 10_000:
+        _touched_until.clear()
+    _touched_until[api_key_id] = now + _TOUCH_SECONDS
+    if cache.add(f"apikey-used:{api_key_id}", 1, timeout=_TOUCH_SECONDS):
         ApiKey.objects.filter(id=api_key_id).update(last_used_at=timezone.now())
 
 
@@ -85,6 +100,13 @@ def merchant_update_rate_limit(*, merchant: Merchant, per_second: float | None, 
     merchant.save(update_fields=["rate_limit_per_second", "rate_limit_burst", "updated"])
     merchant_invalidate_cached_keys(merchant=merchant)
     return merchant
+
+
+def merchant_settings_set(*, merchant_id: str, settings: dict) -> None:
+    """Replace a merchant's settings (e.g. ``{"sandbox": {...}}``); every process's cached copy of
+    the merchant's configuration is reloaded on its next use."""
+    Merchant.objects.filter(id=merchant_id).update(settings=settings, updated=timezone.now())
+    MERCHANT_CONFIG.invalidate(merchant_id)
 
 
 def merchant_invalidate_cached_keys(*, merchant: Merchant) -> None:

@@ -9,7 +9,7 @@ from gateway.errors import ApiError
 from .breakers import breaker_reset
 from .models import BreakerEvent, ProcessorAccount, ProcessorRoute, ProcessorWebhookEvent
 from .selectors import account_breaker_state
-from .services import processor_credentials_clean, processor_credentials_encrypt
+from .services import processor_config_changed, processor_credentials_clean, processor_credentials_encrypt
 
 
 class ProcessorAccountForm(forms.ModelForm):
@@ -79,8 +79,31 @@ class ProcessorRouteInline(admin.TabularInline):
     fields = ("merchant", "payment_method_type", "currency", "priority")
 
 
+class ConfigChangedAdmin(AuditedAdmin):
+    """Every admin write of an account or route (inline routes included) is seen by every
+    process at once: the merchant's cached configuration is invalidated (``processor_config_changed``)."""
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        processor_config_changed(merchant_id=obj.merchant_id)
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        processor_config_changed(merchant_id=obj.merchant_id)
+
+    def delete_queryset(self, request, queryset):
+        merchant_ids = set(queryset.values_list("merchant_id", flat=True))
+        super().delete_queryset(request, queryset)
+        for merchant_id in merchant_ids:
+            processor_config_changed(merchant_id=merchant_id)
+
+    def save_formset(self, request, form, formset, change):
+        super().save_formset(request, form, formset, change)
+        processor_config_changed(merchant_id=form.instance.merchant_id)
+
+
 @admin.register(ProcessorAccount)
-class ProcessorAccountAdmin(AuditedAdmin):
+class ProcessorAccountAdmin(ConfigChangedAdmin):
     form = ProcessorAccountForm
     list_display = ("id", "display_name", "processor", "merchant", "livemode", "is_active", "breaker")
     list_filter = ("processor", "livemode", "is_active")
@@ -104,11 +127,14 @@ class ProcessorAccountAdmin(AuditedAdmin):
 
     @admin.action(description="Disable (skip in routing)")
     def disable(self, request, queryset):
+        merchant_ids = set(queryset.values_list("merchant_id", flat=True))
         queryset.update(is_active=False)
+        for merchant_id in merchant_ids:
+            processor_config_changed(merchant_id=merchant_id)
 
 
 @admin.register(ProcessorRoute)
-class ProcessorRouteAdmin(AuditedAdmin):
+class ProcessorRouteAdmin(ConfigChangedAdmin):
     list_display = ("merchant", "payment_method_type", "currency", "priority", "account")
     list_filter = ("payment_method_type",)
     search_fields = ("merchant__id", "account__id")

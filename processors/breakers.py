@@ -10,19 +10,26 @@ worker and Celery worker sees the same breaker, and the connector wrapper that a
   shared instance would serialise every call to one account within a process. All state lives in
   Redis, so a fresh object loses nothing, and it only notifies listeners of transitions that
   happen during its own call (no duplicate "noticed elsewhere" events).
+* Its storage (``SnapshotRedisStorage``) reads the breaker's state, failure count and opening
+  time in one MGET when the call begins and serves pybreaker's repeated reads from that snapshot;
+  writes go to Redis at once (INCR's answer updates the snapshot). A closed breaker with no
+  failures costs one Redis command per call (pybreaker's own storage: six).
 * Redis down: the breaker fails open (calls go through, process-local counting), with a warning.
 """
 
+import calendar
 import logging
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 import pybreaker
 from django.conf import settings
 from django.db import DatabaseError, transaction
+from redis.exceptions import RedisError
 
 from .base import AuthorizeRequest, Connector, DisputeInfo, Outcome, ProcessorResult, WebhookEvent
 from .http import is_transport_failure
@@ -68,15 +75,80 @@ def _namespace(name: str) -> str:
     return f"{prefix}:breaker:{name}"
 
 
-def _redis():
-    from django_redis import get_redis_connection
+_redis_client = None
 
-    return get_redis_connection("default")
+
+def _redis():
+    """The process's Redis client (django-redis's pool), looked up once."""
+    global _redis_client
+    if _redis_client is None:
+        from django_redis import get_redis_connection
+
+        _redis_client = get_redis_connection("default")
+    return _redis_client
+
+
+class SnapshotRedisStorage(pybreaker.CircuitRedisStorage):
+    """pybreaker's Redis storage, read once per call: one MGET of state, failure count and opening
+    time when built (no SETNX: a missing key is a closed breaker with no failures, pybreaker's own
+    fallback), the reads pybreaker repeats during the call answered from it, writes sent at once.
+    Built per call, like the breaker that uses it."""
+
+    def __init__(self, redis_object, *, namespace: str):
+        pybreaker.CircuitBreakerStorage.__init__(self, "redis")
+        self._redis = redis_object
+        self._namespace_name = namespace
+        self._fallback_circuit_state = pybreaker.STATE_CLOSED
+        self._initial_state = pybreaker.STATE_CLOSED
+        self._cluster_mode = False
+        state, counter, opened_at = redis_object.mget(
+            [self._namespace("state"), self._namespace("fail_counter"), self._namespace("opened_at")]
+        )
+        self._state = state.decode() if state else pybreaker.STATE_CLOSED
+        self._counter = int(counter or 0)
+        self._opened_at = int(opened_at) if opened_at else None
+
+    @property
+    def state(self) -> str:
+        return self._state
+
+    @state.setter
+    def state(self, state: str) -> None:
+        pybreaker.CircuitRedisStorage.state.fset(self, state)
+        self._state = str(state)
+
+    def increment_counter(self) -> None:
+        try:
+            self._counter = int(self._redis.incr(self._namespace("fail_counter")))
+        except RedisError:
+            logger.exception("breaker failure count not recorded")
+            self._counter += 1
+
+    def reset_counter(self) -> None:
+        # The common case (a success with no failure on record) writes nothing.
+        if self._counter:
+            super().reset_counter()
+            self._counter = 0
+
+    @property
+    def counter(self) -> int:
+        return self._counter
+
+    @property
+    def opened_at(self):
+        if self._opened_at is None:
+            return None
+        return datetime(*time.gmtime(self._opened_at)[:6], tzinfo=UTC)
+
+    @opened_at.setter
+    def opened_at(self, now) -> None:
+        pybreaker.CircuitRedisStorage.opened_at.fset(self, now)
+        self._opened_at = int(calendar.timegm(now.timetuple()))
 
 
 def breaker_storage(name: str) -> pybreaker.CircuitBreakerStorage:
     try:
-        return pybreaker.CircuitRedisStorage(pybreaker.STATE_CLOSED, _redis(), namespace=_namespace(name))
+        return SnapshotRedisStorage(_redis(), namespace=_namespace(name))
     except Exception:  # no Redis cache configured (embedded mode) or Redis unreachable: fail open
         logger.warning("breaker state not shared (Redis unavailable)", extra={"breaker": name})
         with _memory_lock:
@@ -123,10 +195,12 @@ class GuardedConnector(Connector):
         *,
         breaker_name: str,
         merchant_id: str,
-        fail_max: int,
-        reset_timeout: float,
-        enabled: bool = True,
+        fail_max: int | None = None,
+        reset_timeout: float | None = None,
+        enabled: bool | None = None,
     ):
+        """``fail_max``, ``reset_timeout``, ``enabled``: None reads the process settings at each call
+        (an instance is kept for the life of the process)."""
         super().__init__(account_id=inner.account_id, config=inner.config)
         self.inner = inner
         self.name = inner.name
@@ -148,14 +222,15 @@ class GuardedConnector(Connector):
 
     def _guard(self, call: Callable[[], ProcessorResult]) -> ProcessorResult:
         started = time.monotonic()
-        if not self.enabled:
+        enabled = settings.PROCESSOR_BREAKER_ENABLED if self.enabled is None else self.enabled
+        if not enabled:
             result = call()
         else:
             breaker = breaker_build(
                 name=self.breaker_name,
                 merchant_id=self.merchant_id,
-                fail_max=self.fail_max,
-                reset_timeout=self.reset_timeout,
+                fail_max=self.fail_max or settings.PROCESSOR_BREAKER_FAIL_MAX,
+                reset_timeout=self.reset_timeout or settings.PROCESSOR_BREAKER_RESET_TIMEOUT,
             )
             try:
                 result = breaker.call(self._counted, call)

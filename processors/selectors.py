@@ -24,8 +24,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings
-
+from gateway.cache import MERCHANT_CONFIG
 from gateway.errors import InvalidRequest
 
 from .base import Connector
@@ -54,15 +53,13 @@ def account_credentials(account) -> dict[str, Any]:
 
 
 def _guard(inner: Connector, *, breaker_name: str, merchant_id: str, account=None) -> GuardedConnector:
-    fail_max = getattr(account, "breaker_fail_max", None) or settings.PROCESSOR_BREAKER_FAIL_MAX
-    reset_timeout = getattr(account, "breaker_reset_timeout", None) or settings.PROCESSOR_BREAKER_RESET_TIMEOUT
+    # The account's own breaker settings, or the process settings read at each call (None).
     return GuardedConnector(
         inner,
         breaker_name=breaker_name,
         merchant_id=merchant_id,
-        fail_max=fail_max,
-        reset_timeout=reset_timeout,
-        enabled=settings.PROCESSOR_BREAKER_ENABLED,
+        fail_max=getattr(account, "breaker_fail_max", None) or None,
+        reset_timeout=getattr(account, "breaker_reset_timeout", None) or None,
     )
 
 
@@ -85,9 +82,37 @@ def connector_for_processor_account(account) -> Connector:
     return _guard(inner, breaker_name=account.id, merchant_id=account.merchant_id, account=account)
 
 
-def _sandbox(merchant_id: str) -> Connector:
-    inner = connector_class("sandbox")(account_id=SANDBOX_ACCOUNT_ID, config={"merchant_id": merchant_id})
-    return _guard(inner, breaker_name=sandbox_breaker_name(merchant_id), merchant_id=merchant_id)
+# --- the per-process cache of the merchant's configuration ------------------------------------------
+# Routes, accounts and the connectors built from them (credentials decrypted once) live in
+# ``gateway.cache.MERCHANT_CONFIG``: one Redis GET of the merchant's version per lookup instead of
+# the queries; every write (``processors.services``, the admin through them) invalidates it.
+# Connectors are stateless between calls (their breaker is built per call, state in Redis), so one
+# instance serves every thread of the process.
+
+
+@dataclass(frozen=True)
+class _Route:
+    currency: str
+    account: Any  # the ProcessorAccount row as loaded (read-only)
+
+
+def _sandbox(merchant_id: str, version: str | None = None) -> Connector:
+    def build() -> Connector:
+        # The version it was built under rides along: the sandbox reads its settings at that version.
+        config = {"merchant_id": merchant_id, "config_version": version}
+        inner = connector_class("sandbox")(account_id=SANDBOX_ACCOUNT_ID, config=config)
+        return _guard(inner, breaker_name=sandbox_breaker_name(merchant_id), merchant_id=merchant_id)
+
+    return MERCHANT_CONFIG.get(merchant_id, "connector:sandbox", build, version=version)
+
+
+def _account_connector(account, version: str | None) -> Connector:
+    return MERCHANT_CONFIG.get(
+        account.merchant_id,
+        f"connector:{account.id}",
+        lambda: connector_for_processor_account(account),
+        version=version,
+    )
 
 
 def connector_for_account(*, merchant_id: str, account_id: str) -> Connector:
@@ -97,12 +122,31 @@ def connector_for_account(*, merchant_id: str, account_id: str) -> Connector:
     """
     from .models import ProcessorAccount
 
+    version = MERCHANT_CONFIG.version(merchant_id)
     if account_id == SANDBOX_ACCOUNT_ID:
-        return _sandbox(merchant_id)
-    account = ProcessorAccount.objects.filter(merchant_id=merchant_id, id=account_id).first()
+        return _sandbox(merchant_id, version)
+    account = MERCHANT_CONFIG.get(
+        merchant_id,
+        f"account:{account_id}",
+        lambda: ProcessorAccount.objects.filter(merchant_id=merchant_id, id=account_id).first(),
+        version=version,
+    )
     if account is None:
         raise LookupError(f"unknown processor account {account_id!r}")
-    return connector_for_processor_account(account)
+    return _account_connector(account, version)
+
+
+def _routes_load(*, merchant_id: str, payment_method_type: str, livemode: bool) -> tuple[_Route, ...]:
+    from .models import ProcessorRoute
+
+    routes = (
+        ProcessorRoute.objects.filter(
+            merchant_id=merchant_id, payment_method_type=payment_method_type, account__livemode=livemode
+        )
+        .select_related("account")
+        .order_by("priority")
+    )
+    return tuple(_Route(currency=route.currency, account=route.account) for route in routes)
 
 
 def route_for(
@@ -112,19 +156,19 @@ def route_for(
     live payment never reaches the sandbox (no live route -> ``[]`` -> 503). With ``amount``,
     accounts whose processor cannot take it exactly are skipped; if none is left for that reason,
     the first one's refusal is raised (400)."""
-    from .models import ProcessorRoute
-
-    routes = list(
-        ProcessorRoute.objects.filter(
-            merchant_id=merchant_id, payment_method_type=payment_method_type, account__livemode=livemode
-        )
-        .select_related("account")
-        .order_by("priority")
+    version = MERCHANT_CONFIG.version(merchant_id)
+    routes = MERCHANT_CONFIG.get(
+        merchant_id,
+        f"routes:{'live' if livemode else 'test'}:{payment_method_type}",
+        lambda: _routes_load(merchant_id=merchant_id, payment_method_type=payment_method_type, livemode=livemode),
+        version=version,
     )
     if not routes:
         if livemode:
             return []
-        return [RouteEntry(account_id=SANDBOX_ACCOUNT_ID, processor="sandbox", connector=_sandbox(merchant_id))]
+        return [
+            RouteEntry(account_id=SANDBOX_ACCOUNT_ID, processor="sandbox", connector=_sandbox(merchant_id, version))
+        ]
     currency = (currency or "").upper()
     ordered = [r for r in routes if r.currency == currency] + [r for r in routes if r.currency == ""]
     entries: list[RouteEntry] = []
@@ -145,7 +189,7 @@ def route_for(
             continue
         entries.append(
             RouteEntry(
-                account_id=account.id, processor=account.processor, connector=connector_for_processor_account(account)
+                account_id=account.id, processor=account.processor, connector=_account_connector(account, version)
             )
         )
     if not entries and refusals:

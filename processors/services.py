@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit.services import audit_note
+from gateway.cache import MERCHANT_CONFIG
 from gateway.crypto import encrypt, needs_reencrypt, reencrypt
 from gateway.errors import InvalidRequest, NotFound
 
@@ -43,6 +44,12 @@ def processor_credentials_clean(processor: str, credentials: dict[str, Any]) -> 
 
 def processor_credentials_encrypt(credentials: dict[str, str]) -> str:
     return encrypt(json.dumps(credentials, sort_keys=True).encode(), purpose=CREDENTIALS_PURPOSE) if credentials else ""
+
+
+def processor_config_changed(*, merchant_id: str) -> None:
+    """Every write of a merchant's accounts or routes (services, admin): every process's cached
+    routes, accounts and connectors of that merchant are reloaded on their next use."""
+    MERCHANT_CONFIG.invalidate(merchant_id)
 
 
 def processor_account_create(
@@ -91,6 +98,7 @@ def processor_account_create(
             merchant_id=merchant_id,
             after={"processor": processor, "livemode": livemode, "keys_set": sorted(cleaned)},
         )
+        processor_config_changed(merchant_id=merchant_id)
     return account
 
 
@@ -108,6 +116,7 @@ def processor_account_set_credentials(*, account: ProcessorAccount, credentials:
             merchant_id=account.merchant_id,
             after={"keys_set": sorted(credentials)},
         )
+        processor_config_changed(merchant_id=account.merchant_id)
     if account.processor == ProcessorAccount.Processor.PAYPAL:
         paypal_token_forget(account_id=account.id, client_id=str(credentials.get("client_id", "")))
     return account
@@ -119,6 +128,7 @@ def processor_account_set_active(*, account_id: str, is_active: bool) -> Process
         raise NotFound(f"No such processor account: '{account_id}'", param="account_id")
     account.is_active = is_active
     account.save(update_fields=["is_active", "updated"])
+    processor_config_changed(merchant_id=account.merchant_id)
     return account
 
 
@@ -139,6 +149,7 @@ def processor_route_set(
     ProcessorRoute.objects.filter(
         merchant_id=merchant_id, payment_method_type=payment_method_type, currency=currency
     ).delete()
+    processor_config_changed(merchant_id=merchant_id)
     return [
         ProcessorRoute.objects.create(
             merchant_id=merchant_id,
@@ -254,5 +265,6 @@ def processor_credentials_reencrypt() -> int:
             if account.credentials_encrypted and needs_reencrypt(account.credentials_encrypted):
                 account.credentials_encrypted = reencrypt(account.credentials_encrypted, purpose=CREDENTIALS_PURPOSE)
                 account.save(update_fields=["credentials_encrypted"])
+                processor_config_changed(merchant_id=account.merchant_id)
                 changed += 1
     return changed

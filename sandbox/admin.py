@@ -3,6 +3,7 @@ from django.contrib import admin
 from audit.admin_mixins import AuditedAdmin, AuditedReadOnlyAdmin
 from gateway.admin_mixins import ReadOnlyTabularInline
 
+from .faults import sandbox_config_changed
 from .models import SandboxCharge, SandboxDispute, SandboxFaultPlan, SandboxRefund
 
 
@@ -32,6 +33,22 @@ class SandboxRefundAdmin(AuditedReadOnlyAdmin):
 class SandboxFaultPlanAdmin(AuditedAdmin):
     list_display = ("merchant_id", "remaining", "mode", "operations", "updated")
     search_fields = ("merchant_id",)
+
+    # The sandbox reads its plan from each process's cache of the merchant's configuration:
+    # an admin change invalidates it, so the next call everywhere sees it.
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        sandbox_config_changed(obj.merchant_id)
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        sandbox_config_changed(obj.merchant_id)
+
+    def delete_queryset(self, request, queryset):
+        merchant_ids = set(queryset.values_list("merchant_id", flat=True))
+        super().delete_queryset(request, queryset)
+        for merchant_id in merchant_ids:
+            sandbox_config_changed(merchant_id)
 
 
 @admin.register(SandboxDispute)

@@ -121,10 +121,16 @@ def charge_authorize(*, merchant_id: str, request: AuthorizeRequest) -> Processo
         fields.update(id=new_id("sbch"), **_card_outcome(request.card, request))
     # Insert first (the common case is a new reference); the unique (merchant, reference)
     # constraint turns a repeat or a concurrent duplicate into a replay of the recorded charge.
+    # Outside a transaction (a processor call always is) the INSERT is its own transaction: one
+    # round trip, no BEGIN/COMMIT; inside one, a savepoint keeps the caller's transaction usable.
+    # A disputed-card charge opens its dispute in the same transaction as the charge.
     try:
-        with transaction.atomic():
+        if transaction.get_connection().in_atomic_block or fields.get("disputes_after_capture"):
+            with transaction.atomic():
+                charge = SandboxCharge.objects.create(**fields)
+                dispute_open_if_due(charge)
+        else:
             charge = SandboxCharge.objects.create(**fields)
-            dispute_open_if_due(charge)
     except IntegrityError:
         charge = SandboxCharge.objects.get(merchant_id=merchant_id, reference=request.reference)
         return _replay(charge, request)

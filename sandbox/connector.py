@@ -19,7 +19,12 @@ class SandboxConnector(Connector):
         return str(self.config.get("merchant_id") or "")
 
     def _run(self, operation: str, call) -> ProcessorResult:
-        return faults_applied(merchant_id=self.merchant_id, operation=operation, call=call)
+        return faults_applied(
+            merchant_id=self.merchant_id,
+            operation=operation,
+            call=call,
+            config_version=self.config.get("config_version"),
+        )
 
     def authorize(self, request: AuthorizeRequest) -> ProcessorResult:
         return self._run("authorize", lambda: book.charge_authorize(merchant_id=self.merchant_id, request=request))

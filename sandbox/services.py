@@ -5,7 +5,7 @@ from collections.abc import Iterable
 from django.db import transaction
 
 from .cards import AUTHENTICATION_FAILED, PAYPAL_CANCELED
-from .faults import FAULT_OPERATIONS, fault_operations_field
+from .faults import FAULT_OPERATIONS, fault_operations_field, sandbox_config_changed
 from .models import SandboxCharge, SandboxFaultPlan
 
 Status = SandboxCharge.Status
@@ -63,4 +63,5 @@ def sandbox_fault_plan_set(
         merchant_id=merchant_id,
         defaults={"remaining": count, "mode": mode, "operations": fault_operations_field(ops)},
     )
+    sandbox_config_changed(merchant_id)
     return plan

@@ -32,7 +32,7 @@ from .endpoints import (
     webhook_endpoint_update,
     webhook_secrets_reencrypt,
 )
-from .outbox import event_deliveries_create, event_record, event_resend
+from .outbox import event_deliveries_create, event_record, event_resend, events_record
 
 __all__ = [
     "DELIVERY_TRANSITIONS",
@@ -42,6 +42,7 @@ __all__ = [
     "event_deliveries_create",
     "event_record",
     "event_resend",
+    "events_record",
     "retry_delay_seconds",
     "webhook_endpoint_create",
     "webhook_endpoint_delete",

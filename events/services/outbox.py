@@ -2,6 +2,7 @@
 one ``Delivery`` per subscribed endpoint (once per event, also when it runs late), resends, and
 the enqueuing of the Celery tasks that do the work (always after commit)."""
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.db import transaction
@@ -10,6 +11,7 @@ from django.utils import timezone
 
 from gateway.context import current_idempotency_key, current_request_id
 from gateway.errors import InvalidRequest, not_found
+from gateway.ids import new_id
 
 from ..models import Delivery, Event, WebhookEndpoint
 from .endpoints import endpoint_for_update
@@ -17,52 +19,71 @@ from .endpoints import endpoint_for_update
 
 def event_record(*, merchant_id: str, type: str, data: dict[str, Any], livemode: bool = False) -> Event:
     """Write an event row. Must run inside the transaction that makes the change."""
-    connection = transaction.get_connection()
-    if not connection.in_atomic_block:
-        raise RuntimeError("event_record must be called inside the transaction of the change it records")
-    event = Event(
-        merchant_id=merchant_id,
-        type=type,
-        data={"object": data},
-        livemode=livemode,
-        request_id=current_request_id(),
-        idempotency_key=current_idempotency_key(),
-    )
-    if not _insert_marking_unsubscribed(event, connection):
-        return event  # no endpoint to deliver to: already marked scheduled, nothing to publish
-    _fan_out_on_commit(event.id, connection)
+    [event] = events_record(merchant_id=merchant_id, livemode=livemode, events=[(type, data)])
     return event
 
 
-def _insert_marking_unsubscribed(event: Event, connection) -> bool:
-    """INSERT the event; returns whether it needs a fan-out.
+def events_record(
+    *, merchant_id: str, livemode: bool = False, events: Sequence[tuple[str, dict[str, Any]]]
+) -> list[Event]:
+    """Write several events of one merchant and mode, in order, in one INSERT. Must run inside the
+    transaction that makes the change (the outbox: committed with it or not at all)."""
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
+        raise RuntimeError("event_record must be called inside the transaction of the change it records")
+    request_id, idempotency_key = current_request_id(), current_idempotency_key()
+    # Ids sort by millisecond, then at random: drawn together and sorted, so the events of one
+    # batch keep their order in every list (ordered by id) even within one millisecond.
+    ids = sorted(new_id("evt") for _ in events)
+    rows = [
+        Event(
+            id=event_id,
+            merchant_id=merchant_id,
+            type=type,
+            data={"object": data},
+            livemode=livemode,
+            request_id=request_id,
+            idempotency_key=idempotency_key,
+        )
+        for event_id, (type, data) in zip(ids, events, strict=True)
+    ]
+    if rows and _insert_marking_unsubscribed(rows, connection):
+        for event in rows:
+            _fan_out_on_commit(event.id, connection)
+    return rows
+
+
+def _insert_marking_unsubscribed(events: list[Event], connection) -> bool:
+    """INSERT the events (one merchant, one mode) in one statement; returns whether they need a fan-out.
 
     ``deliveries_scheduled_at`` is set in the INSERT itself when no enabled, undeleted endpoint of
-    the merchant exists in the event's mode (EXISTS evaluated by that statement), and read back with
-    RETURNING: one round trip, as before.
+    the merchant exists in the events' mode (EXISTS evaluated by that statement), and read back
+    with RETURNING: one round trip for the whole batch.
     """
     if not connection.features.can_return_columns_from_insert:
-        event.save(force_insert=True)
+        Event.objects.bulk_create(events)
         return True
+    first = events[0]
     has_endpoint = Exists(
         WebhookEndpoint.objects.filter(
-            merchant_id=event.merchant_id, livemode=event.livemode, enabled=True, deleted_at__isnull=True
+            merchant_id=first.merchant_id, livemode=first.livemode, enabled=True, deleted_at__isnull=True
         )
     )
     field = Event._meta.get_field("deliveries_scheduled_at")
-    event.deliveries_scheduled_at = Case(
-        When(has_endpoint, then=Value(None, output_field=field)),
-        default=Value(timezone.now(), output_field=field),
-        output_field=field,
-    )
+    now = timezone.now()
+    for event in events:
+        event.deliveries_scheduled_at = Case(
+            When(has_endpoint, then=Value(None, output_field=field)),
+            default=Value(now, output_field=field),
+            output_field=field,
+        )
     fields = [f for f in Event._meta.local_concrete_fields if not f.generated]
-    [(scheduled_at,)] = Event._base_manager._insert(
-        [event], fields=fields, returning_fields=[field], using=connection.alias
-    )
-    event.deliveries_scheduled_at = scheduled_at
-    event._state.adding = False
-    event._state.db = connection.alias
-    return scheduled_at is None
+    returned = Event._base_manager._insert(events, fields=fields, returning_fields=[field], using=connection.alias)
+    for event, (scheduled_at,) in zip(events, returned, strict=True):
+        event.deliveries_scheduled_at = scheduled_at
+        event._state.adding = False
+        event._state.db = connection.alias
+    return returned[0][0] is None
 
 
 def _fan_out_on_commit(event_id: str, connection) -> None:

@@ -1,6 +1,9 @@
 """A saved change of a payment: the status move through the state table, its event row (in the
 transaction of the change: the outbox) and the cache invalidation."""
 
+import copy
+from typing import Any
+
 from events.services import event_record
 
 from ..cache import PAYMENT_CACHE
@@ -21,3 +24,18 @@ def payment_changed(payment: Payment, event_type: str | None) -> None:
             merchant_id=payment.merchant_id, type=event_type, data=payment_data(payment), livemode=payment.livemode
         )
     PAYMENT_CACHE.invalidate(object_id=payment.id)
+
+
+_SAVED_FIELDS = [f for f in Payment._meta.concrete_fields if not f.primary_key]
+
+
+def payment_snapshot(payment: Payment) -> dict[str, Any]:
+    """The locked payment's column values before a change (``payment_save_changed`` compares)."""
+    return {f.attname: copy.deepcopy(getattr(payment, f.attname)) for f in _SAVED_FIELDS}
+
+
+def payment_save_changed(payment: Payment, before: dict[str, Any]) -> None:
+    """UPDATE only the columns that changed since ``before`` (and ``updated``): the hot row is not
+    rewritten column by column, 37 of them, for the three or four a settlement moves."""
+    changed = [f.name for f in _SAVED_FIELDS if getattr(payment, f.attname) != before[f.attname]]
+    payment.save(update_fields=sorted({*changed, "updated"}))

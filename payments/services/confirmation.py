@@ -11,7 +11,7 @@ import logging
 from django.db import transaction
 
 from customers.selectors import customer_get
-from events.services import event_record
+from events.services import events_record
 from gateway.errors import Conflict, InvalidRequest, NotFound, not_found
 from orders.selectors import order_outstanding
 from processors.base import AuthorizeRequest, CardDetails, Outcome, ProcessorResult
@@ -34,7 +34,7 @@ from ..selectors import payment_get
 from ..serializers import payment_data
 from ..state import payment_transition, payment_unexpected_state, transition_allowed
 from .attempts import attempt_new, inflight_deadline, processor_call
-from .changes import payment_changed
+from .changes import payment_changed, payment_save_changed, payment_snapshot
 from .methods import method_use
 from .settlement import attempt_fields, attempt_settle, settlement_raise
 
@@ -103,11 +103,16 @@ def payment_create(
         if confirm:
             attempt, card, route = _confirm_begin(payment=payment, method=given.method)
         payment.save(force_insert=True)
-        created = payment_data(payment) | {"status": created_status, "last_payment_error": None, "next_action": None}
-        event_record(merchant_id=merchant_id, type="payment.created", data=created, livemode=livemode)
+        # One serialization for both events of a confirming create, one INSERT for both rows. No
+        # cache rotation: nothing of a payment that did not exist can have been cached.
+        data = payment_data(payment)
+        events = [
+            ("payment.created", data | {"status": created_status, "last_payment_error": None, "next_action": None})
+        ]
         if attempt is not None:
             attempt.save(force_insert=True)
-            payment_changed(payment, "payment.processing")
+            events.append(("payment.processing", data))
+        events_record(merchant_id=merchant_id, livemode=livemode, events=events)
     if attempt is None:
         return payment
     return _authorize(payment=payment, attempt=attempt, route=route, card=card)
@@ -173,6 +178,7 @@ def payment_confirm(
     payment = payment_get(merchant_id=merchant_id, payment_id=payment_id, livemode=livemode)
     with transaction.atomic(durable=True):
         order, payment = payment_lock_with_order(payment=payment)
+        before = payment_snapshot(payment)
         if not transition_allowed(payment.status, "confirm"):
             raise payment_unexpected_state(payment, "confirm")
         if order is not None:
@@ -182,7 +188,7 @@ def payment_confirm(
         if save_payment_method is not None:
             payment.save_payment_method = save_payment_method
         attempt, card, route = _confirm_begin(payment=payment, method=method)
-        payment.save()
+        payment_save_changed(payment, before)
         attempt.save(force_insert=True)
         payment_changed(payment, "payment.processing")
     return _authorize(payment=payment, attempt=attempt, route=route, card=card)

@@ -41,7 +41,7 @@ from ..outcomes import ATTEMPT_STATUS_FOR, Resolution, attempt_resolution, refun
 from ..serializers import payment_data, refund_data
 from ..state import payment_transition
 from .attempts import requires_action_poll_next, sync_schedule
-from .changes import payment_changed, payment_move
+from .changes import payment_changed, payment_move, payment_save_changed, payment_snapshot
 from .methods import method_after_use
 
 logger = logging.getLogger("payments")
@@ -82,8 +82,9 @@ def attempt_settle(*, payment: Payment, attempt: PaymentAttempt, result: Process
             setattr(attempt, name, value)
         if resolution.is_open:
             return Settlement(payment, resolution, attempt)  # stays processing; the janitor asks again
+        before = payment_snapshot(payment)
         event_type = _apply(payment=payment, attempt=attempt, result=result, resolution=resolution, order=order)
-        payment.save()
+        payment_save_changed(payment, before)
         payment_changed(payment, event_type)
         return Settlement(payment, resolution, attempt)
 

@@ -7,6 +7,7 @@ import pytest
 from django.test import Client
 
 from merchants.models import Merchant
+from merchants.services import merchant_settings_set
 from payments.models import Payment
 from payments.reconciliation import ledger_check
 from sandbox.models import SandboxCharge, SandboxRefund
@@ -60,7 +61,7 @@ def sandbox_refunds(merchant_id: str) -> list[SandboxRefund]:
 
 
 def set_sandbox_options(merchant_id: str, **options) -> None:
-    Merchant.objects.filter(id=merchant_id).update(settings={"sandbox": options})
+    merchant_settings_set(merchant_id=merchant_id, settings={"sandbox": options})
 
 
 def browser_answers(redirect_url: str, *, approve: bool) -> str:

@@ -130,7 +130,7 @@ def test_last_poll_whose_complete_is_not_processed_is_flagged_not_dropped(
 def test_connector_that_cannot_be_built_is_counted_and_flagged(create_payment, merchant_keys, settings):
     """The account's credentials can no longer be decrypted (a key rotation dropped their key)."""
     from processors.models import ProcessorAccount
-    from processors.services import processor_account_create, processor_route_set
+    from processors.services import processor_account_create, processor_config_changed, processor_route_set
 
     # given: an unknown-outcome charge on a real (sandbox) processor account
     settings.PAYMENTS_SYNC_SCHEDULE_SECONDS = [0, 0, 0]
@@ -147,6 +147,7 @@ def test_connector_that_cannot_be_built_is_counted_and_flagged(create_payment, m
     assert attempt.status == AttemptStatus.UNKNOWN
     # ... whose credentials are encrypted under a key this deployment no longer has
     ProcessorAccount.objects.filter(pk=account.id).update(credentials_encrypted="v1:k-dropped:AAAA:BBBB")
+    processor_config_changed(merchant_id=merchant_keys.merchant_id)  # as a restart with the new keys would
 
     # when: the janitor's syncs run through the whole schedule (and more)
     for _ in range(5):

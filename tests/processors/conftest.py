@@ -15,7 +15,7 @@ import pybreaker
 import pytest
 
 from processors.models import ProcessorAccount
-from processors.services import processor_account_create
+from processors.services import processor_account_create, processor_config_changed
 from tests.fakes.paypal import FakePayPal
 from tests.fakes.stripe import FakeStripe
 
@@ -84,10 +84,12 @@ def short_read_timeout(account: ProcessorAccount, seconds: float = SHORT_READ_TI
     status sync) keep the generous timeout, so load cannot turn them into timeouts.
     """
     ProcessorAccount.objects.filter(pk=account.pk).update(read_timeout=seconds)
+    processor_config_changed(merchant_id=account.merchant_id)
     try:
         yield
     finally:
         ProcessorAccount.objects.filter(pk=account.pk).update(read_timeout=account.read_timeout)
+        processor_config_changed(merchant_id=account.merchant_id)
 
 
 class BreakerClock:

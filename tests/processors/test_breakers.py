@@ -18,8 +18,52 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("breaker_clock")]
 
 
 def _connector(merchant_keys, account):
-    # A fresh connector per call, as in production: the breaker state must come from Redis.
+    # The process's connector (built once), a fresh breaker per call: the breaker state comes from Redis.
     return connector_for_account(merchant_id=merchant_keys.merchant_id, account_id=account.id)
+
+
+@pytest.fixture
+def redis_commands(monkeypatch):
+    """The Redis commands this process sends (single and pipelined), by name."""
+    import redis.client
+
+    sent: list[str] = []
+    single, pipelined = redis.client.Redis.execute_command, redis.client.Pipeline.execute
+
+    def execute_command(self, *args, **kwargs):
+        sent.append(str(args[0]))
+        return single(self, *args, **kwargs)
+
+    def execute(self, *args, **kwargs):
+        sent.extend(str(command[0][0]) for command in self.command_stack)
+        return pipelined(self, *args, **kwargs)
+
+    monkeypatch.setattr(redis.client.Redis, "execute_command", execute_command)
+    monkeypatch.setattr(redis.client.Pipeline, "execute", execute)
+    return sent
+
+
+def test_a_clean_call_reads_the_breaker_in_one_command_and_writes_nothing(merchant_keys, redis_commands):
+    # given: the merchant's sandbox connector, built once for the process
+    connector = connector_for_account(merchant_id=merchant_keys.merchant_id, account_id="sandbox")
+    assert connector is connector_for_account(merchant_id=merchant_keys.merchant_id, account_id="sandbox")
+    connector.authorize(card_request())
+    redis_commands.clear()
+
+    # when: a call succeeds with no failure on record
+    assert connector.authorize(card_request()).outcome is Outcome.SUCCEEDED
+
+    # then: one MGET of state, failure count and opening time; no SETNX, no reset of a zero count
+    assert redis_commands == ["MGET"]
+
+
+def test_a_failure_then_a_success_records_and_resets_the_count(merchant_keys, stripe_account, fake_stripe):
+    fake_stripe.inject("status", path="/v1/payment_intents", status=500, times=1)
+    connector = _connector(merchant_keys, stripe_account)
+    connector.authorize(card_request())
+    assert breaker_state(stripe_account.id)["fail_counter"] == 1
+    assert connector.authorize(card_request()).outcome is Outcome.SUCCEEDED
+    assert breaker_state(stripe_account.id)["fail_counter"] == 0
 
 
 def test_opens_after_fail_max_and_fails_fast(merchant_keys, stripe_account, fake_stripe):

@@ -3,7 +3,7 @@ import uuid
 import pytest
 
 from gateway.ids import new_id
-from merchants.models import Merchant
+from merchants.services import merchant_settings_set
 from processors.base import AuthorizeRequest, CardDetails
 from sandbox.connector import SandboxConnector
 
@@ -38,7 +38,7 @@ def authorize_request(
 
 def set_sandbox_options(merchant_id: str, **options) -> None:
     """Per-merchant failure injection, as an operator would set it in admin."""
-    Merchant.objects.filter(id=merchant_id).update(settings={"sandbox": options})
+    merchant_settings_set(merchant_id=merchant_id, settings={"sandbox": options})
 
 
 @pytest.fixture

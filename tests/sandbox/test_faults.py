@@ -87,9 +87,9 @@ def test_failure_rate_is_a_share_of_calls(sandbox, merchant_id, monkeypatch):
 
 @pytest.mark.parametrize("options", [{"failure_rate": "lots"}, {"failure_rate": None}, {"latency_ms": "slow"}, "junk"])
 def test_malformed_options_are_ignored(sandbox, merchant_id, options):
-    from merchants.models import Merchant
+    from merchants.services import merchant_settings_set
 
-    Merchant.objects.filter(id=merchant_id).update(settings={"sandbox": options})
+    merchant_settings_set(merchant_id=merchant_id, settings={"sandbox": options})
 
     assert sandbox.authorize(authorize_request()).outcome == Outcome.SUCCEEDED
 
