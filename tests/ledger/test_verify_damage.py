@@ -160,7 +160,10 @@ def test_a_refund_beyond_the_capture_is_reported(sound, merchant):
 
 def test_every_problem_code_is_proven_by_a_test_here():
     # A new kind of problem ledger_verify reports needs its damage test above: this fails until then.
-    source = inspect.getsource(selectors.ledger_problems) + inspect.getsource(selectors._payment_problems)
+    source = "".join(
+        inspect.getsource(f)
+        for f in (selectors.ledger_problems, selectors._payment_problems, selectors._settlement_problems)
+    )
     assert set(re.findall(r'LedgerProblem\(\s*"([a-z_]+)"', source)) == PROVEN_CODES
 
 
