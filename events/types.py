@@ -26,5 +26,6 @@ EVENT_TYPES: frozenset[str] = frozenset(
         "refund.updated",
         "checkout.session.completed",
         "checkout.session.expired",
+        "reconciliation.discrepancy_found",
     }
 )

@@ -18,13 +18,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 import pybreaker
 from django.conf import settings
 from django.db import DatabaseError, transaction
 
-from .base import AuthorizeRequest, Connector, Outcome, ProcessorResult, WebhookEvent
+from .base import AuthorizeRequest, Connector, Outcome, ProcessorResult, SettlementReport, WebhookEvent
 from .http import is_transport_failure
 
 logger = logging.getLogger("processors.breakers")
@@ -219,6 +220,10 @@ class GuardedConnector(Connector):
 
     def parse_webhook(self, *, headers: dict[str, str], body: bytes) -> WebhookEvent:
         return self.inner.parse_webhook(headers=headers, body=body)
+
+    def settlement_report(self, *, start: datetime, end: datetime) -> SettlementReport:
+        # Read-only reporting: not counted by the payments breaker (a slow report must not open it).
+        return self.inner.settlement_report(start=start, end=end)
 
     def __getattr__(self, item: str) -> Any:
         # Connector-specific helpers (e.g. the sandbox's) stay reachable through the wrapper.

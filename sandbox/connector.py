@@ -2,10 +2,12 @@
 sandbox's own book (``sandbox.book``), every call passing through its failure injection
 (``sandbox.faults``). Test cards and their outcomes: ``sandbox.cards``."""
 
-from processors.base import AuthorizeRequest, Connector, ProcessorResult
+from datetime import datetime
+
+from processors.base import AuthorizeRequest, Connector, ProcessorResult, SettlementReport
 from processors.registry import register
 
-from . import book
+from . import book, settlement
 from .faults import faults_applied
 
 
@@ -86,3 +88,7 @@ class SandboxConnector(Connector):
                 merchant_id=self.merchant_id, reference=reference, processor_refund_reference=processor_refund_reference
             ),
         )
+
+    def settlement_report(self, *, start: datetime, end: datetime) -> SettlementReport:
+        # A report is not failure-injected: like status queries, it is how discrepancies are found.
+        return settlement.settlement_report(merchant_id=self.merchant_id, start=start, end=end)

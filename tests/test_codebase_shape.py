@@ -8,7 +8,18 @@ import pytest
 
 from tests.conftest import REPO_ROOT
 
-APPS = ("customers", "events", "gateway", "ledger", "merchants", "orders", "payments", "processors", "sandbox")
+APPS = (
+    "customers",
+    "events",
+    "gateway",
+    "ledger",
+    "merchants",
+    "orders",
+    "payments",
+    "processors",
+    "reconciliation",
+    "sandbox",
+)
 MAX_MODULE_LINES = 600
 DYNAMIC_IMPORTS = {"import_module", "__import__", "import_string"}
 

@@ -13,7 +13,18 @@ import pytest
 from django.apps import apps
 from django.db import connection
 
-PROJECT_APPS = {"gateway", "merchants", "customers", "orders", "payments", "events", "processors", "sandbox", "ledger"}
+PROJECT_APPS = {
+    "gateway",
+    "merchants",
+    "customers",
+    "orders",
+    "payments",
+    "events",
+    "processors",
+    "sandbox",
+    "ledger",
+    "reconciliation",
+}
 
 # Replicated to every node (Citus reference tables): small, rarely written, read by id or hash on
 # requests that do not yet know the merchant (authentication, processor webhooks).

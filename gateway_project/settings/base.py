@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "sandbox",
     "ledger",
     "checkout",
+    "reconciliation",
 ]
 
 MIDDLEWARE = [
@@ -251,6 +252,7 @@ from .app_ledger import *  # noqa: E402,F403
 from .app_orders import *  # noqa: E402,F403
 from .app_payments import *  # noqa: E402,F403
 from .app_processors import *  # noqa: E402,F403
+from .app_reconciliation import *  # noqa: E402,F403
 from .app_sandbox import *  # noqa: E402,F403
 from .app_vault import *  # noqa: E402,F403
 

@@ -13,15 +13,17 @@
   resolved by asking again (``processors.http.error_status_outcome``).
 """
 
+from datetime import datetime
 from typing import Any
 
-from ..base import AuthorizeRequest, Connector, Outcome, ProcessorResult, WebhookEvent
+from ..base import AuthorizeRequest, Connector, Outcome, ProcessorResult, SettlementReport, WebhookEvent
 from ..currencies import CurrencyRefused
 from ..http import NOT_FOUND, REQUEST_IN_PROGRESS, Reply
 from ..registry import register
 from .client import PayPalClient
 from .currencies import PAYPAL_CURRENCIES
 from .mapping import capture_result, error_result, issue_of, order_result, refund_result, refunds_of
+from .settlement import paypal_settlement_report
 from .webhooks import paypal_webhook_parse
 
 # Answers to complete() that mean "look at the order instead": it was finished already, or the
@@ -286,3 +288,6 @@ class PayPalConnector(Connector):
 
 def _refund_unresolved(message: str) -> ProcessorResult:
     return ProcessorResult(outcome=Outcome.UNKNOWN, error_code="reference_required", message=f"PayPal: {message}")
+
+    def settlement_report(self, *, start: datetime, end: datetime) -> SettlementReport:
+        return paypal_settlement_report(self.client, start=start, end=end)

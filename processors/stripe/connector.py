@@ -20,9 +20,10 @@ Our reference is also stored as ``metadata[gateway_reference]`` so a charge whos
 can be found again with ``GET /v1/payment_intents/search``.
 """
 
+from datetime import datetime
 from typing import Any
 
-from ..base import AuthorizeRequest, Connector, Outcome, ProcessorResult, WebhookEvent
+from ..base import AuthorizeRequest, Connector, Outcome, ProcessorResult, SettlementReport, WebhookEvent
 from ..currencies import CurrencyRefused
 from ..http import NOT_FOUND
 from ..registry import register
@@ -39,6 +40,7 @@ from .mapping import (
     refund_result,
     stripe_test_payment_method,
 )
+from .settlement import stripe_settlement_report
 from .webhooks import stripe_webhook_parse
 
 _REFUND_LIST_MAX_PAGES = 10
@@ -269,3 +271,6 @@ def _search_result(body: dict[str, Any]) -> ProcessorResult:
             extra={"lookup": "search"},
         )
     return intent_result(found[0])
+
+    def settlement_report(self, *, start: datetime, end: datetime) -> SettlementReport:
+        return stripe_settlement_report(self.client, start=start, end=end)
