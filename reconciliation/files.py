@@ -76,6 +76,7 @@ def stripe_csv_report(*, text: str, start: datetime, end: datetime) -> Settlemen
         raise InvalidRequest(f"The Stripe report lacks the columns {', '.join(missing)}.", param="file")
     lines: list[SettlementLine] = []
     payouts: dict[str, list] = {}
+    counted: set[str] = set()  # a row listed twice is a duplicate item, not twice the payout
     for number, row in enumerate(reader, start=2):
         currency = row["currency"].strip().upper()
         category = row["reporting_category"].strip()
@@ -109,7 +110,8 @@ def stripe_csv_report(*, text: str, start: datetime, end: datetime) -> Settlemen
                 description=(row.get("description") or "").strip(),
             )
         )
-        if payout_id:
+        if payout_id and row["balance_transaction_id"] not in counted:
+            counted.add(row["balance_transaction_id"])
             effective = (row.get("automatic_payout_effective_at_utc") or "").strip()
             entry = payouts.setdefault(payout_id, [currency, 0, _utc(effective, number) if effective else created])
             entry[1] += net

@@ -285,9 +285,9 @@ class PayPalConnector(Connector):
     def parse_webhook(self, *, headers: dict[str, str], body: bytes) -> WebhookEvent:
         return paypal_webhook_parse(client=self.client, config=self.config, headers=headers, body=body)
 
+    def settlement_report(self, *, start: datetime, end: datetime) -> SettlementReport:
+        return paypal_settlement_report(self.client, start=start, end=end)
+
 
 def _refund_unresolved(message: str) -> ProcessorResult:
     return ProcessorResult(outcome=Outcome.UNKNOWN, error_code="reference_required", message=f"PayPal: {message}")
-
-    def settlement_report(self, *, start: datetime, end: datetime) -> SettlementReport:
-        return paypal_settlement_report(self.client, start=start, end=end)

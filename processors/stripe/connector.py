@@ -246,6 +246,9 @@ class StripeConnector(Connector):
     def parse_webhook(self, *, headers: dict[str, str], body: bytes) -> WebhookEvent:
         return stripe_webhook_parse(config=self.config, headers=headers, body=body)
 
+    def settlement_report(self, *, start: datetime, end: datetime) -> SettlementReport:
+        return stripe_settlement_report(self.client, start=start, end=end)
+
 
 def _state_refusal(state: ProcessorResult, action: str) -> ProcessorResult:
     """Stripe refused our capture/cancel with the intent embedded: the operation did not happen."""
@@ -271,6 +274,3 @@ def _search_result(body: dict[str, Any]) -> ProcessorResult:
             extra={"lookup": "search"},
         )
     return intent_result(found[0])
-
-    def settlement_report(self, *, start: datetime, end: datetime) -> SettlementReport:
-        return stripe_settlement_report(self.client, start=start, end=end)
