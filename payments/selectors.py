@@ -229,9 +229,7 @@ def reconciliation_charges(
             amount_received=p.amount_received,
             status=p.status,
             created=p.created,
-            processor_references=frozenset(
-                {p.processor_reference} | {ref for _, ref, _ in by_payment.get(p.id, [])}
-            )
+            processor_references=frozenset({p.processor_reference} | {ref for _, ref, _ in by_payment.get(p.id, [])})
             - {""},
             gateway_references=frozenset(att_id for att_id, _, _ in by_payment.get(p.id, [])),
             unresolved=any(status in UNRESOLVED_ATTEMPT_STATUSES for _, _, status in by_payment.get(p.id, [])),
