@@ -7,6 +7,7 @@ else its charge id; our reference is ``metadata[gateway_reference]`` on the expa
 come in Stripe's integer units and are converted with ``STRIPE_CURRENCIES`` (exact, or refused).
 """
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,7 +22,6 @@ MAX_PAGES = 1000
 # Balance transaction ``reporting_category`` -> our kind of line.
 CATEGORY_KINDS = {
     "charge": SettlementKind.CHARGE,
-    "partial_capture_reversal": SettlementKind.CHARGE,
     "refund": SettlementKind.REFUND,
     "refund_failure": SettlementKind.REFUND,
     "dispute": SettlementKind.DISPUTE,
@@ -70,7 +70,7 @@ def _line(txn: dict[str, Any]) -> SettlementLine | None:
     metadata = source.get("metadata") if isinstance(source.get("metadata"), dict) else {}
     intent = source.get("payment_intent")
     intent_id = intent.get("id") if isinstance(intent, dict) else intent
-    if kind == SettlementKind.CHARGE:
+    if kind == SettlementKind.CHARGE or category == "partial_capture_reversal":
         reference, charge_reference = intent_id or source.get("id") or "", None
     else:
         reference, charge_reference = source.get("id") or "", intent_id
@@ -91,11 +91,35 @@ def _line(txn: dict[str, Any]) -> SettlementLine | None:
     )
 
 
+def _fold_reversals(lines: list[SettlementLine], reversals: list) -> tuple[SettlementLine, ...]:
+    """A partial capture shows as the authorization's full amount plus a ``partial_capture_reversal``
+    of the uncaptured part (Stripe's reporting categories): one charge of the captured amount here.
+    A reversal whose charge is not in the period stays a line of its own (``other``)."""
+    by_reference = {line.processor_reference: i for i, line in enumerate(lines) if line.kind == SettlementKind.CHARGE}
+    for reversal in reversals:
+        index = by_reference.get(reversal.processor_reference)
+        if index is None:
+            lines.append(replace(reversal, kind=SettlementKind.OTHER))
+            continue
+        charge = lines[index]
+        lines[index] = replace(
+            charge,
+            amount=charge.amount + reversal.amount,
+            fee=charge.fee + reversal.fee,
+            net=charge.net + reversal.net,
+        )
+    return tuple(lines)
+
+
 def stripe_settlement_report(client, *, start: datetime, end: datetime) -> SettlementReport:
     created = {"created": {"gte": _unix(start), "lt": _unix(end)}}
     transactions = _list(client, "/v1/balance_transactions", {**created, "expand": ["data.source"]})
     payouts = _list(client, "/v1/payouts", created)
-    lines = tuple(line for line in (_line(txn) for txn in transactions) if line is not None)
+    reversals = [txn for txn in transactions if txn.get("reporting_category") == "partial_capture_reversal"]
+    lines = _fold_reversals(
+        [line for txn in transactions if txn not in reversals and (line := _line(txn)) is not None],
+        [_line(txn) for txn in reversals],
+    )
     return SettlementReport(
         processor="stripe",
         start=start,

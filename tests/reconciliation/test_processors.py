@@ -139,6 +139,31 @@ def test_stripe_charging_one_payment_twice_is_a_duplicate(merchant, stripe_books
     assert code == 0
 
 
+def test_a_stripe_partial_capture_is_one_charge_of_the_captured_amount(merchant, stripe_books, fake_stripe):
+    # Given the first charge authorized for 2500 and captured for 2000: Stripe lists the full
+    # authorization and a partial_capture_reversal of the 500 not captured
+    account, first, *_ = stripe_books
+    fake_stripe.balance_transactions[0] = {**fake_stripe.balance_transactions[0], "amount": 2500, "net": 2412}
+    fake_stripe.balance_transactions.append(
+        {
+            **fake_stripe.balance_transactions[0],
+            "id": "txn_1R",
+            "amount": -500,
+            "fee": 0,
+            "net": -500,
+            "reporting_category": "partial_capture_reversal",
+            "type": "payment_failure_refund",
+            "created": 1772413300,
+        }
+    )
+
+    code, _ = run_reconcile("--account", account.id, "--date", DAY)
+
+    assert classes() == {Classification.MATCHED: 3} and code == 0
+    item = ReconciliationItem.objects.get(payment_id=first.id, kind="charge")
+    assert (item.processor_amount, item.processor_fee) == (2000, 88)
+
+
 def test_the_stripe_fake_refuses_what_stripe_refuses(fake_stripe):
     import requests
 
