@@ -58,5 +58,10 @@ def roles_sync(*, using: str = DEFAULT_DB_ALIAS) -> dict[str, int]:
 
 
 def roles_sync_after_migrate(sender, using=DEFAULT_DB_ALIAS, **kwargs) -> None:
-    # Runs once per app; only the last call sees every permission, and each call is cheap.
+    # Runs once per app; only the last call sees every permission, and each call is cheap. A
+    # partial migrate (``migrate ledger`` on a new database) may run before auth's tables exist.
+    from django.db import connections
+
+    if not {"auth_group", "auth_permission"} <= set(connections[using].introspection.table_names()):
+        return
     roles_sync(using=using)

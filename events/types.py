@@ -29,5 +29,6 @@ EVENT_TYPES: frozenset[str] = frozenset(
         "dispute.closed",
         "checkout.session.completed",
         "checkout.session.expired",
+        "reconciliation.discrepancy_found",
     }
 )

@@ -6,11 +6,27 @@ Chart of accounts (one set per merchant and currency, created on first posting):
   owes us until it settles.
 * ``merchant_balance`` (liability, credit-normal): money we owe the merchant.
 
-Postings (see ``ledger.services``):
+* ``processor_fees`` (expense, debit-normal): what the processors kept as fees (from their
+  settlement data), including dispute fees.
+* ``disputes`` (expense, debit-normal): money withdrawn by the processor for a dispute (chargeback)
+  while it is open or lost; a won dispute reinstates it.
+* ``payouts_in_transit`` (asset): paid out by the processor, not yet in the bank.
+* ``bank`` (asset): payouts that arrived.
+
+Postings (see ``ledger.services``; docs/finance.md has the full table):
 
 * capture: Dr processor_receivable / Cr merchant_balance
 * refund:  Dr merchant_balance / Cr processor_receivable (the processor nets the refund out of what it
   owes us, and the merchant's balance shrinks by the same amount)
+* fee: Dr processor_fees / Cr processor_receivable (fee_reversal: the reverse)
+* dispute: Dr disputes (amount) + Dr processor_fees (fee) / Cr processor_receivable (amount + fee);
+  dispute_reversal (won): the reverse of what is reinstated
+* payout: Dr payouts_in_transit / Cr processor_receivable; payout_paid: Dr bank / Cr
+  payouts_in_transit; payout_failed: Dr processor_receivable / Cr payouts_in_transit
+
+``merchant_balance`` therefore holds gross captures minus refunds only (what the payments app's own
+figures are checked against); fees and disputes are separate accounts, so net = merchant_balance -
+processor_fees - disputes, and processor_receivable = net - paid out - in transit.
 
 Entries and lines are append-only; the database rejects UPDATE and DELETE on them (migration 0002).
 A correction is a new entry, never an edit. Balances are computed from the lines, never stored on
@@ -26,24 +42,44 @@ from gateway.ids import PublicIdField
 class AccountCode(models.TextChoices):
     PROCESSOR_RECEIVABLE = "processor_receivable", "Processor receivable"
     MERCHANT_BALANCE = "merchant_balance", "Merchant balance"
+    PROCESSOR_FEES = "processor_fees", "Processor fees"
+    DISPUTES = "disputes", "Disputes"
+    PAYOUTS_IN_TRANSIT = "payouts_in_transit", "Payouts in transit"
+    BANK = "bank", "Bank"
 
 
 class AccountType(models.TextChoices):
     ASSET = "asset", "Asset"
     LIABILITY = "liability", "Liability"
+    EXPENSE = "expense", "Expense"
 
 
 # Which side increases the account: assets grow with debits, liabilities with credits.
 ACCOUNT_TYPES: dict[str, str] = {
     AccountCode.PROCESSOR_RECEIVABLE: AccountType.ASSET,
     AccountCode.MERCHANT_BALANCE: AccountType.LIABILITY,
+    AccountCode.PROCESSOR_FEES: AccountType.EXPENSE,
+    AccountCode.DISPUTES: AccountType.EXPENSE,
+    AccountCode.PAYOUTS_IN_TRANSIT: AccountType.ASSET,
+    AccountCode.BANK: AccountType.ASSET,
 }
-DEBIT_NORMAL_TYPES = frozenset({AccountType.ASSET})
+DEBIT_NORMAL_TYPES = frozenset({AccountType.ASSET, AccountType.EXPENSE})
 
 
 class EntryKind(models.TextChoices):
     CAPTURE = "capture", "Capture"
     REFUND = "refund", "Refund"
+    FEE = "fee", "Processor fee"
+    FEE_REVERSAL = "fee_reversal", "Processor fee returned"
+    DISPUTE = "dispute", "Dispute opened"
+    DISPUTE_REVERSAL = "dispute_reversal", "Dispute won"
+    PAYOUT = "payout", "Payout created"
+    PAYOUT_PAID = "payout_paid", "Payout arrived"
+    PAYOUT_FAILED = "payout_failed", "Payout failed"
+
+
+# Entries about a payout, not a payment: their payment_id is empty (and only theirs).
+PAYOUT_KINDS = frozenset({EntryKind.PAYOUT, EntryKind.PAYOUT_PAID, EntryKind.PAYOUT_FAILED})
 
 
 class LedgerAccount(models.Model):
@@ -69,7 +105,8 @@ class LedgerAccount(models.Model):
 
 
 class JournalEntry(models.Model):
-    """One business event (a capture, a refund) as a balanced set of lines in one currency."""
+    """One business event (a capture, a refund, a fee, a dispute, a payout) as a balanced set of lines
+    in one currency."""
 
     id = PublicIdField(prefix="je")
     merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="journal_entries")
@@ -79,12 +116,16 @@ class JournalEntry(models.Model):
     # the balance trigger checks the lines against it.
     amount = models.BigIntegerField()
     # References into the payments app: plain strings, no FK, so the books never depend on its tables.
+    # Empty for payout entries (a payout moves the processor balance, not one payment).
     payment_id = models.CharField(max_length=40)
     refund_id = models.CharField(max_length=40, blank=True, default="")
     # The operation this entry records (a capture reference, or the refund id): a given operation can
     # be posted only once per payment and kind.
     operation_ref = models.CharField(max_length=64)
     description = models.CharField(max_length=255, blank=True, default="")
+    # When the event happened at the processor (a settlement line's or payout's time), for entries
+    # posted later from settlement data; null: when it was posted (``created``). Reports use this.
+    occurred_at = models.DateTimeField(null=True, blank=True)
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -100,6 +141,11 @@ class JournalEntry(models.Model):
                 condition=(Q(kind=EntryKind.REFUND) & ~Q(refund_id="") & Q(operation_ref=models.F("refund_id")))
                 | (~Q(kind=EntryKind.REFUND) & Q(refund_id="")),
                 name="ledger_entry_refund_reference",
+            ),
+            models.CheckConstraint(
+                condition=(Q(kind__in=sorted(PAYOUT_KINDS)) & Q(payment_id=""))
+                | (~Q(kind__in=sorted(PAYOUT_KINDS)) & ~Q(payment_id="")),
+                name="ledger_entry_payment_reference",
             ),
         ]
         indexes = [

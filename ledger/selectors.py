@@ -13,7 +13,16 @@ from typing import NamedTuple
 from django.db.models import Count, F, Q, Sum, Value
 from django.db.models.functions import Coalesce
 
-from .models import ACCOUNT_TYPES, DEBIT_NORMAL_TYPES, AccountCode, EntryKind, JournalEntry, JournalLine, LedgerAccount
+from .models import (
+    ACCOUNT_TYPES,
+    DEBIT_NORMAL_TYPES,
+    PAYOUT_KINDS,
+    AccountCode,
+    EntryKind,
+    JournalEntry,
+    JournalLine,
+    LedgerAccount,
+)
 
 
 class LedgerIntegrityError(RuntimeError):
@@ -50,6 +59,11 @@ class TrialBalanceRow:
 
 @dataclass(frozen=True)
 class LedgerReportRow:
+    """One merchant and currency over a period, from the lines of each account (minor units):
+    ``captured`` (gross) - ``refunded`` - ``fees`` - ``disputes`` = ``net``; of that, ``paid_out``
+    reached the bank, ``in_transit`` left the processor, and ``at_processor`` is what the processor
+    still owes (net - paid_out - in_transit: the receivable's movement)."""
+
     merchant_id: str
     currency: str
     captured: int
@@ -58,6 +72,11 @@ class LedgerReportRow:
     capture_entries: int
     refund_entries: int
     entries: int
+    fees: int = 0
+    disputes: int = 0
+    paid_out: int = 0
+    in_transit: int = 0
+    at_processor: int = 0
 
 
 @dataclass(frozen=True)
@@ -238,36 +257,66 @@ def account_balances(*, merchant_id: str, currency: str | None = None) -> list[A
 def ledger_report(
     *, merchant_id: str | None = None, since: datetime | None = None, until: datetime | None = None
 ) -> list[LedgerReportRow]:
-    """Per merchant and currency: captured, refunded, net and entry counts for entries created in
-    [since, until). Entry amounts equal their lines (the balance trigger checks it at commit)."""
-    entries = _entries(merchant_id)
+    """Per merchant and currency, for entries that occurred in [since, until) (``occurred_at``, else
+    when posted): gross, refunds, fees, disputes, net, paid out, in transit, still at the processor,
+    and entry counts. Computed from the lines of each account, so the figures are the books'."""
+    entries = _entries(merchant_id).annotate(at=Coalesce("occurred_at", "created"))
     if since is not None:
-        entries = entries.filter(created__gte=since)
+        entries = entries.filter(at__gte=since)
     if until is not None:
-        entries = entries.filter(created__lt=until)
-    rows = entries.values("merchant_id", "currency", "kind").annotate(total=Sum("amount"), count=Count("id"))
+        entries = entries.filter(at__lt=until)
+    counts: dict[tuple[str, str], dict[str, int]] = {}
+    for row in entries.values("merchant_id", "currency", "kind").annotate(count=Count("id")):
+        counts.setdefault((row["merchant_id"], row["currency"]), {})[row["kind"]] = row["count"]
+    lines = JournalLine.objects.order_by().filter(entry__in=entries.values("id"))
+    sums = lines.values("entry__merchant_id", "entry__currency", "account__code", "entry__kind").annotate(
+        debits=Sum("debit"), credits=Sum("credit")
+    )
     books: dict[tuple[str, str], dict[str, int]] = {}
-    for row in rows:
-        book = books.setdefault((row["merchant_id"], row["currency"]), {})
-        book[row["kind"]] = row["total"]
-        book[f"{row['kind']}_count"] = row["count"]
+    for row in sums:
+        book = books.setdefault((row["entry__merchant_id"], row["entry__currency"]), {})
+        code, kind, debits, credits = row["account__code"], row["entry__kind"], row["debits"], row["credits"]
+        if code == AccountCode.MERCHANT_BALANCE:
+            if kind == EntryKind.CAPTURE:
+                book["captured"] = book.get("captured", 0) + credits - debits
+            elif kind == EntryKind.REFUND:
+                book["refunded"] = book.get("refunded", 0) + debits - credits
+        elif code in _REPORT_ACCOUNTS:
+            field = _REPORT_ACCOUNTS[code]
+            book[field] = book.get(field, 0) + debits - credits
     report = []
-    for (mid, cur), book in sorted(books.items()):
-        captured, refunded = book.get(EntryKind.CAPTURE, 0), book.get(EntryKind.REFUND, 0)
-        capture_count, refund_count = book.get("capture_count", 0), book.get("refund_count", 0)
+    for key in sorted(set(books) | set(counts)):
+        book, count = books.get(key, {}), counts.get(key, {})
+        captured, refunded = book.get("captured", 0), book.get("refunded", 0)
+        fees, disputes = book.get("fees", 0), book.get("disputes", 0)
         report.append(
             LedgerReportRow(
-                merchant_id=mid,
-                currency=cur,
+                merchant_id=key[0],
+                currency=key[1],
                 captured=captured,
                 refunded=refunded,
-                net=captured - refunded,
-                capture_entries=capture_count,
-                refund_entries=refund_count,
-                entries=sum(v for k, v in book.items() if k.endswith("_count")),
+                net=captured - refunded - fees - disputes,
+                capture_entries=count.get(EntryKind.CAPTURE, 0),
+                refund_entries=count.get(EntryKind.REFUND, 0),
+                entries=sum(count.values()),
+                fees=fees,
+                disputes=disputes,
+                paid_out=book.get("paid_out", 0),
+                in_transit=book.get("in_transit", 0),
+                at_processor=book.get("at_processor", 0),
             )
         )
     return report
+
+
+# Report column per account, as the account's debit-normal movement.
+_REPORT_ACCOUNTS = {
+    AccountCode.PROCESSOR_FEES: "fees",
+    AccountCode.DISPUTES: "disputes",
+    AccountCode.BANK: "paid_out",
+    AccountCode.PAYOUTS_IN_TRANSIT: "in_transit",
+    AccountCode.PROCESSOR_RECEIVABLE: "at_processor",
+}
 
 
 def ledger_problems(*, merchant_id: str | None = None) -> list[LedgerProblem]:
@@ -277,7 +326,9 @@ def ledger_problems(*, merchant_id: str | None = None) -> list[LedgerProblem]:
       its own merchant and currency;
     * each capture or refund operation is posted at most once;
     * the trial balance of each merchant and currency is zero;
-    * each payment is booked in one currency and its refunds never exceed its captures.
+    * each payment is booked in one currency and its refunds never exceed its captures;
+    * each payout is settled (paid or failed) at most once, for what it paid out; each dispute
+      reinstated at most once, for no more than it withdrew, after it was opened.
     """
     problems = [
         LedgerProblem("entry_unbalanced", entry_id, "debits, credits and amount differ, or fewer than 2 lines")
@@ -300,13 +351,69 @@ def ledger_problems(*, merchant_id: str | None = None) -> list[LedgerProblem]:
         for row in trial_balance(merchant_id=merchant_id)
         if row.difference != 0
     ]
-    return problems + _payment_problems(merchant_id=merchant_id)
+    return problems + _payment_problems(merchant_id=merchant_id) + _settlement_problems(merchant_id=merchant_id)
+
+
+def _settlement_problems(*, merchant_id: str | None) -> list[LedgerProblem]:
+    """Payouts settled twice or for another amount; disputes reinstated before they were opened or
+    for more than they withdrew (the services refuse these; only tampering reaches them)."""
+    problems = []
+    payouts = (
+        _entries(merchant_id)
+        .filter(kind__in=[EntryKind.PAYOUT, EntryKind.PAYOUT_PAID, EntryKind.PAYOUT_FAILED])
+        .values("merchant_id", "operation_ref")
+        .annotate(
+            created=Coalesce(Sum("amount", filter=Q(kind=EntryKind.PAYOUT)), Value(0)),
+            created_count=Count("id", filter=Q(kind=EntryKind.PAYOUT)),
+            settled=Coalesce(Sum("amount", filter=~Q(kind=EntryKind.PAYOUT)), Value(0)),
+            settled_count=Count("id", filter=~Q(kind=EntryKind.PAYOUT)),
+        )
+        .filter(
+            Q(settled_count__gt=1) | Q(settled_count=1, created_count=0) | Q(settled_count=1) & ~Q(settled=F("created"))
+        )
+        .order_by("merchant_id", "operation_ref")
+    )
+    for row in payouts:
+        problems.append(
+            LedgerProblem(
+                "payout_settled_wrongly",
+                f"{row['merchant_id']} {row['operation_ref']}",
+                f"paid out {row['created']}, settled {row['settled_count']} time(s) for {row['settled']}",
+            )
+        )
+    disputes = (
+        _disputes_lines(merchant_id)
+        .values("entry__payment_id", "entry__operation_ref")
+        .annotate(
+            withdrawn=Coalesce(Sum("debit", filter=Q(entry__kind=EntryKind.DISPUTE)), Value(0)),
+            reinstated=Coalesce(Sum("credit", filter=Q(entry__kind=EntryKind.DISPUTE_REVERSAL)), Value(0)),
+            reversals=Count("entry_id", filter=Q(entry__kind=EntryKind.DISPUTE_REVERSAL), distinct=True),
+        )
+        .filter(Q(reinstated__gt=F("withdrawn")) | Q(reversals__gt=1))
+        .order_by("entry__payment_id", "entry__operation_ref")
+    )
+    for row in disputes:
+        problems.append(
+            LedgerProblem(
+                "dispute_over_reinstated",
+                row["entry__payment_id"],
+                f"dispute {row['entry__operation_ref']} withdrew {row['withdrawn']}, reinstated "
+                f"{row['reinstated']} in {row['reversals']} entries",
+            )
+        )
+    return problems
+
+
+def _disputes_lines(merchant_id: str | None):
+    lines = JournalLine.objects.filter(account__code=AccountCode.DISPUTES).order_by()
+    return lines if merchant_id is None else lines.filter(entry__merchant_id=merchant_id)
 
 
 def _payment_problems(*, merchant_id: str | None) -> list[LedgerProblem]:
     """Payments booked in several currencies, or refunded beyond their captures."""
     per_payment = (
         _entries(merchant_id)
+        .exclude(kind__in=sorted(PAYOUT_KINDS))
         .values("payment_id")
         .annotate(
             currencies=Count("currency", distinct=True),

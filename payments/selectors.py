@@ -1,5 +1,7 @@
 """Reads of the payments app, for its views and for other apps."""
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -179,3 +181,111 @@ def payment_for_dispute(*, merchant_id: str, processor_account_id: str, referenc
         .values_list("payment_id", flat=True)
         .first()
     )
+
+
+# --- For reconciliation with the processors (the ``reconciliation`` app reads payments only here) ---
+
+
+@dataclass(frozen=True)
+class SettledCharge:
+    """Our view of one payment at one processor account, to hold against the processor's record."""
+
+    payment_id: str
+    currency: str
+    amount_received: int  # what we booked as captured
+    status: str
+    created: datetime
+    # Every id the processor may know this payment's charge by: the payment's and its attempts'
+    # processor references, and our attempt ids (sent as its idempotency key / metadata / custom_id).
+    processor_references: frozenset[str]
+    gateway_references: frozenset[str]
+    unresolved: bool  # an attempt is still started/unknown/pending: an outcome we have not learnt
+
+
+@dataclass(frozen=True)
+class SettledRefund:
+    refund_id: str
+    payment_id: str
+    processor_reference: str
+    amount: int
+    currency: str
+    status: str
+    created: datetime
+
+
+def reconciliation_charges(
+    *,
+    merchant_id: str,
+    livemode: bool,
+    processor_account_id: str,
+    processor_references: Iterable[str] = (),
+    gateway_references: Iterable[str] = (),
+    captured_since: datetime | None = None,
+    captured_until: datetime | None = None,
+) -> list[SettledCharge]:
+    """The merchant's payments at this account that a settlement names (by the processor's id or
+    ours), plus those created in [captured_since, captured_until) that received money."""
+    refs, ours = [r for r in processor_references if r], [r for r in gateway_references if r]
+    attempts = PaymentAttempt.objects.filter(merchant_id=merchant_id, processor_account_id=processor_account_id)
+    named = attempts.filter(Q(processor_reference__in=refs) | Q(pk__in=ours)).values("payment_id")
+    match = Q(processor_account_id=processor_account_id, processor_reference__in=refs) | Q(pk__in=named)
+    if captured_since is not None and captured_until is not None:
+        match |= Q(
+            processor_account_id=processor_account_id,
+            amount_received__gt=0,
+            created__gte=captured_since,
+            created__lt=captured_until,
+        )
+    payments = list(Payment.objects.filter(merchant_id=merchant_id, livemode=livemode).filter(match).order_by("id"))
+    by_payment: dict[str, list[tuple[str, str, str]]] = {}
+    for row in attempts.filter(payment_id__in=[p.id for p in payments]).values_list(
+        "payment_id", "id", "processor_reference", "status"
+    ):
+        by_payment.setdefault(row[0], []).append(row[1:])
+    return [
+        SettledCharge(
+            payment_id=p.id,
+            currency=p.currency,
+            amount_received=p.amount_received,
+            status=p.status,
+            created=p.created,
+            processor_references=frozenset({p.processor_reference} | {ref for _, ref, _ in by_payment.get(p.id, [])})
+            - {""},
+            gateway_references=frozenset(att_id for att_id, _, _ in by_payment.get(p.id, [])),
+            unresolved=any(status in UNRESOLVED_ATTEMPT_STATUSES for _, _, status in by_payment.get(p.id, [])),
+        )
+        for p in payments
+    ]
+
+
+def reconciliation_refunds(
+    *,
+    merchant_id: str,
+    livemode: bool,
+    processor_account_id: str,
+    processor_references: Iterable[str] = (),
+    gateway_references: Iterable[str] = (),
+    succeeded_since: datetime | None = None,
+    succeeded_until: datetime | None = None,
+) -> list[SettledRefund]:
+    """The merchant's refunds at this account that a settlement names (by the processor's refund id
+    or ours), plus the succeeded ones created in [succeeded_since, succeeded_until)."""
+    refs, ours = [r for r in processor_references if r], [r for r in gateway_references if r]
+    match = Q(processor_reference__in=refs) | Q(pk__in=ours)
+    if succeeded_since is not None and succeeded_until is not None:
+        match |= Q(status=RefundStatus.SUCCEEDED, created__gte=succeeded_since, created__lt=succeeded_until)
+    refunds = Refund.objects.filter(
+        merchant_id=merchant_id, livemode=livemode, processor_account_id=processor_account_id
+    ).filter(match)
+    return [
+        SettledRefund(
+            refund_id=r.id,
+            payment_id=r.payment_id,
+            processor_reference=r.processor_reference,
+            amount=r.amount,
+            currency=r.currency,
+            status=r.status,
+            created=r.created,
+        )
+        for r in refunds.order_by("id")
+    ]

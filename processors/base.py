@@ -20,6 +20,7 @@ processor's wire format. Rules every connector keeps:
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -132,6 +133,61 @@ class WebhookVerificationError(Exception):
     pass
 
 
+class SettlementKind(StrEnum):
+    CHARGE = "charge"  # money in: a captured charge (Stripe charge/payment, PayPal T00xx)
+    REFUND = "refund"  # money back to the customer (Stripe refund/payment_refund, PayPal T1107)
+    DISPUTE = "dispute"  # withdrawn for a chargeback, or reinstated (negative / positive amount)
+    FEE = "fee"  # a fee not attached to one charge (Stripe stripe_fee, ...)
+    OTHER = "other"  # anything else that moved the balance (adjustments, transfers...)
+
+
+@dataclass(frozen=True)
+class SettlementLine:
+    """One movement of the processor balance, normalised from the processor's own record.
+
+    Amounts are ISO 4217 minor units (converted with the processor's currency rules), signed as they
+    move the balance: a charge is positive, a refund negative. ``fee`` is what the processor kept
+    (positive; negative when it returned a fee); ``net`` = ``amount`` - ``fee``.
+    """
+
+    line_id: str  # the processor's id of this movement (Stripe txn_..., PayPal transaction id)
+    kind: SettlementKind
+    processor_reference: str  # the charge's / refund's own id (Stripe pi_ or re_, PayPal capture or refund id)
+    amount: int
+    fee: int
+    net: int
+    currency: str
+    created: datetime
+    status: str = "succeeded"  # succeeded | pending | failed (the movement's state at the processor)
+    # Our reference when the processor carries it (Stripe metadata[gateway_reference], PayPal custom_id).
+    gateway_reference: str | None = None
+    # For a refund or dispute: the charge it belongs to (its processor reference), when known.
+    charge_reference: str | None = None
+    payout_id: str | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class SettlementPayout:
+    payout_id: str
+    amount: int  # minor units, positive: what left the processor balance for the bank
+    currency: str
+    status: str  # pending | in_transit | paid | failed | canceled (Stripe's words)
+    created: datetime
+    arrival: datetime | None = None
+
+
+@dataclass(frozen=True)
+class SettlementReport:
+    """The processor's own record of [start, end): every balance movement and every payout."""
+
+    processor: str
+    start: datetime
+    end: datetime
+    lines: tuple[SettlementLine, ...]
+    payouts: tuple[SettlementPayout, ...] = ()
+
+
 class Connector(ABC):
     """One processor account's connection. ``config`` holds decrypted credentials, base URL and
     timeouts; a connector instance is cheap and may be built per call."""
@@ -192,7 +248,18 @@ class Connector(ABC):
         Raises ``DisputeLookupError`` when it cannot be read now."""
         raise DisputeLookupError(f"{self.name} does not report disputes")
 
+    def settlement_report(self, *, start: datetime, end: datetime) -> SettlementReport:
+        """The processor's own record of the balance movements created in [start, end) and the
+        payouts created in it, paged through to the end (a partial report would make every charge
+        on a missing page look ``missing_at_processor``: a connector raises instead). Read-only."""
+        raise NotImplementedError(f"{self.name} does not provide settlement reports")
+
 
 class WebhookVerificationUnavailable(Exception):
     """The signature could not be checked right now (the processor's verification API is down):
     answer non-2xx so the processor redelivers later."""
+
+
+class SettlementUnavailable(Exception):
+    """The processor's record could not be read completely (network, an error answer, a page that
+    did not come): nothing is reconciled from a partial report."""

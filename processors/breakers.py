@@ -31,7 +31,7 @@ from django.conf import settings
 from django.db import DatabaseError, transaction
 from redis.exceptions import RedisError
 
-from .base import AuthorizeRequest, Connector, DisputeInfo, Outcome, ProcessorResult, WebhookEvent
+from .base import AuthorizeRequest, Connector, DisputeInfo, Outcome, ProcessorResult, SettlementReport, WebhookEvent
 from .http import is_transport_failure
 
 logger = logging.getLogger("processors.breakers")
@@ -299,6 +299,10 @@ class GuardedConnector(Connector):
         # A read that moves no money, asked again until it answers: outside the breaker, whose
         # results are ProcessorResults (a failure raises DisputeLookupError, retried by the task).
         return self.inner.dispute(processor_dispute_reference=processor_dispute_reference)
+
+    def settlement_report(self, *, start: datetime, end: datetime) -> SettlementReport:
+        # Read-only reporting: not counted by the payments breaker (a slow report must not open it).
+        return self.inner.settlement_report(start=start, end=end)
 
     def __getattr__(self, item: str) -> Any:
         # Connector-specific helpers (e.g. the sandbox's) stay reachable through the wrapper.

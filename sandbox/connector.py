@@ -2,10 +2,12 @@
 sandbox's own book (``sandbox.book``), every call passing through its failure injection
 (``sandbox.faults``). Test cards and their outcomes: ``sandbox.cards``."""
 
-from processors.base import AuthorizeRequest, Connector, DisputeInfo, ProcessorResult
+from datetime import datetime
+
+from processors.base import AuthorizeRequest, Connector, DisputeInfo, ProcessorResult, SettlementReport
 from processors.registry import register
 
-from . import book
+from . import book, settlement
 from .disputes import dispute_info
 from .faults import faults_applied
 
@@ -96,3 +98,7 @@ class SandboxConnector(Connector):
     def dispute(self, *, processor_dispute_reference: str) -> DisputeInfo:
         # A read, never failure-injected (like status queries): it is how the gateway learns.
         return dispute_info(merchant_id=self.merchant_id, dispute_id=processor_dispute_reference)
+
+    def settlement_report(self, *, start: datetime, end: datetime) -> SettlementReport:
+        # A report is not failure-injected: like status queries, it is how discrepancies are found.
+        return settlement.settlement_report(merchant_id=self.merchant_id, start=start, end=end)

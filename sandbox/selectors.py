@@ -17,3 +17,10 @@ def sandbox_refunds_for_charge(*, charge_id: str) -> list[SandboxRefund]:
 
 def sandbox_fault_plan_remaining(*, merchant_id: str) -> int:
     return SandboxFaultPlan.objects.filter(merchant_id=merchant_id).values_list("remaining", flat=True).first() or 0
+
+
+def sandbox_merchants_active(*, since, until) -> list[str]:
+    """Merchants (sandbox accounts) with a charge or refund booked in [since, until)."""
+    charged = SandboxCharge.objects.filter(created__gte=since, created__lt=until).values_list("merchant_id", flat=True)
+    refunded = SandboxRefund.objects.filter(created__gte=since, created__lt=until).values_list("merchant_id", flat=True)
+    return sorted(set(charged) | set(refunded))

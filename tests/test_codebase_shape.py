@@ -19,6 +19,7 @@ APPS = (
     "orders",
     "payments",
     "processors",
+    "reconciliation",
     "sandbox",
 )
 MAX_MODULE_LINES = 600

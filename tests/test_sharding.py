@@ -25,6 +25,7 @@ PROJECT_APPS = {
     "ledger",
     "audit",
     "disputes",
+    "reconciliation",
 }
 
 # Replicated to every node (Citus reference tables): small, rarely written, read by id or hash on

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "ledger",
     "checkout",
     "disputes",
+    "reconciliation",
 ]
 
 MIDDLEWARE = [
@@ -253,6 +254,7 @@ from .app_ledger import *  # noqa: E402,F403
 from .app_orders import *  # noqa: E402,F403
 from .app_payments import *  # noqa: E402,F403
 from .app_processors import *  # noqa: E402,F403
+from .app_reconciliation import *  # noqa: E402,F403
 from .app_sandbox import *  # noqa: E402,F403
 from .app_vault import *  # noqa: E402,F403
 

@@ -31,7 +31,7 @@ from ..inputs import CANCELLATION_REASONS, MethodInput, payment_method_parse, pa
 from .confirmation import payment_confirm, payment_create
 from .disputes import DisputedPayment, DisputeEffect, payment_dispute_apply
 from .follow_ups import payment_cancel, payment_capture, payment_complete
-from .janitor import payment_apply_webhook, payment_requires_action_poll, payment_resolve
+from .janitor import payment_apply_webhook, payment_requires_action_poll, payment_resolve, payment_resolve_later
 from .methods import payment_method_detach, payment_methods_reencrypt
 from .off_session import payment_create_off_session
 from .refunds import refund_create
@@ -63,6 +63,7 @@ __all__ = [
     "payment_methods_reencrypt",
     "payment_requires_action_poll",
     "payment_resolve",
+    "payment_resolve_later",
     "payment_return_url",
     "payment_sync",
     "refund_create",

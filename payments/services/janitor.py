@@ -49,6 +49,15 @@ def payment_apply_webhook(*, processor_account_id: str, event: WebhookEvent) -> 
     transaction.on_commit(lambda: payment_resolve_task.delay(payment_id), robust=True)
 
 
+def payment_resolve_later(*, payment_id: str) -> None:
+    """Hand a payment to the janitor's resolution path (``payment_resolve``, asking the processor)
+    once the caller's transaction commits. Reconciliation calls this when the processor's record
+    shows a charge whose outcome we never learnt, instead of settling it by itself."""
+    from ..tasks import payment_resolve as payment_resolve_task  # the tasks module imports this package
+
+    transaction.on_commit(lambda: payment_resolve_task.delay(payment_id), robust=True)
+
+
 def _payment_id_by_reference(
     model: type[Refund] | type[PaymentAttempt],
     *,

@@ -13,9 +13,19 @@
   resolved by asking again (``processors.http.error_status_outcome``).
 """
 
+from datetime import datetime
 from typing import Any
 
-from ..base import AuthorizeRequest, Connector, DisputeInfo, DisputeLookupError, Outcome, ProcessorResult, WebhookEvent
+from ..base import (
+    AuthorizeRequest,
+    Connector,
+    DisputeInfo,
+    DisputeLookupError,
+    Outcome,
+    ProcessorResult,
+    SettlementReport,
+    WebhookEvent,
+)
 from ..currencies import CurrencyRefused
 from ..http import NOT_FOUND, REQUEST_IN_PROGRESS, Reply
 from ..registry import register
@@ -23,6 +33,7 @@ from .client import PayPalClient
 from .currencies import PAYPAL_CURRENCIES
 from .disputes import paypal_dispute_info
 from .mapping import capture_result, error_result, issue_of, order_result, refund_result, refunds_of
+from .settlement import paypal_settlement_report
 from .webhooks import paypal_webhook_parse
 
 # Answers to complete() that mean "look at the order instead": it was finished already, or the
@@ -290,6 +301,9 @@ class PayPalConnector(Connector):
             status = getattr(reply, "status", None) or getattr(reply, "error_code", "")
             raise DisputeLookupError(f"PayPal did not return dispute {processor_dispute_reference} ({status})")
         return paypal_dispute_info(reply.body)
+
+    def settlement_report(self, *, start: datetime, end: datetime) -> SettlementReport:
+        return paypal_settlement_report(self.client, start=start, end=end)
 
 
 def _refund_unresolved(message: str) -> ProcessorResult:

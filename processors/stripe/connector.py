@@ -20,9 +20,19 @@ Our reference is also stored as ``metadata[gateway_reference]`` so a charge whos
 can be found again with ``GET /v1/payment_intents/search``.
 """
 
+from datetime import datetime
 from typing import Any
 
-from ..base import AuthorizeRequest, Connector, DisputeInfo, DisputeLookupError, Outcome, ProcessorResult, WebhookEvent
+from ..base import (
+    AuthorizeRequest,
+    Connector,
+    DisputeInfo,
+    DisputeLookupError,
+    Outcome,
+    ProcessorResult,
+    SettlementReport,
+    WebhookEvent,
+)
 from ..currencies import CurrencyRefused
 from ..http import NOT_FOUND
 from ..registry import register
@@ -40,6 +50,7 @@ from .mapping import (
     refund_result,
     stripe_test_payment_method,
 )
+from .settlement import stripe_settlement_report
 from .webhooks import stripe_webhook_parse
 
 _REFUND_LIST_MAX_PAGES = 10
@@ -251,6 +262,9 @@ class StripeConnector(Connector):
             status = getattr(reply, "status", None) or getattr(reply, "error_code", "")
             raise DisputeLookupError(f"Stripe did not return dispute {processor_dispute_reference} ({status})")
         return stripe_dispute_info(reply.body)
+
+    def settlement_report(self, *, start: datetime, end: datetime) -> SettlementReport:
+        return stripe_settlement_report(self.client, start=start, end=end)
 
 
 def _state_refusal(state: ProcessorResult, action: str) -> ProcessorResult:

@@ -9,6 +9,7 @@ from django.utils import timezone
 from audit.models import AuditEntry
 from disputes.models import Dispute
 from disputes.state import TRANSITIONS, transition_allowed
+from ledger.selectors import journal_entries_for_payment, ledger_problems
 from payments.models import Payment
 from sandbox.disputes import sandbox_disputes_deliver
 from sandbox.models import SandboxDispute
@@ -70,6 +71,9 @@ def test_the_disputed_card_succeeds_then_a_dispute_opens_and_is_won(
         "needs_response",
     )
     assert [(w["amount"], w["fee"]) for w in ledger.withdrawals] == [(4200, 1500)]
+    [withdrawn] = journal_entries_for_payment(payment_id=body["id"], merchant_id=dispute.merchant_id)[1:]
+    assert (withdrawn.kind, withdrawn.amount, withdrawn.currency) == ("dispute", 4200 + 1500, "EUR")
+    assert ledger_problems(merchant_id=dispute.merchant_id) == []
     shown = secret_client.get(f"/v1/disputes/{dispute.id}").json()
     assert (shown["object"], shown["payment"], shown["status"], shown["funds_withdrawn"]) == (
         "dispute",
@@ -83,6 +87,9 @@ def test_the_disputed_card_succeeds_then_a_dispute_opens_and_is_won(
         call_command("sandbox_dispute_close", sandbox_dispute.id, outcome="won")
     dispute.refresh_from_db()
     assert dispute.status == "won" and [r["amount"] for r in ledger.reinstatements] == [4200]
+    kinds = [e.kind for e in journal_entries_for_payment(payment_id=body["id"], merchant_id=dispute.merchant_id)]
+    assert kinds == ["capture", "dispute", "dispute_reversal"]
+    assert ledger_problems(merchant_id=dispute.merchant_id) == []
     [entry] = AuditEntry.objects.filter(action="command.sandbox_dispute_close")
     assert entry.source == "command" and entry.after["options"]["outcome"] == "won"
     payment = Payment.objects.get(pk=body["id"])

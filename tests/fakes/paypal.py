@@ -62,6 +62,8 @@ class FakePayPal(FakeServer):
         self.authorizations: dict[str, dict[str, Any]] = {}
         self.refunds: dict[str, dict[str, Any]] = {}
         self.disputes: dict[str, dict[str, Any]] = {}
+        # Transaction Search's data (``transaction_details`` entries), loaded from a hand-made fixture.
+        self.transactions: list[dict[str, Any]] = []
         self.request_ids: dict[str, Reply] = {}
         # The fake's own bookkeeping, never in a reply.
         self._order_of: dict[str, str] = {}  # capture / authorization / refund id -> order id
@@ -198,6 +200,8 @@ class FakePayPal(FakeServer):
         return Reply(200, issued)
 
     def _get(self, request: Request) -> Reply:
+        if request.path == "/v1/reporting/transactions":
+            return self._transaction_search(request.query)
         for pattern, book in (
             (r"/v2/checkout/orders/([^/]+)", self.orders),  # orders.get
             (r"/v2/payments/refunds/([^/]+)", self.refunds),  # refunds.get
@@ -210,6 +214,53 @@ class FakePayPal(FakeServer):
                 found = book.get(match.group(1))
                 return Reply(200, found) if found else spec.error(404, "RESOURCE_NOT_FOUND", "INVALID_RESOURCE_ID")
         return spec.error(404, "RESOURCE_NOT_FOUND", "INVALID_RESOURCE_ID")
+
+    def _transaction_search(self, query: dict[str, str]) -> Reply:
+        """search.get of reporting_transactions_v1, as strict as the spec about its parameters."""
+        for name in query:
+            if name not in spec.SEARCH_PARAMETERS:
+                return spec.invalid("INVALID_REQUEST", name, f"Unknown parameter {name}")
+        dates = {}
+        for name in ("start_date", "end_date"):
+            if name not in query:
+                return spec.invalid("MISSING_REQUIRED_PARAMETER", name)
+            if not spec.SEARCH_DATE.match(query[name]):
+                return spec.invalid("INVALID_PARAMETER_SYNTAX", name)
+            dates[name] = _rfc3339(query[name])
+        span = dates["end_date"] - dates["start_date"]
+        if span.total_seconds() <= 0 or span.days > spec.SEARCH_MAX_DAYS:
+            return spec.invalid("INVALID_REQUEST", "end_date", "Date range is greater than 31 days or negative")
+        fields = query.get("fields", "transaction_info").split(",")
+        if any(field not in spec.SEARCH_FIELDS for field in fields):
+            return spec.invalid("INVALID_PARAMETER_VALUE", "fields")
+        page_size, page = query.get("page_size", "100"), query.get("page", "1")
+        if not page_size.isdigit() or not 1 <= int(page_size) <= spec.SEARCH_MAX_PAGE_SIZE:
+            return spec.invalid("INVALID_PARAMETER_VALUE", "page_size")
+        if not page.isdigit() or int(page) < 1:
+            return spec.invalid("INVALID_PARAMETER_VALUE", "page")
+        found = [
+            t
+            for t in self.transactions
+            if dates["start_date"] <= _rfc3339(t["transaction_info"]["transaction_initiation_date"]) < dates["end_date"]
+        ]
+        size, number = int(page_size), int(page)
+        total_pages = max(1, -(-len(found) // size))
+        details = found[(number - 1) * size : number * size]
+        if "all" not in fields and "transaction_info" in fields:
+            details = [{"transaction_info": t["transaction_info"]} for t in details]
+        return Reply(
+            200,
+            {
+                "transaction_details": details,
+                "account_number": "FAKEMERCHANT",
+                "start_date": query["start_date"],
+                "end_date": query["end_date"],
+                "last_refreshed_datetime": query["end_date"],
+                "page": number,
+                "total_items": len(found),
+                "total_pages": total_pages,
+            },
+        )
 
     def _post(self, request: Request) -> Reply:
         try:
@@ -422,3 +473,9 @@ class FakePayPal(FakeServer):
 
 def _with_query(url: str, **params: str) -> str:
     return url + ("&" if "?" in url else "?") + urlencode(params)
+
+
+def _rfc3339(value: str):
+    from datetime import datetime
+
+    return datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))

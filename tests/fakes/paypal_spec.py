@@ -164,3 +164,24 @@ def _skip(text: str, index: int) -> int:
     while index < len(text) and text[index] in " \t\r\n":
         index += 1
     return index
+
+
+# reporting_transactions_v1 search.get: the query parameters it lists; start_date and end_date are
+# required, RFC 3339 with seconds ("pattern" below), at most 31 days apart; page_size 1..500.
+SEARCH_PARAMETERS = frozenset(
+    {
+        "transaction_id", "transaction_type", "transaction_status", "transaction_amount", "transaction_currency",
+        "start_date", "end_date", "payment_instrument_type", "store_id", "terminal_id", "fields",
+        "balance_affecting_records_only", "page_size", "page",
+    }
+)  # fmt: skip
+SEARCH_DATE = re.compile(
+    r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[1-2][0-9]|3[0-1])[T,t]([0-1][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)"
+    r"([.][0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$"
+)
+SEARCH_FIELDS = frozenset(
+    {"all", "transaction_info", "payer_info", "shipping_info", "auction_info", "cart_info", "incentive_info",
+     "store_info"}
+)  # fmt: skip
+SEARCH_MAX_DAYS = 31
+SEARCH_MAX_PAGE_SIZE = 500

@@ -46,6 +46,8 @@ _ROUTES = (  # (method, path pattern, operationId)
     ("GET", r"/v1/refunds", "GetRefunds"),
     ("GET", r"/v1/refunds/(?P<id>[^/]+)", "GetRefundsRefund"),
     ("GET", r"/v1/disputes/(?P<id>[^/]+)", "GetDisputesDispute"),
+    ("GET", r"/v1/balance_transactions", "GetBalanceTransactions"),
+    ("GET", r"/v1/payouts", "GetPayouts"),
 )
 
 
@@ -82,6 +84,13 @@ class FakeStripe(FakeServer):
         # Stripe's search index trails writes; True: it has not caught up with any of them yet.
         self.search_lagging = False
         self.refund_status = "succeeded"
+        # Settlement data (balance transactions, payouts) a test loads from a hand-made fixture, and
+        # the objects ``expand[]=data.source`` puts in place of a transaction's source id. The
+        # payout a transaction was paid out in is the fake's bookkeeping (Stripe's ``payout=`` filter).
+        self.balance_transactions: list[dict[str, Any]] = []
+        self.payouts: list[dict[str, Any]] = []
+        self.sources: dict[str, dict[str, Any]] = {}
+        self.transaction_payouts: dict[str, str] = {}
         # The next_action Stripe answers 3-D Secure with when a return_url was given (Stripe
         # documents redirect_to_url; without a return_url it is use_stripe_sdk).
         self.three_ds_next_action = "redirect_to_url"
@@ -200,6 +209,10 @@ class FakeStripe(FakeServer):
                 return self._search(query)
             if operation == "GetRefunds":
                 return self._refund_list(query)
+            if operation == "GetBalanceTransactions":
+                return self._balance_transactions(query)
+            if operation == "GetPayouts":
+                return self._payout_list(query)
             book = {
                 "GetPaymentIntentsIntent": (self.intents, "payment_intent"),
                 "GetRefundsRefund": (self.refunds, "refund"),
@@ -231,6 +244,84 @@ class FakeStripe(FakeServer):
         if not 1 <= limit <= 100:
             return _invalid({"message": "Invalid limit: must be between 1 and 100", "param": "limit"})
         return Reply(200, objects.list_result(ordered[:limit], has_more=len(ordered) > limit, url="/v1/refunds"))
+
+    # --- settlement data --------------------------------------------------------------------------
+    def settlement_load(self, fixture: dict[str, Any]) -> None:
+        """Serve a hand-made fixture: ``balance_transactions``, ``payouts``, ``sources`` (by id) and
+        ``transaction_payouts`` (transaction id -> payout id)."""
+        with self.lock:
+            self.balance_transactions = list(fixture.get("balance_transactions", []))
+            self.payouts = list(fixture.get("payouts", []))
+            self.sources = dict(fixture.get("sources", {}))
+            self.transaction_payouts = dict(fixture.get("transaction_payouts", {}))
+
+    @staticmethod
+    def _created_problem(query: dict[str, str], items: list[dict[str, Any]], field: str):
+        """Stripe's timestamp filter (``created`` or ``created[gte]``...): integers only."""
+        for name, value in query.items():
+            if name.split("[", 1)[0] != field:
+                continue
+            operator = name[len(field) + 1 : -1] if "[" in name else "eq"
+            if operator not in (*spec.RANGE_OPERATORS, "eq"):
+                return _invalid(
+                    {"code": "parameter_unknown", "message": f"Received unknown parameter: {name}", "param": name}
+                ), items
+            if not value.lstrip("-").isdigit():
+                return _invalid({"message": f"Invalid integer: {value}", "param": name}), items
+            bound = int(value)
+            compare = {"gt": int.__gt__, "gte": int.__ge__, "lt": int.__lt__, "lte": int.__le__, "eq": int.__eq__}
+            items = [item for item in items if compare[operator](int(item[field]), bound)]
+        return None, items
+
+    def _paged(self, query: dict[str, str], items: list[dict[str, Any]], url: str) -> Reply:
+        limit_text = query.get("limit", "10")
+        if not limit_text.isdigit() or not 1 <= int(limit_text) <= 100:
+            return _invalid({"message": "Invalid limit: must be between 1 and 100", "param": "limit"})
+        after = query.get("starting_after")
+        if after:
+            ids = [item["id"] for item in items]
+            if after not in ids:
+                return _invalid(
+                    {"code": "resource_missing", "message": f"No such object: '{after}'", "param": "starting_after"},
+                    404,
+                )
+            items = items[ids.index(after) + 1 :]
+        limit = int(limit_text)
+        return Reply(200, objects.list_result(items[:limit], has_more=len(items) > limit, url=url))
+
+    def _balance_transactions(self, query: dict[str, str]) -> Reply:
+        expand = [value for name, value in query.items() if name.split("[", 1)[0] == "expand"]
+        if any(value not in ("data.source",) for value in expand):
+            return _invalid({"message": f"This property cannot be expanded ({expand}).", "param": "expand"})
+        items = sorted(self.balance_transactions, key=lambda t: (-int(t["created"]), t["id"]))  # newest first
+        problem, items = self._created_problem(query, items, "created")
+        if problem:
+            return problem
+        if "payout" in query:
+            if not any(p["id"] == query["payout"] for p in self.payouts):
+                return _invalid(
+                    {"code": "resource_missing", "message": f"No such payout: '{query['payout']}'", "param": "payout"},
+                    404,
+                )
+            items = [t for t in items if self.transaction_payouts.get(t["id"]) == query["payout"]]
+        if "type" in query:
+            items = [t for t in items if t["type"] == query["type"]]
+        if "currency" in query:
+            items = [t for t in items if t["currency"] == query["currency"].lower()]
+        if expand:
+            items = [{**t, "source": self.sources.get(t["source"], t["source"])} for t in items]
+        return self._paged(query, items, "/v1/balance_transactions")
+
+    def _payout_list(self, query: dict[str, str]) -> Reply:
+        items = sorted(self.payouts, key=lambda p: (-int(p["created"]), p["id"]))
+        problem, items = self._created_problem(query, items, "created")
+        if problem:
+            return problem
+        if "status" in query:
+            if query["status"] not in spec.PAYOUT_STATUSES:
+                return _invalid({"message": f"Invalid status: {query['status']}", "param": "status"})
+            items = [p for p in items if p["status"] == query["status"]]
+        return self._paged(query, items, "/v1/payouts")
 
     @staticmethod
     def _missing(kind: str, object_id: str) -> Reply:

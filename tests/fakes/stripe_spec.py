@@ -150,6 +150,18 @@ QUERIES: dict[str, tuple[tuple[str, ...], frozenset[str]]] = {
         frozenset({"charge", "created", "ending_before", "expand", "limit", "payment_intent", "starting_after"}),
     ),
     "GetRefundsRefund": ((), frozenset({"expand"})),
+    "GetBalanceTransactions": (
+        (),
+        frozenset(
+            {"created", "currency", "ending_before", "expand", "limit", "payout", "source", "starting_after", "type"}
+        ),
+    ),
+    "GetPayouts": (
+        (),
+        frozenset(
+            {"arrival_date", "created", "destination", "ending_before", "expand", "limit", "starting_after", "status"}
+        ),
+    ),
     "GetPaymentMethodsPaymentMethod": ((), frozenset({"expand"})),
     "GetDisputesDispute": ((), frozenset({"expand"})),
 }
@@ -279,3 +291,8 @@ def amount_problem(amount: int, currency: str, *, param: str, charge: bool) -> d
             "param": param,
         }
     return None
+
+
+# The range operators Stripe takes on a timestamp filter (``created[gte]=...``), or a bare value.
+RANGE_OPERATORS = frozenset({"gt", "gte", "lt", "lte"})
+PAYOUT_STATUSES = frozenset({"canceled", "failed", "in_transit", "paid", "pending"})

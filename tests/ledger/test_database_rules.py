@@ -287,7 +287,7 @@ class TestSqliteVariant:
 
     @pytest.mark.slow
     def test_embedded_mode_migrates_and_enforces_append_only(self, tmp_path):
-        # A real `migrate` of the ledger in the embedded mode, then the ORM against the result.
+        # A real `migrate` in the embedded mode, then the ORM against the result.
         env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL"}}
         env.update(
             DJANGO_SETTINGS_MODULE="gateway_project.settings.base",
@@ -312,7 +312,7 @@ class TestSqliteVariant:
             "print('amount:', JournalEntry.objects.get().amount, 'lines:', e.lines.count())\n"
         )
         manage = [sys.executable, "manage.py"]
-        subprocess.run([*manage, "migrate", "ledger", "-v0"], cwd=REPO_ROOT, env=env, check=True, timeout=60)
+        subprocess.run([*manage, "migrate", "-v0"], cwd=REPO_ROOT, env=env, check=True, timeout=60)
         result = subprocess.run(
             [*manage, "shell", "-c", script], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60
         )

@@ -9,8 +9,10 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import transaction
 
 from ledger import selectors
+from ledger.services import ledger_post_dispute, ledger_post_payout
 
 from .factories import CapturePostingFactory, RefundPostingFactory
 from .helpers import balance_check_disable, open_accounts, operation_uniqueness_drop, write_entry_directly
@@ -25,6 +27,8 @@ PROVEN_CODES = {
     "trial_balance_nonzero",
     "payment_mixed_currencies",
     "payment_over_refunded",
+    "payout_settled_wrongly",
+    "dispute_over_reinstated",
 }
 
 
@@ -156,5 +160,52 @@ def test_a_refund_beyond_the_capture_is_reported(sound, merchant):
 
 def test_every_problem_code_is_proven_by_a_test_here():
     # A new kind of problem ledger_verify reports needs its damage test above: this fails until then.
-    source = inspect.getsource(selectors.ledger_problems) + inspect.getsource(selectors._payment_problems)
+    source = "".join(
+        inspect.getsource(f)
+        for f in (selectors.ledger_problems, selectors._payment_problems, selectors._settlement_problems)
+    )
     assert set(re.findall(r'LedgerProblem\(\s*"([a-z_]+)"', source)) == PROVEN_CODES
+
+
+def test_a_payout_settled_twice_is_reported(sound, merchant):
+    # Given a payout that arrived, and a second "arrived" entry written behind the service's back
+    with transaction.atomic():
+        ledger_post_payout(merchant_id=merchant.id, payout_id="po_1", amount=500, currency="USD", status="paid")
+    operation_uniqueness_drop()
+    accounts = open_accounts(merchant.id, "USD")
+    write_entry_directly(
+        merchant_id=merchant.id,
+        payment_id="",
+        kind="payout_paid",
+        amount=500,
+        currency="USD",
+        ref="po_1",
+        lines=[(accounts["bank"], 500, 0), (accounts["payouts_in_transit"], 0, 500)],
+    )
+    # When ledger_verify runs / Then it names the payout
+    assert ("payout_settled_wrongly", f"{merchant.id} po_1", "paid out 500, settled 2 time(s) for 1000") in (
+        verify_fails()
+    )
+
+
+def test_a_dispute_reinstated_beyond_what_it_withdrew_is_reported(sound, merchant):
+    # Given a dispute of 200, and a "won" entry of 300 written behind the service's back
+    with transaction.atomic():
+        ledger_post_dispute(
+            merchant_id=merchant.id, payment_id=sound.payment_id, dispute_id="dp_1", amount=200, currency="USD"
+        )
+    accounts = open_accounts(merchant.id, "USD")
+    write_entry_directly(
+        merchant_id=merchant.id,
+        payment_id=sound.payment_id,
+        kind="dispute_reversal",
+        amount=300,
+        currency="USD",
+        ref="dp_1",
+        lines=[(accounts["processor_receivable"], 300, 0), (accounts["disputes"], 0, 300)],
+    )
+    # When ledger_verify runs / Then it names the payment and the dispute
+    problems = verify_fails()
+    assert [p for p in problems if p[0] == "dispute_over_reinstated"] == [
+        ("dispute_over_reinstated", sound.payment_id, "dispute dp_1 withdrew 200, reinstated 300 in 1 entries")
+    ]

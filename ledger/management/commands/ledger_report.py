@@ -18,8 +18,9 @@ def _day(value: str, option: str) -> date:
 
 class Command(BaseCommand):
     help = (
-        "Captured, refunded and net amounts with entry counts per merchant and currency, from the ledger. "
-        "Dates are UTC days, both inclusive."
+        "Per merchant and currency, from the ledger: gross captured, refunded, processor fees, disputes, net, "
+        "paid out (arrived at the bank), in transit and still at the processor, with entry counts. Dates are "
+        "UTC days, both inclusive (the day an entry occurred at the processor, else the day it was posted)."
     )
 
     def add_arguments(self, parser):
@@ -52,7 +53,12 @@ class Command(BaseCommand):
                         "exponent": currency_exponent(row.currency),
                         "captured": row.captured,
                         "refunded": row.refunded,
+                        "fees": row.fees,
+                        "disputes": row.disputes,
                         "net": row.net,
+                        "paid_out": row.paid_out,
+                        "in_transit": row.in_transit,
+                        "at_processor": row.at_processor,
                         "capture_entries": row.capture_entries,
                         "refund_entries": row.refund_entries,
                         "entries": row.entries,
@@ -66,15 +72,17 @@ class Command(BaseCommand):
         if not rows:
             self.stdout.write("No ledger entries in this period.")
             return
+        money = ("captured", "refunded", "fees", "disputes", "net", "paid_out", "in_transit", "at_processor")
         header = (
-            f"{'merchant':<32} {'currency':<8} {'captured':>18} {'refunded':>18} {'net':>18} "
-            f"{'captures':>9} {'refunds':>8} {'entries':>8}"
+            f"{'merchant':<32} {'currency':<8} "
+            + " ".join(f"{name:>13}" for name in money)
+            + f" {'captures':>9} {'refunds':>8} {'entries':>8}"
         )
         self.stdout.write(header)
         self.stdout.write("-" * len(header))
         for row in rows:
+            amounts = " ".join(f"{to_decimal_string(getattr(row, name), row.currency):>13}" for name in money)
             self.stdout.write(
-                f"{row.merchant_id:<32} {row.currency:<8} {to_decimal_string(row.captured, row.currency):>18} "
-                f"{to_decimal_string(row.refunded, row.currency):>18} {to_decimal_string(row.net, row.currency):>18} "
+                f"{row.merchant_id:<32} {row.currency:<8} {amounts} "
                 f"{row.capture_entries:>9} {row.refund_entries:>8} {row.entries:>8}"
             )

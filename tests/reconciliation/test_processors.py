@@ -1,0 +1,285 @@
+"""Stripe and PayPal settlement data, from the fakes (serving hand-made fixtures in the documented
+shapes) and from settlement files: matched to our payments and refunds, fees and payouts posted,
+the books summing to the cent against the settlement data of the day."""
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from ledger.models import EntryKind, JournalEntry
+from ledger.selectors import ledger_report
+from payments.models import AttemptOperation, AttemptStatus, Payment, PaymentAttempt, PaymentStatus, Refund
+from processors.base import SettlementUnavailable
+from reconciliation.files import settlement_file_read
+from reconciliation.models import Classification, ReconciliationItem
+from reconciliation.services import account_scope, settlement_fetch
+from tests.fakes.paypal import FakePayPal
+from tests.fakes.stripe import FakeStripe
+from tests.payments.factories import PaymentFactory
+from tests.processors.conftest import paypal_account_for, stripe_account_for
+
+from .conftest import run_reconcile
+
+pytestmark = pytest.mark.django_db
+
+FIXTURES = Path(__file__).parent / "fixtures"
+DAY = "2026-03-02"
+START, END = datetime(2026, 3, 2, tzinfo=UTC), datetime(2026, 3, 3, tzinfo=UTC)
+
+
+@pytest.fixture
+def fake_stripe():
+    server = FakeStripe().start()
+    server.settlement_load(json.loads((FIXTURES / "stripe_2026-03-02.json").read_text()))
+    yield server
+    server.stop()
+
+
+def our_payment(merchant, account, *, reference: str, amount: int, currency: str = "USD", attempt: str = ""):
+    payment = PaymentFactory(
+        merchant=merchant,
+        amount=amount,
+        currency=currency,
+        status=PaymentStatus.SUCCEEDED,
+        amount_authorized=amount,
+        amount_received=amount,
+        processor=account.processor,
+        processor_account_id=account.id,
+        processor_reference=reference,
+    )
+    Payment.objects.filter(pk=payment.pk).update(created=datetime(2026, 3, 2, 1, tzinfo=UTC))
+    if attempt:
+        PaymentAttempt.objects.create(
+            id=attempt,
+            merchant=merchant,
+            payment=payment,
+            operation=AttemptOperation.AUTHORIZE,
+            origin_status=PaymentStatus.PROCESSING,
+            processor=account.processor,
+            processor_account_id=account.id,
+            processor_reference=reference,
+            amount=amount,
+            status=AttemptStatus.SUCCEEDED,
+        )
+    return payment
+
+
+def our_refund(payment, *, reference: str, amount: int) -> Refund:
+    refund = Refund.objects.create(
+        merchant_id=payment.merchant_id,
+        payment=payment,
+        amount=amount,
+        currency=payment.currency,
+        status="succeeded",
+        processor=payment.processor,
+        processor_account_id=payment.processor_account_id,
+        processor_reference=reference,
+        processor_state="succeeded",
+    )
+    Refund.objects.filter(pk=refund.pk).update(created=datetime(2026, 3, 2, 3, tzinfo=UTC))
+    return refund
+
+
+@pytest.fixture
+def stripe_books(merchant, fake_stripe):
+    account = stripe_account_for(merchant.id, fake_stripe)
+    first = our_payment(merchant, account, reference="pi_1A", amount=2000)
+    second = our_payment(merchant, account, reference="pi_1B", amount=5000)
+    refund = our_refund(second, reference="re_1C", amount=1500)
+    return account, first, second, refund
+
+
+def classes() -> dict[str, int]:
+    found: dict[str, int] = {}
+    for classification in ReconciliationItem.objects.values_list("classification", flat=True):
+        found[classification] = found.get(classification, 0) + 1
+    return found
+
+
+def test_stripe_balance_transactions_and_payouts_reconcile_a_clean_day(
+    merchant, stripe_books, fake_stripe, monkeypatch
+):
+    account, first, second, _refund = stripe_books
+    monkeypatch.setattr("processors.stripe.settlement.PAGE_LIMIT", 2)  # so the report pages
+
+    code, out = run_reconcile("--account", account.id, "--date", DAY)
+
+    assert code == 0, out
+    assert classes() == {Classification.MATCHED: 3}
+    # Paged with starting_after, by created[gte]/[lt] in unix seconds, with the sources expanded
+    pages = fake_stripe.requests_to("/v1/balance_transactions")
+    assert len(pages) == 3
+    assert pages[0].query["created[gte]"] == "1772409600" and pages[0].query["created[lt]"] == "1772496000"
+    assert pages[0].query["expand[0]"] == "data.source" and pages[1].query["starting_after"]
+    # Fees on their payments; one payout paid, one in transit
+    assert dict(JournalEntry.objects.filter(kind=EntryKind.FEE).values_list("payment_id", "amount")) == {
+        first.id: 88,
+        second.id: 175,
+    }
+    report = settlement_fetch(scope=account_scope(account_id=account.id), start=START, end=END)
+    [row] = ledger_report(merchant_id=merchant.id, since=START, until=END)
+    assert row.fees == sum(line.fee for line in report.lines) == 263
+    assert (row.paid_out, row.in_transit) == (3000, 2000)
+    assert row.paid_out + row.in_transit == sum(p.amount for p in report.payouts)
+
+
+def test_stripe_charging_one_payment_twice_is_a_duplicate(merchant, stripe_books, fake_stripe):
+    account, first, *_ = stripe_books
+    fake_stripe.balance_transactions.append(
+        {**fake_stripe.balance_transactions[0], "id": "txn_1Z", "source": "ch_1Z", "created": 1772424000}
+    )
+    fake_stripe.sources["ch_1Z"] = {**fake_stripe.sources["ch_1A"], "id": "ch_1Z"}
+
+    code, _ = run_reconcile("--account", account.id, "--date", DAY)
+
+    [item] = ReconciliationItem.objects.filter(classification=Classification.DUPLICATE)
+    assert (item.line_id, item.payment_id) == ("txn_1Z", first.id)
+    assert code == 0
+
+
+def test_a_stripe_partial_capture_is_one_charge_of_the_captured_amount(merchant, stripe_books, fake_stripe):
+    # Given the first charge authorized for 2500 and captured for 2000: Stripe lists the full
+    # authorization and a partial_capture_reversal of the 500 not captured
+    account, first, *_ = stripe_books
+    fake_stripe.balance_transactions[0] = {**fake_stripe.balance_transactions[0], "amount": 2500, "net": 2412}
+    fake_stripe.balance_transactions.append(
+        {
+            **fake_stripe.balance_transactions[0],
+            "id": "txn_1R",
+            "amount": -500,
+            "fee": 0,
+            "net": -500,
+            "reporting_category": "partial_capture_reversal",
+            "type": "payment_failure_refund",
+            "created": 1772413300,
+        }
+    )
+
+    code, _ = run_reconcile("--account", account.id, "--date", DAY)
+
+    assert classes() == {Classification.MATCHED: 3} and code == 0
+    item = ReconciliationItem.objects.get(payment_id=first.id, kind="charge")
+    assert (item.processor_amount, item.processor_fee) == (2000, 88)
+
+
+def test_the_stripe_fake_refuses_what_stripe_refuses(fake_stripe):
+    import requests
+
+    headers = {"Authorization": f"Bearer {fake_stripe.secret_key}"}
+    url = f"{fake_stripe.base_url}/v1/balance_transactions"
+    assert requests.get(url, params={"created[gte]": "yesterday"}, headers=headers, timeout=5).status_code == 400
+    assert requests.get(url, params={"limit": "101"}, headers=headers, timeout=5).status_code == 400
+    assert requests.get(url, params={"expand[0]": "data.fee_details"}, headers=headers, timeout=5).status_code == 400
+    assert requests.get(url, params={"paid": "true"}, headers=headers, timeout=5).status_code == 400
+    by_payout = requests.get(url, params={"payout": "po_1E"}, headers=headers, timeout=5).json()
+    assert [t["id"] for t in by_payout["data"]] == ["txn_1C", "txn_1B"]
+    assert requests.get(url, params={"payout": "po_nope"}, headers=headers, timeout=5).status_code == 404
+
+
+def test_a_stripe_report_that_cannot_be_read_whole_reconciles_nothing(merchant, stripe_books, fake_stripe):
+    account, *_ = stripe_books
+    fake_stripe.secret_key = "sk_test_rotated"  # every page now answers 401
+    with pytest.raises(SettlementUnavailable):
+        settlement_fetch(scope=account_scope(account_id=account.id), start=START, end=END)
+    code, _out = run_reconcile("--account", account.id, "--date", DAY)
+    assert code == 1 and not ReconciliationItem.objects.exists()
+
+
+def test_a_stripe_itemized_payout_reconciliation_csv_is_reconciled(merchant, stripe_books):
+    account, _first, _second, _refund = stripe_books
+    path = FIXTURES / "stripe_payout_reconciliation_2026-03-02.csv"
+
+    code, out = run_reconcile("--account", account.id, "--date", DAY, "--file", str(path))
+
+    # The refund row listed twice is one matched refund and one duplicate line
+    assert classes() == {Classification.MATCHED: 3, Classification.DUPLICATE: 1}
+    assert code == 0, out
+    report = settlement_file_read(path=str(path), processor="stripe", start=START, end=END)
+    assert {p.payout_id: p.amount for p in report.payouts} == {"po_1D": 1912, "po_1E": 3325}
+    [row] = ledger_report(merchant_id=merchant.id, since=START, until=END)
+    assert row.fees == 263 and row.paid_out == 1912 + 3325
+
+
+def test_a_paypal_transaction_search_file_is_reconciled(merchant, settings):
+    from processors.services import processor_account_create
+
+    account = processor_account_create(
+        merchant_id=merchant.id,
+        processor="paypal",
+        display_name="PayPal",
+        credentials={"client_id": "cid", "client_secret": "secret"},
+    )
+    dollars = our_payment(merchant, account, reference="ORDER-1", amount=2000, attempt="att_pp_1")
+    yen = our_payment(merchant, account, reference="ORDER-2", amount=1000, currency="JPY", attempt="att_pp_2")
+    path = FIXTURES / "paypal_transactions_2026-03-02.json"
+
+    code, out = run_reconcile("--account", account.id, "--date", DAY, "--file", str(path))
+
+    assert code == 0, out
+    assert classes() == {Classification.MATCHED: 2, Classification.REFUND_OUTSIDE_GATEWAY: 1}
+    [outside] = ReconciliationItem.objects.filter(classification=Classification.REFUND_OUTSIDE_GATEWAY)
+    assert (outside.payment_id, outside.processor_amount) == (dollars.id, -500)
+    fees = dict(JournalEntry.objects.filter(kind=EntryKind.FEE).values_list("payment_id", "amount"))
+    assert fees == {dollars.id: 99, yen.id: 75}
+    rows = {row.currency: row for row in ledger_report(merchant_id=merchant.id, since=START, until=END)}
+    assert rows["USD"].paid_out == 1000 and rows["JPY"].fees == 75
+
+
+def test_a_file_with_an_inexact_amount_is_refused(tmp_path, merchant, stripe_books):
+    account, *_ = stripe_books
+    text = (FIXTURES / "stripe_payout_reconciliation_2026-03-02.csv").read_text().replace("20.00,0.88", "20.001,0.881")
+    path = tmp_path / "bad.csv"
+    path.write_text(text)
+    code, out = run_reconcile("--account", account.id, "--date", DAY, "--file", str(path))
+    assert code == 1 and "not an exact USD amount" in out
+    assert not ReconciliationItem.objects.exists() and not JournalEntry.objects.exists()
+
+
+@pytest.fixture
+def fake_paypal():
+    server = FakePayPal().start()
+    server.transactions = json.loads((FIXTURES / "paypal_transactions_2026-03-02.json").read_text())[
+        "transaction_details"
+    ]
+    yield server
+    server.stop()
+
+
+def test_paypal_transaction_search_through_the_fake_pages_and_matches(merchant, fake_paypal, monkeypatch):
+    account = paypal_account_for(merchant.id, fake_paypal)
+    dollars = our_payment(merchant, account, reference="ORDER-1", amount=2000, attempt="att_pp_1")
+    our_payment(merchant, account, reference="ORDER-2", amount=1000, currency="JPY", attempt="att_pp_2")
+    monkeypatch.setattr("processors.paypal.settlement.PAGE_SIZE", 3)
+
+    code, out = run_reconcile("--account", account.id, "--date", DAY)
+
+    assert code == 0, out
+    assert classes() == {Classification.MATCHED: 2, Classification.REFUND_OUTSIDE_GATEWAY: 1}
+    searches = fake_paypal.requests_to("/v1/reporting/transactions")
+    assert [r.query["page"] for r in searches] == ["1", "2"]
+    assert searches[0].query["start_date"] == "2026-03-02T00:00:00Z" and searches[0].query["fields"] == "all"
+    assert JournalEntry.objects.filter(kind=EntryKind.FEE, payment_id=dollars.id).get().amount == 99
+
+
+def test_the_paypal_fake_refuses_what_transaction_search_refuses(merchant, fake_paypal):
+    account = paypal_account_for(merchant.id, fake_paypal)
+    from processors.paypal.client import PayPalClient
+
+    client = PayPalClient(
+        account_id=account.id,
+        config={
+            "client_id": fake_paypal.client_id,
+            "client_secret": fake_paypal.client_secret,
+            "base_url": fake_paypal.base_url,
+        },
+    )
+    ok = "start_date=2026-03-02T00:00:00Z&end_date=2026-03-03T00:00:00Z"
+    assert client.read(f"/v1/reporting/transactions?{ok}").status == 200
+    assert client.read("/v1/reporting/transactions?start_date=2026-03-02T00:00:00Z").status == 400
+    assert client.read("/v1/reporting/transactions?start_date=2026-03-02&end_date=2026-03-03").status == 400
+    too_long = "start_date=2026-01-01T00:00:00Z&end_date=2026-03-03T00:00:00Z"
+    assert client.read(f"/v1/reporting/transactions?{too_long}").status == 400
+    assert client.read(f"/v1/reporting/transactions?{ok}&page_size=501").status == 400
+    assert client.read(f"/v1/reporting/transactions?{ok}&sort=asc").status == 400
