@@ -18,9 +18,10 @@ pytestmark = pytest.mark.django_db
 
 # Budgets (stated in the report). They include the gateway layer (idempotency key claim and
 # update), the sandbox processor's own book, the ledger posting, the event outbox rows and the
-# eager fan-out of each event to webhook endpoints (Celery runs eagerly in tests).
-CREATE_CONFIRM_BUDGET = 27
-CREATE_CONFIRM_FIRST_BUDGET = 30
+# eager fan-out of each event to webhook endpoints (Celery runs eagerly in tests), and the
+# idempotency recovery point written with the payment (one UPDATE of the key row, issue 13).
+CREATE_CONFIRM_BUDGET = 28
+CREATE_CONFIRM_FIRST_BUDGET = 31
 GET_BUDGET_COLD = 1
 GET_BUDGET_CACHED = 0
 
