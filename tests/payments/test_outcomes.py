@@ -13,7 +13,6 @@ from ledger.selectors import payment_ledger_net
 from payments import services
 from payments.models import AttemptStatus, Payment, PaymentAttempt, ProcessorState, Refund
 from payments.selectors import payments_due_for_sync, payments_flagged, payments_requires_action_due
-from tests.payments.schedule import clock_advance, schedule_fast
 from payments.services.settlement import attempt_settle
 from payments.tasks import payments_sync_due
 from processors.base import Outcome, ProcessorResult, WebhookEvent
@@ -21,6 +20,7 @@ from processors.services import processor_account_create, processor_route_set
 from sandbox.book import charge_result
 from sandbox.models import SandboxCharge
 from sandbox.services import sandbox_fault_plan_set
+from tests.payments.schedule import clock_advance, schedule_fast
 
 from .conftest import DECLINE, THREE_DS, assert_books_balance, card, error_of, sandbox_charges, sandbox_refunds
 from .factories import InFlightAttemptFactory

@@ -12,10 +12,10 @@ from django.utils import timezone
 from payments import services
 from payments.models import AttemptStatus, Payment, PaymentAttempt
 from payments.selectors import payments_due_for_sync, payments_flagged, payments_requires_action_due
-from tests.payments.schedule import clock_advance, schedule_fast
 from payments.tasks import payments_sync_due
 from processors.base import WebhookEvent
 from sandbox.services import sandbox_fault_plan_set
+from tests.payments.schedule import clock_advance, schedule_fast
 
 from .conftest import THREE_DS, assert_books_balance, card, sandbox_charges
 
