@@ -27,3 +27,20 @@ def clock_advance(seconds: int = STEP_SECONDS) -> None:
         rows.filter(next_sync_at__isnull=False).update(next_sync_at=F("next_sync_at") - back)
         rows.filter(pending_since__isnull=False).update(pending_since=F("pending_since") - back)
     Payment.objects.filter(sync_enqueued_at__isnull=False).update(sync_enqueued_at=F("sync_enqueued_at") - back)
+
+
+def clock_advance_to_due() -> None:
+    """As if time had passed until the next status query of every open operation is due."""
+    from django.db.models import Max
+    from django.utils import timezone
+
+    latest = [
+        rows.filter(next_sync_at__isnull=False).aggregate(latest=Max("next_sync_at"))["latest"]
+        for rows in (
+            PaymentAttempt.objects.filter(status__in=UNRESOLVED_ATTEMPT_STATUSES),
+            Refund.objects.filter(status=RefundStatus.PENDING),
+        )
+    ]
+    due = max([t for t in latest if t is not None], default=None)
+    if due is not None and due > timezone.now():
+        clock_advance(int((due - timezone.now()).total_seconds()) + 1)
