@@ -4,7 +4,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.db import connection
+from django.db.models import Q, QuerySet, TextField
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from gateway.errors import not_found
@@ -60,8 +63,12 @@ def payment_list(
     payment's metadata (jsonb containment, GIN-indexed on PostgreSQL); ``idempotency_key``: the
     payment created by the request with that key (so a client that lost the answer finds it)."""
     queryset = Payment.objects.filter(merchant_id=merchant_id, livemode=livemode)
-    if metadata:
-        queryset = queryset.filter(metadata__contains=metadata)
+    if metadata and connection.vendor == "postgresql":
+        queryset = queryset.filter(metadata__contains=metadata)  # jsonb @>, the GIN index
+    elif metadata:  # the embedded SQLite mode has no JSON containment: one key at a time
+        for index, (key, value) in enumerate(metadata.items()):
+            text = Cast(KeyTextTransform(key, "metadata"), output_field=TextField())
+            queryset = queryset.alias(**{f"metadata_{index}": text}).filter(**{f"metadata_{index}": value})
     if idempotency_key is not None:
         queryset = queryset.filter(idempotency_key=idempotency_key)
     if status is not None:
