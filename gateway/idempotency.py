@@ -7,27 +7,45 @@
 * Nothing is kept when the request fails validation before executing: the key is released.
 * Keys expire after ``IDEMPOTENCY_KEY_TTL_HOURS``; an expired row is replaced on next use and
   purged by a periodic task.
+
+Recovery (Brandur Leach's recovery points): a client must always learn the outcome of its request,
+even when the process executing it died (SIGKILL, lost database connection).
+
+* The service that creates or changes a money-moving object records it on the key row
+  (``idempotency_recovery_point``) in the same transaction as the object, and only while this
+  execution still owns the key (``claim_token``): of two executions of one key, at most one can
+  ever commit an object.
+* A 500 is never stored: the claim is released instead. A claim older than
+  ``IDEMPOTENCY_REQUEST_DEADLINE_SECONDS`` belongs to a request that is no longer running.
+* A retry finding a released or stale claim takes it over (compare-and-set on ``claim_token``).
+  With a recovery point it answers the object's current state, first resolved by the owning
+  app's recoverer (a status query, never a new charge); without one nothing was committed and
+  the request runs again.
 """
 
 import hashlib
 import hmac
 import json
+import uuid
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.http import HttpResponse
+from django.http import HttpResponse, JsonResponse
 from django.utils import timezone
 
 from . import crypto
-from .context import idempotency_key_var
+from .context import idempotency_claim_var, idempotency_key_var
 from .errors import IDEMPOTENCY, ApiError, Conflict, InvalidRequest
 from .models import IdempotencyKey
 from .principal import Principal
 
 HEADER = "HTTP_IDEMPOTENCY_KEY"
 MAX_KEY_LENGTH = 255
+# An unexpected failure: never the stored answer (the request may have committed something first).
+_UNEXPECTED = 500
 
 
 def idempotency_key_from(request) -> str | None:
@@ -66,6 +84,10 @@ def _expired_before():
     return timezone.now() - timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS)
 
 
+def _deadline_passed_before():
+    return timezone.now() - timedelta(seconds=settings.IDEMPOTENCY_REQUEST_DEADLINE_SECONDS)
+
+
 def _claim(*, principal: Principal, key: str, request, fingerprint: str) -> tuple[IdempotencyKey, bool]:
     lookup = {"merchant_id": principal.merchant_id, "scope": _scope(principal), "key": key}
     defaults = {
@@ -73,6 +95,7 @@ def _claim(*, principal: Principal, key: str, request, fingerprint: str) -> tupl
         "request_path": request.path[:500],
         "request_fingerprint": fingerprint,
         "locked_at": timezone.now(),
+        "claim_token": uuid.uuid4(),
     }
     for _ in range(3):
         try:
@@ -89,6 +112,26 @@ def _claim(*, principal: Principal, key: str, request, fingerprint: str) -> tupl
     raise Conflict("Could not acquire the idempotency key; retry.", code="idempotency_key_in_use")
 
 
+def _abandoned(row: IdempotencyKey) -> bool:
+    """No request is executing under this key and none will store an answer: released after a
+    500, or claimed longer than any request can run (its process died)."""
+    if row.response_status is not None:
+        return row.response_status == _UNEXPECTED  # stored by an older release: never the answer
+    return row.locked_at is None or row.locked_at < _deadline_passed_before()
+
+
+def _take_over(row: IdempotencyKey) -> IdempotencyKey | None:
+    """Claim an abandoned key; None when another retry took it first. Waits for a transaction of
+    the old owner that is writing the recovery point, so the row read after it is the truth."""
+    token = uuid.uuid4()
+    taken = IdempotencyKey.objects.filter(pk=row.pk, claim_token=row.claim_token, locked_at=row.locked_at).update(
+        claim_token=token, locked_at=timezone.now(), response_status=None, response_body=None
+    )
+    if not taken:
+        return None
+    return IdempotencyKey.objects.filter(pk=row.pk).first()
+
+
 # Stored responses can hold secrets shown once (webhook signing secrets, API objects with
 # personal data): they are encrypted at rest like every other secret.
 _RESPONSE_PURPOSE = "idempotency_response"
@@ -97,6 +140,75 @@ _RESPONSE_PURPOSE = "idempotency_response"
 def _replay(row: IdempotencyKey) -> HttpResponse:
     body = crypto.decrypt(bytes(row.response_body).decode(), purpose=_RESPONSE_PURPOSE) if row.response_body else b""
     response = HttpResponse(body, status=row.response_status, content_type=row.response_content_type)
+    response["Idempotent-Replayed"] = "true"
+    return response
+
+
+def _owned(row: IdempotencyKey):
+    return IdempotencyKey.objects.filter(pk=row.pk, claim_token=row.claim_token)
+
+
+def _store(row: IdempotencyKey, response: HttpResponse) -> None:
+    """Keep the answer for retries, unless another execution took the key over meanwhile."""
+    _owned(row).update(
+        response_status=response.status_code,
+        response_body=crypto.encrypt(bytes(response.content), purpose=_RESPONSE_PURPOSE).encode(),
+        response_content_type=response.get("Content-Type", "application/json"),
+        locked_at=None,
+    )
+
+
+def _release(row: IdempotencyKey) -> None:
+    """No stored answer and no running request: the next retry recovers (or runs again)."""
+    _owned(row).update(locked_at=None)
+
+
+# object type -> recoverer(merchant_id=, livemode=, object_id=) -> (API representation, settled).
+# Registered by the app owning the objects (``PaymentsConfig.ready``): gateway imports no app.
+Recoverer = Callable[..., tuple[dict[str, Any], bool]]
+_recoverers: dict[str, Recoverer] = {}
+
+
+def idempotency_recoverer_register(object_type: str, recoverer: Recoverer) -> None:
+    _recoverers[object_type] = recoverer
+
+
+def idempotency_recovery_point(*, object_type: str, object_id: str, created: bool) -> None:
+    """Record, inside the caller's transaction, the object the idempotent request being executed
+    created (``created``) or changed. Raises 409 ``idempotency_key_in_use`` when a retry took the
+    key over (this execution was presumed dead): the caller's transaction then rolls back and
+    the object exists at most once. Outside an idempotent request it does nothing."""
+    claim = idempotency_claim_var.get()
+    if claim is None:
+        return
+    row_id, token = claim
+    recorded = IdempotencyKey.objects.filter(pk=row_id, claim_token=token).update(
+        recovery_object_type=object_type, recovery_object_id=object_id, recovery_status=201 if created else 200
+    )
+    if not recorded:
+        raise Conflict(
+            "This request's Idempotency-Key was taken over by a retry; nothing was done here.",
+            error_type=IDEMPOTENCY,
+            code="idempotency_key_in_use",
+        )
+
+
+def _recover(row: IdempotencyKey) -> HttpResponse:
+    """Answer with the recovered object's current state (resolved by its app first). Stored only
+    once the object is settled; until then every retry reads it again."""
+    recoverer = _recoverers[row.recovery_object_type]
+    try:
+        data, settled = recoverer(
+            merchant_id=row.merchant_id, livemode=row.scope.startswith("live:"), object_id=row.recovery_object_id
+        )
+    except BaseException:
+        _release(row)
+        raise
+    response = JsonResponse(data, status=row.recovery_status or 200, json_dumps_params={"separators": (",", ":")})
+    if settled:
+        _store(row, response)
+    else:
+        _release(row)
     response["Idempotent-Replayed"] = "true"
     return response
 
@@ -112,31 +224,43 @@ def idempotent_execute(*, request, principal: Principal, key: str, execute: Call
                 error_type=IDEMPOTENCY,
                 code="idempotency_key_reused",
             )
-        if row.response_status is None:
+        if not _abandoned(row):
+            if row.response_status is None:
+                raise Conflict(
+                    "A request with this Idempotency-Key is still being processed; retry later.",
+                    error_type=IDEMPOTENCY,
+                    code="idempotency_key_in_use",
+                )
+            return _replay(row)
+        row = _take_over(row)
+        if row is None:
             raise Conflict(
-                "A request with this Idempotency-Key is still being processed; retry later.",
+                "A request with this Idempotency-Key is being recovered; retry later.",
                 error_type=IDEMPOTENCY,
                 code="idempotency_key_in_use",
             )
-        return _replay(row)
+        if row.recovery_object_id and row.recovery_object_type in _recoverers:
+            return _recover(row)
 
-    token = idempotency_key_var.set(key)
+    key_token = idempotency_key_var.set(key)
+    claim_token = idempotency_claim_var.set((row.pk, row.claim_token))
     try:
         # Ordinary exceptions become responses inside execute(). Anything escaping it (a worker
         # timeout's SystemExit, KeyboardInterrupt) may have interrupted a processor call, so the key
-        # stays claimed: a retry gets a 409 instead of charging again under a new payment.
+        # stays claimed until the request deadline; a retry then recovers from the recovery point.
         response = execute()
     finally:
-        idempotency_key_var.reset(token)
+        idempotency_claim_var.reset(claim_token)
+        idempotency_key_var.reset(key_token)
     if getattr(request._request, "gateway_validation_failed", False):
-        IdempotencyKey.objects.filter(pk=row.pk).delete()
+        _owned(row).delete()
         return response
-    IdempotencyKey.objects.filter(pk=row.pk).update(
-        response_status=response.status_code,
-        response_body=crypto.encrypt(bytes(response.content), purpose=_RESPONSE_PURPOSE).encode(),
-        response_content_type=response.get("Content-Type", "application/json"),
-        locked_at=None,
-    )
+    if response.status_code == _UNEXPECTED:
+        # Possibly after something committed (the database connection died mid-request): the
+        # answer is whatever the recovery point says, so a retry recovers instead of replaying this.
+        _release(row)
+        return response
+    _store(row, response)
     return response
 
 

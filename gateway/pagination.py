@@ -77,3 +77,33 @@ def unix_time_param(params, name: str) -> datetime | None:
         return datetime.fromtimestamp(int(value), tz=UTC)
     except (ValueError, OverflowError, OSError):
         raise InvalidRequest(f"{name} must be a unix time in seconds.", code="parameter_invalid", param=name) from None
+
+
+def metadata_filter_param(params) -> dict[str, str]:
+    """Stripe-style ``metadata[key]=value`` filters (every pair must match), or a 400 naming the
+    parameter: keys and values within the limits metadata itself has, each key given once."""
+    from .serializers import METADATA_MAX_KEY_LENGTH, METADATA_MAX_KEYS, METADATA_MAX_VALUE_LENGTH
+
+    pairs: dict[str, str] = {}
+    for name, values in params.lists():
+        if not (name.startswith("metadata[") and name.endswith("]")):
+            continue
+        key = name[len("metadata[") : -1]
+        if not 1 <= len(key) <= METADATA_MAX_KEY_LENGTH:
+            raise InvalidRequest(
+                f"metadata filter keys must be 1 to {METADATA_MAX_KEY_LENGTH} characters.",
+                code="parameter_invalid",
+                param=name,
+            )
+        if len(values) != 1 or len(values[0]) > METADATA_MAX_VALUE_LENGTH:
+            raise InvalidRequest(
+                f"{name} must be given once, at most {METADATA_MAX_VALUE_LENGTH} characters.",
+                code="parameter_invalid",
+                param=name,
+            )
+        pairs[key] = values[0]
+    if len(pairs) > METADATA_MAX_KEYS:
+        raise InvalidRequest(
+            f"At most {METADATA_MAX_KEYS} metadata filters.", code="parameter_invalid", param="metadata"
+        )
+    return pairs

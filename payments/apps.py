@@ -7,8 +7,12 @@ class PaymentsConfig(AppConfig):
 
     def ready(self) -> None:
         # Verified processor webhooks (processors app) trigger a resolution of their payment here.
+        from gateway.idempotency import idempotency_recoverer_register
         from processors.services import processor_webhook_handler_set
 
-        from .services import payment_apply_webhook
+        from .services import payment_apply_webhook, payment_recover, refund_recover
 
         processor_webhook_handler_set(payment_apply_webhook)
+        # A retry of an idempotent request that is no longer running answers with what it created.
+        idempotency_recoverer_register("payment", payment_recover)
+        idempotency_recoverer_register("refund", refund_recover)

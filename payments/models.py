@@ -144,13 +144,24 @@ class Payment(models.Model):
     # Why an operator must look at this payment (e.g. money captured for an order that could no
     # longer take it); empty when all is well.
     review_reason = models.CharField(max_length=64, blank=True)
+    # The Idempotency-Key of the request that created it: a client that lost the answer finds it
+    # (GET /v1/payments?idempotency_key=...). Unique per key by construction (gateway.idempotency).
+    idempotency_key = models.CharField(max_length=255, blank=True)
+    # A status sync (or requires_action poll) is queued for it since then: the beat enqueues at
+    # most one at a time, so a stopped worker cannot pile up tries (PAYMENTS_SYNC_ENQUEUED_STALE_SECONDS).
+    sync_enqueued_at = models.DateTimeField(null=True, blank=True)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-id"]
+        # Also, on PostgreSQL only (migration 0004): a GIN index on metadata (jsonb_path_ops) for
+        # the list's metadata[key]=value filter.
         indexes = [
             models.Index(fields=["merchant", "id"], name="pay_merchant_id"),
+            models.Index(
+                fields=["merchant", "idempotency_key"], name="pay_merchant_idem_key", condition=~Q(idempotency_key="")
+            ),
             models.Index(fields=["merchant", "status", "id"], name="pay_merchant_status_id"),
             models.Index(fields=["merchant", "customer", "id"], name="pay_merchant_customer_id"),
             models.Index(fields=["merchant", "order", "id"], name="pay_merchant_order_id"),
@@ -230,6 +241,9 @@ class PaymentAttempt(models.Model):
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
     next_sync_at = models.DateTimeField(null=True, blank=True)
     sync_attempts = models.PositiveIntegerField(default=0)
+    # When the processor said "pending": the pending schedule runs from here (an unknown outcome's
+    # from ``created``, when the call was made); the janitor gives up by elapsed time, not tries.
+    pending_since = models.DateTimeField(null=True, blank=True)
     # Set when the last scheduled status query could not resolve it: an operator must look.
     flagged_at = models.DateTimeField(null=True, blank=True)
     created = models.DateTimeField(auto_now_add=True)
@@ -300,6 +314,7 @@ class Refund(models.Model):
     processor_state = models.CharField(max_length=16, choices=ProcessorState.choices, default=ProcessorState.STARTED)
     next_sync_at = models.DateTimeField(null=True, blank=True)
     sync_attempts = models.PositiveIntegerField(default=0)
+    pending_since = models.DateTimeField(null=True, blank=True)
     flagged_at = models.DateTimeField(null=True, blank=True)
     latency_ms = models.PositiveIntegerField(null=True, blank=True)
     created = models.DateTimeField(auto_now_add=True)

@@ -2,10 +2,14 @@
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.conf import settings
+from django.db import connection
+from django.db.models import Q, QuerySet, TextField
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from gateway.errors import not_found
@@ -54,8 +58,21 @@ def payment_list(
     order_id: str | None = None,
     created_gte: datetime | None = None,
     created_lte: datetime | None = None,
+    metadata: dict[str, str] | None = None,
+    idempotency_key: str | None = None,
 ) -> QuerySet[Payment]:
+    """The merchant's payments in this mode, newest first. ``metadata``: every pair must be in the
+    payment's metadata (jsonb containment, GIN-indexed on PostgreSQL); ``idempotency_key``: the
+    payment created by the request with that key (so a client that lost the answer finds it)."""
     queryset = Payment.objects.filter(merchant_id=merchant_id, livemode=livemode)
+    if metadata and connection.vendor == "postgresql":
+        queryset = queryset.filter(metadata__contains=metadata)  # jsonb @>, the GIN index
+    elif metadata:  # the embedded SQLite mode has no JSON containment: one key at a time
+        for index, (key, value) in enumerate(metadata.items()):
+            text = Cast(KeyTextTransform(key, "metadata"), output_field=TextField())
+            queryset = queryset.alias(**{f"metadata_{index}": text}).filter(**{f"metadata_{index}": value})
+    if idempotency_key is not None:
+        queryset = queryset.filter(idempotency_key=idempotency_key)
     if status is not None:
         queryset = queryset.filter(status=status)
     if customer_id is not None:
@@ -114,19 +131,30 @@ def customer_payment_method_get(
     return method
 
 
+def _sync_not_queued(now: datetime, prefix: str = "payment__") -> Q:
+    """The payment has no sync queued by the beat that is still fresh (``sync_enqueued_at``)."""
+    stale_before = now - timedelta(seconds=settings.PAYMENTS_SYNC_ENQUEUED_STALE_SECONDS)
+    return Q(**{f"{prefix}sync_enqueued_at__isnull": True}) | Q(**{f"{prefix}sync_enqueued_at__lt": stale_before})
+
+
 def payments_due_for_sync(*, now: datetime | None = None, limit: int = 500) -> list[str]:
-    """Ids of payments with an unresolved attempt or refund whose next status query is due
-    (flagged ones are left to an operator)."""
+    """Ids of payments with an unresolved attempt or refund whose next status query is due and no
+    sync queued already (flagged ones are left to an operator)."""
     now = now or timezone.now()
     attempt_payments = (
         PaymentAttempt.objects.filter(
-            status__in=UNRESOLVED_ATTEMPT_STATUSES, next_sync_at__lte=now, flagged_at__isnull=True
+            _sync_not_queued(now),
+            status__in=UNRESOLVED_ATTEMPT_STATUSES,
+            next_sync_at__lte=now,
+            flagged_at__isnull=True,
         )
         .order_by("next_sync_at")
         .values_list("payment_id", flat=True)[:limit]
     )
     refund_payments = (
-        Refund.objects.filter(status=RefundStatus.PENDING, next_sync_at__lte=now, flagged_at__isnull=True)
+        Refund.objects.filter(
+            _sync_not_queued(now), status=RefundStatus.PENDING, next_sync_at__lte=now, flagged_at__isnull=True
+        )
         .exclude(processor_state=ProcessorState.RESOLVED)
         .order_by("next_sync_at")
         .values_list("payment_id", flat=True)[:limit]
@@ -141,6 +169,7 @@ def payments_requires_action_due(*, now: datetime | None = None, limit: int = 50
     return list(
         dict.fromkeys(
             PaymentAttempt.objects.filter(
+                _sync_not_queued(now),
                 status=AttemptStatus.REQUIRES_ACTION,
                 payment__status=PaymentStatus.REQUIRES_ACTION,
                 next_sync_at__lte=now,

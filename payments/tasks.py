@@ -10,11 +10,14 @@ from . import selectors, services
 @shared_task(name="payments.tasks.payments_sync_due")
 def payments_sync_due() -> int:
     """Periodic (BEAT_SCHEDULE_PAYMENTS): enqueue a status sync for every payment whose unresolved
-    operation is due for its next query. Returns how many were enqueued."""
-    payment_ids = selectors.payments_due_for_sync(limit=settings.PAYMENTS_SYNC_BATCH)
+    operation is due for its next query, at most one queued per payment (``sync_enqueued_at``).
+    Returns how many were enqueued."""
+    due = selectors.payments_due_for_sync(limit=settings.PAYMENTS_SYNC_BATCH)
+    payment_ids = services.payments_sync_enqueue_claim(payment_ids=due)
     for payment_id in payment_ids:
         payment_sync.delay(payment_id)
-    waiting = selectors.payments_requires_action_due(limit=settings.PAYMENTS_SYNC_BATCH)
+    due = selectors.payments_requires_action_due(limit=settings.PAYMENTS_SYNC_BATCH)
+    waiting = services.payments_sync_enqueue_claim(payment_ids=[p for p in due if p not in set(payment_ids)])
     for payment_id in waiting:
         payment_requires_action_poll.delay(payment_id)
     return len(payment_ids) + len(waiting)

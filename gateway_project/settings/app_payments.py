@@ -30,6 +30,9 @@ PAYMENTS_REQUIRES_ACTION_POLL_MAX = env_int("PAYMENTS_REQUIRES_ACTION_POLL_MAX",
 # How often the periodic task looks for due status syncs, and how many it enqueues per run.
 PAYMENTS_SYNC_INTERVAL_SECONDS = env_float("PAYMENTS_SYNC_INTERVAL_SECONDS", 60.0)
 PAYMENTS_SYNC_BATCH = env_int("PAYMENTS_SYNC_BATCH", 500)
+# A sync the beat queued for a payment that has not started after this long is presumed lost (broker
+# restarted, message dropped) and queued again; until then the beat queues no second one.
+PAYMENTS_SYNC_ENQUEUED_STALE_SECONDS = env_int("PAYMENTS_SYNC_ENQUEUED_STALE_SECONDS", 600)
 # Declines after which a payment stops accepting new payment methods (status ``failed``).
 PAYMENTS_MAX_DECLINES = env_int("PAYMENTS_MAX_DECLINES", 10)
 # Lifetime of cached GET /v1/payments/{id} representations (invalidated on every change anyway).

@@ -182,6 +182,10 @@ RATE_LIMIT_PER_SECOND = float(env("RATE_LIMIT_PER_SECOND", "25"))
 RATE_LIMIT_BURST = env_int("RATE_LIMIT_BURST", 50)
 RATE_LIMIT_ENABLED = env_bool("RATE_LIMIT_ENABLED", True)
 IDEMPOTENCY_KEY_TTL_HOURS = env_int("IDEMPOTENCY_KEY_TTL_HOURS", 24)
+# A request still holding its Idempotency-Key after this long is presumed dead (worker killed,
+# connection lost): the next retry with the key takes it over and recovers. Longer than any
+# request can run (gunicorn's timeout, the processors' connect + read timeouts).
+IDEMPOTENCY_REQUEST_DEADLINE_SECONDS = env_int("IDEMPOTENCY_REQUEST_DEADLINE_SECONDS", 90)
 API_KEY_CACHE_SECONDS = env_int("API_KEY_CACHE_SECONDS", 60)
 # Client IP comes from REMOTE_ADDR; X-Forwarded-For is read only when REMOTE_ADDR is one of these
 # proxies (addresses or CIDR networks), and then only the hop the nearest trusted proxy saw.

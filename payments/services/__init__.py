@@ -4,6 +4,7 @@
 * ``follow_ups``: capture, cancel (void) and complete (after 3-D Secure / PayPal);
 * ``refunds``: reserve, call, settle;
 * ``settlement``: step 3 of every call, applying the processor's answer (``payments.outcomes``);
+* ``recovery``: the answer to a retry of an idempotent request that is no longer running;
 * ``sync`` and ``janitor``: resolving unknown outcomes by asking the processor (status sync,
   the beat, processor webhooks as triggers, polls of payments waiting for the customer);
 * ``methods``: which payment method a payment uses, the card vault's rows, detaching, rotation;
@@ -31,9 +32,16 @@ from ..inputs import CANCELLATION_REASONS, MethodInput, payment_method_parse, pa
 from .confirmation import payment_confirm, payment_create
 from .disputes import DisputedPayment, DisputeEffect, payment_dispute_apply
 from .follow_ups import payment_cancel, payment_capture, payment_complete
-from .janitor import payment_apply_webhook, payment_requires_action_poll, payment_resolve, payment_resolve_later
+from .janitor import (
+    payment_apply_webhook,
+    payment_requires_action_poll,
+    payment_resolve,
+    payment_resolve_later,
+    payments_sync_enqueue_claim,
+)
 from .methods import payment_method_detach, payment_methods_reencrypt
 from .off_session import payment_create_off_session
+from .recovery import payment_recover, refund_recover
 from .refunds import refund_create
 from .sync import payment_sync
 from .tokenization import payment_method_for_use, payment_method_tokenize, payment_methods_expired_purge
@@ -61,10 +69,13 @@ __all__ = [
     "payment_method_tokenize",
     "payment_methods_expired_purge",
     "payment_methods_reencrypt",
+    "payment_recover",
     "payment_requires_action_poll",
     "payment_resolve",
     "payment_resolve_later",
     "payment_return_url",
     "payment_sync",
+    "payments_sync_enqueue_claim",
     "refund_create",
+    "refund_recover",
 ]

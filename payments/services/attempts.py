@@ -112,17 +112,32 @@ def status_read(
     )
 
 
-def sync_schedule(resolution: Resolution, tries_done: int) -> tuple[datetime | None, datetime | None]:
-    """(next_sync_at, flagged_at) after ``tries_done`` status queries for an unknown or pending
-    operation; after the last one it is flagged for an operator instead."""
+def sync_schedule(resolution: Resolution, *, since: datetime) -> tuple[datetime | None, datetime | None]:
+    """(next_sync_at, flagged_at) of an unknown or pending operation whose outcome has been open
+    ``since``. The schedule is a clock, not a count: the n-th query is due at ``since`` plus the
+    first n delays, the next one is the first such point still ahead, and once the last point
+    has passed the operation is flagged for an operator. A stopped worker, a backlog or extra
+    queries therefore neither use up the schedule nor bring the flag sooner."""
     delays = (
         settings.PAYMENTS_SYNC_SCHEDULE_SECONDS
         if resolution == Resolution.UNKNOWN
         else settings.PAYMENTS_PENDING_SYNC_SCHEDULE_SECONDS
     )
-    if tries_done >= len(delays):
-        return None, timezone.now()
-    return timezone.now() + timedelta(seconds=delays[tries_done]), None
+    now = timezone.now()
+    due = since
+    for delay in delays:
+        due += timedelta(seconds=delay)
+        if due > now:
+            return due, None
+    return None, now
+
+
+def sync_anchor(row, resolution: Resolution) -> datetime:
+    """Since when the operation's outcome is open: the call (``created``) for an unknown one, the
+    processor's "pending" for a pending one."""
+    if resolution == Resolution.PENDING and row.pending_since is not None:
+        return row.pending_since
+    return row.created
 
 
 def requires_action_poll_next(tries: int) -> datetime:

@@ -12,7 +12,9 @@ from django.db import transaction
 
 from customers.selectors import customer_get
 from events.services import events_record
+from gateway.context import current_idempotency_key
 from gateway.errors import Conflict, InvalidRequest, NotFound, not_found
+from gateway.idempotency import idempotency_recovery_point
 from orders.selectors import order_outstanding
 from processors.base import AuthorizeRequest, CardDetails, Outcome, ProcessorResult
 from processors.selectors import RouteEntry, route_for
@@ -103,6 +105,9 @@ def payment_create(
         if confirm:
             attempt, card, route = _confirm_begin(payment=payment, method=given.method)
         payment.save(force_insert=True)
+        # Same transaction: a retry of this request answers this payment, and a presumed-dead
+        # execution that is in fact still running cannot commit a second one (409 here).
+        idempotency_recovery_point(object_type="payment", object_id=payment.id, created=True)
         # One serialization for both events of a confirming create, one INSERT for both rows. No
         # cache rotation: nothing of a payment that did not exist can have been cached.
         data = payment_data(payment)
@@ -156,6 +161,7 @@ def _payment_new(
         metadata=metadata or {},
         return_url=return_url,
         save_payment_method=save_payment_method,
+        idempotency_key=current_idempotency_key() or "",
     )
     if order is not None:
         _order_check(order=order, payment=payment)
@@ -190,6 +196,7 @@ def payment_confirm(
         attempt, card, route = _confirm_begin(payment=payment, method=method)
         payment_save_changed(payment, before)
         attempt.save(force_insert=True)
+        idempotency_recovery_point(object_type="payment", object_id=payment.id, created=False)
         payment_changed(payment, "payment.processing")
     return _authorize(payment=payment, attempt=attempt, route=route, card=card)
 

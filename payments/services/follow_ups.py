@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from gateway.errors import Conflict, InvalidRequest, not_found
+from gateway.idempotency import idempotency_recovery_point
 from orders.selectors import order_outstanding
 from processors.base import Connector, ProcessorResult
 from processors.selectors import processor_amount_check
@@ -85,6 +86,7 @@ def payment_capture(
                 param="order",
             )
         attempt = _follow_up_begin(payment, operation=Op.CAPTURE, action="capture", amount=amount)
+        idempotency_recovery_point(object_type="payment", object_id=payment.id, created=False)
     return _follow_up_call(
         payment=payment,
         attempt=attempt,
@@ -107,6 +109,8 @@ def payment_cancel(
     with transaction.atomic(durable=True):
         payment = payment_lock(payment_id=payment_id, merchant_id=merchant_id, livemode=livemode)
         payment.cancellation_reason = cancellation_reason
+        if transition_allowed(payment.status, "cancel") or transition_allowed(payment.status, "void"):
+            idempotency_recovery_point(object_type="payment", object_id=payment.id, created=False)
         if transition_allowed(payment.status, "cancel"):
             return _canceled_at_once(payment)
         if not transition_allowed(payment.status, "void"):

@@ -4,10 +4,11 @@ status query is due and polls payments left waiting for the customer; a verified
 webhook only *triggers* the same resolution (``payment_resolve``), never settles by itself."""
 
 import logging
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from gateway.errors import not_found
@@ -16,7 +17,7 @@ from processors.base import Outcome, WebhookEvent
 from ..models import AttemptStatus, Payment, PaymentAttempt, PaymentStatus, Refund
 from .attempts import connector_for, processor_call, requires_action_poll_next
 from .follow_ups import payment_complete
-from .sync import payment_sync_from
+from .sync import payment_sync_from, payment_sync_marker_clear
 
 logger = logging.getLogger("payments")
 
@@ -93,6 +94,7 @@ def payment_resolve(*, payment_id: str) -> Payment:
 
 def payment_requires_action_poll(*, payment_id: str) -> Payment:
     """The janitor's poll of a payment left in requires_action (the browser may never return)."""
+    payment_sync_marker_clear(payment_id=payment_id)
     payment = Payment.objects.filter(pk=payment_id).first()
     if payment is None:
         raise not_found("payment", payment_id)
@@ -124,9 +126,12 @@ def _requires_action_poll(payment: Payment) -> Payment:
     tries = latest.sync_attempts + 1
     # After the last poll the payment is abandoned; nothing was charged while it waits.
     next_sync_at = None if tries >= settings.PAYMENTS_REQUIRES_ACTION_POLL_MAX else requires_action_poll_next(tries)
-    PaymentAttempt.objects.filter(pk=latest.id, status=AttemptStatus.REQUIRES_ACTION).update(
-        sync_attempts=tries, next_sync_at=next_sync_at, updated=timezone.now()
-    )
+    # Compare-and-set on the count: of two concurrent polls only one counts and asks.
+    taken = PaymentAttempt.objects.filter(
+        pk=latest.id, status=AttemptStatus.REQUIRES_ACTION, sync_attempts=latest.sync_attempts
+    ).update(sync_attempts=F("sync_attempts") + 1, next_sync_at=next_sync_at, updated=timezone.now())
+    if not taken:
+        return payment
     connector = connector_for(merchant_id=payment.merchant_id, account_id=payment.processor_account_id)
     reference = payment.processor_reference or latest.processor_reference or None
     result = processor_call(
@@ -135,3 +140,18 @@ def _requires_action_poll(payment: Payment) -> Payment:
     if result.outcome in (Outcome.SUCCEEDED, Outcome.DECLINED, Outcome.PENDING):
         return payment_complete(payment_id=payment.id)
     return Payment.objects.get(pk=payment.id)
+
+
+def payments_sync_enqueue_claim(*, payment_ids: list[str]) -> list[str]:
+    """Mark the payments whose sync (or poll) the beat is about to enqueue; returns those marked
+    now (one not yet started is not queued again until ``PAYMENTS_SYNC_ENQUEUED_STALE_SECONDS``,
+    when its message is presumed lost). The marker's timestamp is this run's token."""
+    if not payment_ids:
+        return []
+    now = timezone.now()
+    stale_before = now - timedelta(seconds=settings.PAYMENTS_SYNC_ENQUEUED_STALE_SECONDS)
+    with transaction.atomic():
+        Payment.objects.filter(pk__in=payment_ids).filter(
+            Q(sync_enqueued_at__isnull=True) | Q(sync_enqueued_at__lt=stale_before)
+        ).update(sync_enqueued_at=now)
+        return list(Payment.objects.filter(pk__in=payment_ids, sync_enqueued_at=now).values_list("id", flat=True))

@@ -10,6 +10,7 @@ from django.db.models import Sum
 
 from events.services import event_record
 from gateway.errors import Conflict, InvalidRequest
+from gateway.idempotency import idempotency_recovery_point
 from processors.selectors import processor_amount_check
 
 from ..errors import ProcessorUnavailable
@@ -47,6 +48,7 @@ def refund_create(
     with transaction.atomic(durable=True):
         payment = payment_lock(payment_id=payment.id)
         refund = _refund_reserve(payment=payment, amount=amount, reason=reason, metadata=metadata)
+        idempotency_recovery_point(object_type="refund", object_id=refund.id, created=True)
     connector = connector_for(merchant_id=payment.merchant_id, account_id=refund.processor_account_id)
     result = processor_call(
         refund.id,

@@ -40,7 +40,7 @@ from ..models import (
 from ..outcomes import ATTEMPT_STATUS_FOR, Resolution, attempt_resolution, refund_resolution
 from ..serializers import payment_data, refund_data
 from ..state import payment_transition
-from .attempts import requires_action_poll_next, sync_schedule
+from .attempts import requires_action_poll_next, sync_anchor, sync_schedule
 from .changes import payment_changed, payment_move, payment_save_changed, payment_snapshot
 from .methods import method_after_use
 
@@ -117,17 +117,20 @@ def attempt_fields(
 
 
 def _open_attempt_fields(attempt: PaymentAttempt, resolution: Resolution, source: str) -> dict[str, Any]:
-    # "sync" queries were counted before the settle, in their own transaction (sync_try_record).
-    tries = 0 if source == "call" else attempt.sync_attempts
+    # "sync" queries were counted before the settle, atomically in SQL (sync_try_claim); the count
+    # is never written from this (possibly stale) copy, and the schedule runs on the clock.
+    fields: dict[str, Any] = {}
+    if source == "call":
+        fields["sync_attempts"] = 0
     if resolution == R.PENDING and attempt.status != AttemptStatus.PENDING:
-        tries = 0  # a new wait, on the pending schedule
-    next_sync_at, flagged_at = sync_schedule(resolution, tries)
+        fields["pending_since"] = attempt.pending_since = timezone.now()  # a new wait, on the pending schedule
+    next_sync_at, flagged_at = sync_schedule(resolution, since=sync_anchor(attempt, resolution))
     if flagged_at is not None:
         logger.warning(
-            "payment operation still unresolved after the last status query; flagged for an operator",
+            "payment operation still unresolved after its schedule ran out; flagged for an operator",
             extra={"attempt_id": attempt.id, "payment_id": attempt.payment_id},
         )
-    return {"sync_attempts": tries, "next_sync_at": next_sync_at, "flagged_at": flagged_at}
+    return fields | {"next_sync_at": next_sync_at, "flagged_at": flagged_at}
 
 
 def _late_result_check(*, attempt: PaymentAttempt, resolution: Resolution) -> None:
@@ -346,10 +349,12 @@ def _refund_fields(refund: Refund, result: ProcessorResult, resolution: Resoluti
     if result.processor_reference:
         fields["processor_reference"] = result.processor_reference
     if resolution.is_open:
-        tries = 0 if source == "call" else refund.sync_attempts  # "sync" counted by sync_try_record
+        if source == "call":
+            fields["sync_attempts"] = 0  # "sync" tries are counted in SQL by sync_try_claim
+        if resolution == R.PENDING and refund.processor_state != ProcessorState.PENDING:
+            fields["pending_since"] = refund.pending_since = timezone.now()
         fields["processor_state"] = ProcessorState.UNKNOWN if resolution == R.UNKNOWN else ProcessorState.PENDING
-        fields["sync_attempts"] = tries
-        fields["next_sync_at"], fields["flagged_at"] = sync_schedule(resolution, tries)
+        fields["next_sync_at"], fields["flagged_at"] = sync_schedule(resolution, since=sync_anchor(refund, resolution))
         return fields
     fields["processor_state"] = ProcessorState.RESOLVED
     fields["next_sync_at"] = None

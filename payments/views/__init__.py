@@ -9,7 +9,8 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from gateway.errors import InvalidRequest
-from gateway.pagination import LIST_PARAMETERS, paginate, unix_time_param
+from gateway.idempotency import MAX_KEY_LENGTH
+from gateway.pagination import LIST_PARAMETERS, metadata_filter_param, paginate, unix_time_param
 from gateway.permissions import IsCustomer
 from gateway.views import GatewayAPIView
 
@@ -51,6 +52,20 @@ PAYMENT_LIST_PARAMETERS = [
     OpenApiParameter("order", str, description="Only payments for this order."),
     OpenApiParameter("created[gte]", int, description="Created at or after this unix time (seconds)."),
     OpenApiParameter("created[lte]", int, description="Created at or before this unix time (seconds)."),
+    OpenApiParameter(
+        "metadata",
+        OpenApiTypes.OBJECT,
+        style="deepObject",
+        explode=True,
+        description="Only payments whose metadata holds every given pair: `metadata[order_ref]=A-17` "
+        "(repeat with other keys to narrow; keys 1 to 40 characters, values up to 500).",
+    ),
+    OpenApiParameter(
+        "idempotency_key",
+        str,
+        description="Only the payment created by the `POST /v1/payments` that carried this `Idempotency-Key` "
+        f"(1 to {MAX_KEY_LENGTH} characters): find a payment whose answer was lost.",
+    ),
     *LIST_PARAMETERS,
 ]
 _CONFIRM_RESPONSES = {
@@ -98,6 +113,19 @@ def _status_param(params) -> str | None:
     return value
 
 
+def _idempotency_key_param(params) -> str | None:
+    value = params.get("idempotency_key")
+    if value is None:
+        return None
+    if not 1 <= len(value) <= MAX_KEY_LENGTH:
+        raise InvalidRequest(
+            f"idempotency_key must be 1 to {MAX_KEY_LENGTH} characters.",
+            code="parameter_invalid",
+            param="idempotency_key",
+        )
+    return value
+
+
 class PaymentsView(PaymentsAPIView):
     @extend_schema(
         operation_id="payments_create",
@@ -105,7 +133,8 @@ class PaymentsView(PaymentsAPIView):
         description="With `confirm: true` and a `payment_method` the payment is confirmed in the same call. With an "
         "`order`, amount and currency default to (and must equal) its outstanding total. A decline answers 402 "
         "(`card_error`, `decline_code`) and leaves the payment retryable with another method. Idempotent with "
-        "`Idempotency-Key`: a retry never charges twice.",
+        "`Idempotency-Key`: a retry never charges twice. A retry after the first request died (timeout, 5xx, "
+        "crash) answers with the payment it created, in its current state (`Idempotent-Replayed: true`).",
         request=PaymentCreateSerializer,
         responses={201: PaymentSerializer, **_CONFIRM_RESPONSES},
         tags=PAYMENT_TAGS,
@@ -147,6 +176,8 @@ class PaymentsView(PaymentsAPIView):
             order_id=params.get("order") or None,
             created_gte=unix_time_param(params, "created[gte]"),
             created_lte=unix_time_param(params, "created[lte]"),
+            metadata=metadata_filter_param(params),
+            idempotency_key=_idempotency_key_param(params),
         )
         return Response(
             paginate(queryset=queryset, params=params, serialize=lambda page: [payment_data(p) for p in page])

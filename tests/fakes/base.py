@@ -103,7 +103,7 @@ class FakeServer:
         self.faults: list[Fault] = []
         self._holds: list[Fault] = []  # hold faults injected and not released yet
         self._holding = 0  # requests taken by a hold fault and not processed yet
-        self._in_flight: set[str] = set()  # flight_key() of the requests being served
+        self._in_flight: dict[str, Request] = {}  # flight_key() -> the request being served with it
         self.log: list[Request] = []
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -201,16 +201,14 @@ class FakeServer:
                 if busy:
                     self.log.append(request)
                 else:
-                    self._in_flight.add(key)
+                    self._in_flight[key] = request
             if busy:
                 self._write(handler, self.in_flight_reply())
                 return
         try:
             self._serve(handler, request)
         finally:
-            if key is not None:
-                with self.lock:
-                    self._in_flight.discard(key)
+            self._flight_end(request)
 
     def _serve(self, handler: _Handler, request: Request) -> None:
         with self.lock:
@@ -238,10 +236,20 @@ class FakeServer:
             reply = self.route(request)
         except Exception as exc:  # a bug in the fake must show up, not hang the client
             reply = Reply(599, {"fake_error": repr(exc)})
+        # The request's work is done: it is no longer in flight, even before its answer reaches the
+        # client (which may send its next request the moment it reads the answer).
+        self._flight_end(request)
         if fault is not None and fault.kind == "reply_lost":
             self._drop(handler)
             return
         self._write(handler, reply)
+
+    def _flight_end(self, request: Request) -> None:
+        key = self.flight_key(request)
+        if key is not None:
+            with self.lock:
+                if self._in_flight.get(key) is request:  # never a later request's flight of the same key
+                    del self._in_flight[key]
 
     @staticmethod
     def _drop(handler: _Handler) -> None:

@@ -205,3 +205,45 @@ def test_a_request_killed_mid_execution_keeps_its_key_claimed(secret_client, mon
     retry = secret_client.post("/v1/probe", {"amount": 1}, format="json", HTTP_IDEMPOTENCY_KEY="killed")
     assert retry.status_code == 409
     assert executions() == 0
+
+
+@pytest.mark.django_db
+def test_a_500_is_never_stored_and_the_retry_runs_the_handler_again(secret_client, monkeypatch):
+    # Given a handler failing unexpectedly (a 500) on its first execution
+    from tests.gateway.probe_urls import ProbeCreateView
+
+    real_post = ProbeCreateView.post
+
+    def crash_once(self, request):
+        real_post(self, request)
+        raise RuntimeError("connection lost after the work")
+
+    monkeypatch.setattr(ProbeCreateView, "post", crash_once)
+    assert (
+        secret_client.post("/v1/probe", {"amount": 1}, format="json", HTTP_IDEMPOTENCY_KEY="k-500").status_code == 500
+    )
+    monkeypatch.undo()
+    row = IdempotencyKey.objects.get(key="k-500")
+    assert (row.response_status, row.locked_at) == (None, None)  # released, nothing stored
+
+    # When the client retries: it runs again (this probe records no recovery point), and that answer is stored
+    retry = secret_client.post("/v1/probe", {"amount": 1}, format="json", HTTP_IDEMPOTENCY_KEY="k-500")
+    assert retry.status_code == 201 and executions() == 2
+    assert IdempotencyKey.objects.get(key="k-500").response_status == 201
+
+
+@pytest.mark.django_db
+def test_a_claim_past_the_request_deadline_is_taken_over_by_the_retry(secret_client, merchant_keys, settings):
+    IdempotencyKey.objects.create(
+        merchant_id=merchant_keys.merchant_id,
+        scope="test:secret",
+        key="k-stale",
+        request_method="POST",
+        request_path="/v1/probe",
+        request_fingerprint=_fingerprint_of(secret_client, {"amount": 1}),
+        locked_at=timezone.now() - timedelta(seconds=settings.IDEMPOTENCY_REQUEST_DEADLINE_SECONDS + 1),
+    )
+    retry = secret_client.post("/v1/probe", {"amount": 1}, format="json", HTTP_IDEMPOTENCY_KEY="k-stale")
+    assert retry.status_code == 201 and executions() == 1
+    row = IdempotencyKey.objects.get(key="k-stale")
+    assert row.response_status == 201 and row.claim_token is not None

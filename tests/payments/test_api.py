@@ -18,12 +18,13 @@ pytestmark = pytest.mark.django_db
 
 # Budgets (stated in the report). They include the gateway layer (idempotency key claim and
 # update), the sandbox processor's own book, the ledger posting, the event outbox rows and the
-# eager fan-out of each event to webhook endpoints (Celery runs eagerly in tests).
+# eager fan-out of each event to webhook endpoints (Celery runs eagerly in tests), and the
+# idempotency recovery point written with the payment (one UPDATE of the key row, issue 13).
 # In a test every transaction is a savepoint (SAVEPOINT/RELEASE counted). Issue 14 took these from
 # 27/30: the route, the merchant's sandbox settings and its fault plan come from the per-process
 # configuration cache, the two events of the first transaction are one INSERT (docs/performance.md).
-CREATE_CONFIRM_BUDGET = 23
-CREATE_CONFIRM_FIRST_BUDGET = 29  # + ledger accounts (3) + the configuration cache's first load (3)
+CREATE_CONFIRM_BUDGET = 24
+CREATE_CONFIRM_FIRST_BUDGET = 30  # + ledger accounts (3) + the configuration cache's first load (3)
 GET_BUDGET_COLD = 1
 GET_BUDGET_CACHED = 0
 

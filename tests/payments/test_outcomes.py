@@ -20,6 +20,7 @@ from processors.services import processor_account_create, processor_route_set
 from sandbox.book import charge_result
 from sandbox.models import SandboxCharge
 from sandbox.services import sandbox_fault_plan_set
+from tests.payments.schedule import clock_advance, schedule_fast
 
 from .conftest import DECLINE, THREE_DS, assert_books_balance, card, error_of, sandbox_charges, sandbox_refunds
 from .factories import InFlightAttemptFactory
@@ -29,9 +30,8 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def fast_sync(settings):
-    """The janitor's schedule cut to nothing, so every status query is due at once."""
-    settings.PAYMENTS_SYNC_SCHEDULE_SECONDS = [0, 0, 0]
-    settings.PAYMENTS_PENDING_SYNC_SCHEDULE_SECONDS = [0, 0]
+    """The janitor's schedule cut to steps of a minute (``clock_advance`` moves a step)."""
+    schedule_fast(settings)
     settings.PAYMENTS_NOT_FOUND_MIN_AGE_SECONDS = 0
     return settings
 
@@ -130,6 +130,8 @@ def test_unknown_outcome_then_janitor_finds_nothing_happened(create_payment, mer
     sandbox_fault_plan_set(merchant_id=merchant_keys.merchant_id, count=1, mode="unknown", operations=["authorize"])
     body = create_payment(payment_method=card(), confirm=True).json()
     assert body["status"] == "processing"
+    assert payments_due_for_sync() == []  # the first status query is a step away
+    clock_advance()
     assert payments_due_for_sync() == [body["id"]]
 
     enqueued = payments_sync_due()
@@ -154,6 +156,7 @@ def test_lost_reply_after_the_charge_is_settled_by_status_sync_without_charging_
     assert body["status"] == "processing"
     assert payment_ledger_net(payment_id=body["id"]) == {}
 
+    clock_advance()
     payments_sync_due()
 
     payment = Payment.objects.get(pk=body["id"])
@@ -168,6 +171,7 @@ def test_not_found_is_not_trusted_too_early(create_payment, merchant_keys, fast_
     sandbox_fault_plan_set(merchant_id=merchant_keys.merchant_id, count=1, mode="unknown", operations=["authorize"])
     body = create_payment(payment_method=card(), confirm=True).json()
 
+    clock_advance()
     services.payment_sync(payment_id=body["id"])
 
     (attempt,) = attempts_of(body["id"])
@@ -215,6 +219,7 @@ def test_unresolvable_operation_is_flagged_after_the_last_try(create_payment, me
     PaymentAttempt.objects.filter(payment_id=body["id"]).update(processor_account_id="pra_gone")
 
     for _ in range(3):
+        clock_advance()
         assert payments_sync_due() == 1
 
     (attempt,) = attempts_of(body["id"])
@@ -269,6 +274,7 @@ def test_three_d_secure_reply_lost_is_recovered_as_requires_action(create_paymen
     )
     body = create_payment(payment_method=card(THREE_DS), confirm=True).json()
 
+    clock_advance()
     payments_sync_due()
 
     payment = Payment.objects.get(pk=body["id"])
@@ -292,6 +298,7 @@ def test_refund_unknown_is_pending_then_settled_by_sync(create_payment, secret_c
     assert too_much.status_code == 400
     assert_books_balance()
 
+    clock_advance()
     payments_sync_due()
 
     row = Refund.objects.get(pk=refund["id"])
@@ -642,9 +649,12 @@ def test_sync_raising_every_time_still_counts_and_ends_flagged(create_payment, m
     monkeypatch.setattr("payments.services.settlement.ledger_post_capture", ledger_down)
 
     # When the janitor's status sync runs through its whole schedule (3 tries) and once more
-    for _ in range(4):
+    for _ in range(3):
+        clock_advance()
         with pytest.raises(RuntimeError):
             services.payment_sync(payment_id=pid)
+    clock_advance()
+    services.payment_sync(payment_id=pid)  # flagged: nothing is due any more
 
     # Then every try was counted, the attempt is flagged for an operator and no longer due
     (attempt,) = attempts_of(pid)

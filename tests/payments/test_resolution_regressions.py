@@ -15,6 +15,7 @@ from payments.selectors import payments_due_for_sync, payments_flagged, payments
 from payments.tasks import payments_sync_due
 from processors.base import WebhookEvent
 from sandbox.services import sandbox_fault_plan_set
+from tests.payments.schedule import clock_advance, schedule_fast
 
 from .conftest import THREE_DS, assert_books_balance, card, sandbox_charges
 
@@ -133,7 +134,7 @@ def test_connector_that_cannot_be_built_is_counted_and_flagged(create_payment, m
     from processors.services import processor_account_create, processor_config_changed, processor_route_set
 
     # given: an unknown-outcome charge on a real (sandbox) processor account
-    settings.PAYMENTS_SYNC_SCHEDULE_SECONDS = [0, 0, 0]
+    schedule_fast(settings)
     settings.PAYMENTS_NOT_FOUND_MIN_AGE_SECONDS = 0
     account = processor_account_create(
         merchant_id=merchant_keys.merchant_id, processor="sandbox", display_name="Sandbox", credentials={}
@@ -151,6 +152,7 @@ def test_connector_that_cannot_be_built_is_counted_and_flagged(create_payment, m
 
     # when: the janitor's syncs run through the whole schedule (and more)
     for _ in range(5):
+        clock_advance()
         services.payment_sync(payment_id=pid)
 
     # then: every try counted, the attempt flagged for an operator and no longer re-queued
@@ -202,7 +204,7 @@ def test_complete_with_unknown_outcome_whose_charge_is_approved_is_completed_by_
     create_payment, merchant_keys, settings
 ):
     # given: the customer answered 3-D Secure and came back, but our complete() timed out unsent
-    settings.PAYMENTS_SYNC_SCHEDULE_SECONDS = [0, 0, 0]
+    schedule_fast(settings)
     body = create_payment(payment_method=card(THREE_DS), amount=1800, confirm=True).json()
     pid = body["id"]
     answer_without_returning(body["next_action"]["redirect_to_url"]["url"])
@@ -212,6 +214,7 @@ def test_complete_with_unknown_outcome_whose_charge_is_approved_is_completed_by_
     assert (complete.operation, complete.status) == ("complete", AttemptStatus.UNKNOWN)
 
     # when: the janitor's status sync finds the charge approved but not completed
+    clock_advance()
     payment = services.payment_sync(payment_id=pid)
 
     # then: it finishes it with the same reference: one capture at the sandbox, booked once

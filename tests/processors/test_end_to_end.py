@@ -19,6 +19,7 @@ from processors.models import BreakerEvent, ProcessorWebhookEvent
 from processors.services import processor_route_set
 from processors.stripe import stripe_signature_header
 from tests.fakes.stripe import FakeStripe
+from tests.payments.schedule import clock_advance_to_due
 
 from .conftest import (
     BREAKER_RESET_TIMEOUT,
@@ -190,6 +191,7 @@ def test_latency_past_timeout_is_processing_then_synced_without_double_charge(se
     posts = len(fake_stripe.requests_to("/v1/payment_intents", "POST"))
     assert _payment_id(_pay(secret_client, _card(SUCCESS), amount=1234, key="order-42")) == payment_id
     assert len(fake_stripe.requests_to("/v1/payment_intents", "POST")) == posts
+    clock_advance_to_due()  # the first status query is due
     payment = payment_sync(payment_id=payment_id)
     assert (payment.status, payment.amount_received) == ("succeeded", 1234)
     assert len(fake_stripe.intents_for(attempt.id)) == 1 and fake_stripe.total_received() == 1234
@@ -201,6 +203,7 @@ def test_unprocessed_500_or_dropped_connection_syncs_to_retryable(secret_client,
     fake_stripe.inject(fault, path="/v1/payment_intents", status=500)
     payment_id = _payment_id(_pay(secret_client, _card(SUCCESS)))
     assert Payment.objects.get(pk=payment_id).status == "processing"
+    clock_advance_to_due()  # the first status query is due
     payment = payment_sync(payment_id=payment_id)
     assert payment.status in ("requires_payment_method", "requires_confirmation") and payment.amount_received == 0
     assert [a.status for a in _attempts(payment_id)] == ["failed"]
@@ -218,6 +221,7 @@ def test_reply_lost_after_charge_syncs_to_succeeded_once(secret_client, routed, 
     payment_id = _payment_id(_pay(secret_client, _card(SUCCESS), amount=777))
     [attempt] = _attempts(payment_id)
     assert (attempt.status, attempt.error_code, attempt.processor_reference) == ("unknown", "connection_lost", "")
+    clock_advance_to_due()  # the first status query is due
     payment = payment_sync(payment_id=payment_id)
     assert (payment.status, payment.amount_received) == ("succeeded", 777)
     assert len(fake_stripe.intents_for(attempt.id)) == 1 and fake_stripe.total_received() == 777
@@ -231,6 +235,7 @@ def test_paypal_capture_reply_lost_syncs_to_succeeded_once(secret_client, api_cl
     fake_paypal.inject("reply_lost", path=f"/v2/checkout/orders/{order_id}/capture")
     api_client.get(f"/v1/payments/{body['id']}/return")
     assert Payment.objects.get(pk=body["id"]).status == "processing"
+    clock_advance_to_due()  # the first status query is due
     payment = payment_sync(payment_id=body["id"])
     assert (payment.status, payment.amount_received) == ("succeeded", 4200)
     assert len(fake_paypal.captures) == 1 and fake_paypal.total_captured() == Decimal("42.00")
@@ -403,6 +408,7 @@ def test_refund_whose_reply_was_lost_is_found_among_its_payment_intents_refunds(
         assert secret_client.post("/v1/refunds", {"payment": other, "amount": 10}, format="json").status_code == 201
 
     # When the status sync asks Stripe about the refund whose reply was lost
+    clock_advance_to_due()  # the first status query is due
     payment = payment_sync(payment_id=payment_id)
 
     # Then it is found (filtered by its PaymentIntent) and booked once, never marked failed
@@ -425,6 +431,7 @@ def test_refund_lookup_that_cannot_be_exhaustive_stays_pending_never_failed(
     assert secret_client.post("/v1/refunds", {"payment": payment_id, "amount": 10}, format="json").status_code == 201
 
     # When the status sync cannot see it on the pages it reads
+    clock_advance_to_due()  # the first status query is due
     payment_sync(payment_id=payment_id)
 
     # Then the refund is still pending (asked again later), not failed: the merchant won't refund twice

@@ -13,6 +13,7 @@ from payments.models import Payment, Refund
 from payments.reconciliation import ledger_check
 from payments.services import payment_sync
 from processors.services import processor_route_set
+from tests.payments.schedule import clock_advance_to_due
 
 from .conftest import paypal_account_for, short_read_timeout
 
@@ -54,6 +55,7 @@ def test_refund_retried_after_a_timeout_through_a_409_ends_with_one_refund(
 
     # When the status sync asks while PayPal is still processing: the order lists no refund, so the
     # refund is repeated under the same PayPal-Request-Id, and PayPal answers 409 in progress
+    clock_advance_to_due()  # the first status query is due
     payment_sync(payment_id=payment.id)
 
     # Then the refund stays pending (a 409 is not a refusal: the first call may still refund)
@@ -63,6 +65,7 @@ def test_refund_retried_after_a_timeout_through_a_409_ends_with_one_refund(
 
     # When PayPal finishes the first call and the sync asks again
     fake_paypal.release()
+    clock_advance_to_due()  # the first status query is due
     payment_sync(payment_id=payment.id)
 
     # Then the refund is booked once, as PayPal made it once

@@ -16,6 +16,7 @@ from payments.services import janitor
 from payments.tasks import payments_sync_due
 from processors.services import processor_route_set
 from processors.stripe import stripe_signature_header
+from tests.payments.schedule import clock_advance_to_due
 
 from .conftest import stripe_account_for
 
@@ -97,6 +98,7 @@ def test_lagging_search_not_found_is_not_trusted_on_demand(secret_client, stripe
 
     # when: the search catches up and the janitor's scheduled sync asks
     fake_stripe.search_lagging = False
+    clock_advance_to_due()
     payment = services.payment_sync(payment_id=pid)
 
     # then: found and booked once
