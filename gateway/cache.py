@@ -162,10 +162,10 @@ class ConfigCache:
 
         self._forget(owner)
         if transaction.get_connection().in_atomic_block:
-            self._pending()[owner] = f"pending:{new_id('cfg')}"
+            self._pending()[owner] = (f"pending:{new_id('cfg')}", rotate)
         transaction.on_commit(rotate, robust=True)
 
-    def _pending(self) -> dict[str, str]:
+    def _pending(self) -> dict[str, tuple[str, Callable[[], None]]]:
         pending = getattr(self._thread, "pending", None)
         if pending is None:
             pending = self._thread.pending = {}
@@ -174,13 +174,16 @@ class ConfigCache:
     def _pending_token(self, owner: str) -> str | None:
         """The version of this thread's uncommitted change of the owner's configuration, if any.
 
-        Django has no rollback hook: a change whose transaction has ended without its commit
-        hook having run was rolled back, so the mark is dropped once no transaction is open."""
+        The change is uncommitted exactly while its commit hook waits on the connection: Django
+        drops the hook when the transaction (or the savepoint around the change) rolls back, and
+        runs it (which drops the mark) on commit."""
         pending = self._pending()
-        token = pending.get(owner)
-        if token is None:
+        mark = pending.get(owner)
+        if mark is None:
             return None
-        if transaction.get_connection().in_atomic_block:
+        token, rotate = mark
+        connection = transaction.get_connection()
+        if connection.in_atomic_block and any(hook[1] is rotate for hook in connection.run_on_commit):
             return token
         pending.pop(owner, None)
         return None

@@ -181,10 +181,17 @@ def idempotency_recovery_point(*, object_type: str, object_id: str, created: boo
     claim = idempotency_claim_var.get()
     if claim is None:
         return
-    row_id, token = claim
-    recorded = IdempotencyKey.objects.filter(pk=row_id, claim_token=token).update(
-        recovery_object_type=object_type, recovery_object_id=object_id, recovery_status=201 if created else 200
-    )
+    row_id, token, answers = claim
+    owned = IdempotencyKey.objects.filter(pk=row_id, claim_token=token)
+    if answers == object_type:
+        recorded = owned.update(
+            recovery_object_type=object_type, recovery_object_id=object_id, recovery_status=201 if created else 200
+        )
+    else:
+        # A service called on the way to another kind of answer (expiring a checkout session
+        # cancels its payment): that object is not this request's answer, so it is no recovery
+        # point; the write still takes the key row and proves this execution still owns it.
+        recorded = owned.update(claim_token=token)
     if not recorded:
         raise Conflict(
             "This request's Idempotency-Key was taken over by a retry; nothing was done here.",
@@ -213,7 +220,12 @@ def _recover(row: IdempotencyKey) -> HttpResponse:
     return response
 
 
-def idempotent_execute(*, request, principal: Principal, key: str, execute: Callable[[], HttpResponse]):
+def idempotent_execute(
+    *, request, principal: Principal, key: str, execute: Callable[[], HttpResponse], answers: str | None = None
+):
+    """Run ``execute`` at most once per key. ``answers``: the kind of object the endpoint answers
+    with (``payment``, ``refund``), the only kind it takes a recovery point for (see
+    ``idempotency_recovery_point``); None for endpoints answered by running them again."""
     fingerprint = request_fingerprint(request)
     row, owner = _claim(principal=principal, key=key, request=request, fingerprint=fingerprint)
     if not owner:
@@ -243,7 +255,7 @@ def idempotent_execute(*, request, principal: Principal, key: str, execute: Call
             return _recover(row)
 
     key_token = idempotency_key_var.set(key)
-    claim_token = idempotency_claim_var.set((row.pk, row.claim_token))
+    claim_token = idempotency_claim_var.set((row.pk, row.claim_token, answers))
     try:
         # Ordinary exceptions become responses inside execute(). Anything escaping it (a worker
         # timeout's SystemExit, KeyboardInterrupt) may have interrupted a processor call, so the key

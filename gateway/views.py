@@ -20,6 +20,11 @@ def _refuse_null_characters(request, kwargs) -> None:
 
 
 class GatewayAPIView(APIView):
+    # The kind of object a POST answers with, when a retry of a crashed request should answer with
+    # that object's current state (``gateway.idempotency.idempotency_recovery_point``); None: such
+    # a retry runs the request again.
+    idempotency_answers: str | None = None
+
     def initial(self, request, *args, **kwargs):
         self.format_kwarg = self.get_format_suffix(**kwargs)
         neg = self.perform_content_negotiation(request)
@@ -70,6 +75,7 @@ class GatewayAPIView(APIView):
                     principal=request.auth,
                     key=key,
                     execute=lambda: self._execute(handler, request, *args, **kwargs),
+                    answers=self.idempotency_answers,
                 )
             response = handler(request, *args, **kwargs)
         except Exception as exc:

@@ -45,7 +45,7 @@ class ProcessorAccountForm(forms.ModelForm):
     def clean(self):
         cleaned = super().clean()
         raw = cleaned.get("credentials")
-        processor = cleaned.get("processor")
+        processor = cleaned.get("processor") or self.instance.processor
         if raw:
             try:
                 value = json.loads(raw)
@@ -84,8 +84,11 @@ class ConfigChangedAdmin(AuditedAdmin):
     process at once: the merchant's cached configuration is invalidated (``processor_config_changed``)."""
 
     def save_model(self, request, obj, form, change):
+        # A route moved to another merchant changes both merchants' configuration.
+        before = type(obj).objects.filter(pk=obj.pk).values_list("merchant_id", flat=True).first() if change else None
         super().save_model(request, obj, form, change)
-        processor_config_changed(merchant_id=obj.merchant_id)
+        for merchant_id in {obj.merchant_id, before} - {None}:
+            processor_config_changed(merchant_id=merchant_id)
 
     def delete_model(self, request, obj):
         super().delete_model(request, obj)
@@ -110,6 +113,13 @@ class ProcessorAccountAdmin(ConfigChangedAdmin):
     search_fields = ("id", "display_name", "merchant__id", "merchant__name")
     readonly_fields = ("breaker", "created", "updated")
     actions = ["reset_breaker", "disable"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # An account's owner, processor and mode are what its credentials and routes were made
+        # for: fixed once created (a new account is made instead).
+        fixed = ("merchant", "processor", "livemode") if obj is not None and obj.pk else ()
+        return (*super().get_readonly_fields(request, obj), *fixed)
+
     inlines = [ProcessorRouteInline]
 
     @admin.display(description="circuit breaker")

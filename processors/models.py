@@ -5,6 +5,7 @@ Credentials are one JSON object encrypted with ``gateway.crypto`` (purpose
 ``processor_credentials``); nothing else in this module ever holds them in clear.
 """
 
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from gateway.ids import PublicIdField
@@ -74,6 +75,12 @@ class ProcessorRoute(models.Model):
 
     def __str__(self) -> str:
         return f"{self.payment_method_type}/{self.currency or '*'} #{self.priority} -> {self.account_id}"
+
+    def clean(self) -> None:
+        # A route sends the merchant's payments to an account: never to another merchant's.
+        super().clean()
+        if self.account_id and self.merchant_id and self.account.merchant_id != self.merchant_id:
+            raise ValidationError({"account": "The account must belong to the route's merchant."})
 
 
 class BreakerEvent(models.Model):

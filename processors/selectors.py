@@ -141,7 +141,10 @@ def _routes_load(*, merchant_id: str, payment_method_type: str, livemode: bool) 
 
     routes = (
         ProcessorRoute.objects.filter(
-            merchant_id=merchant_id, payment_method_type=payment_method_type, account__livemode=livemode
+            merchant_id=merchant_id,
+            payment_method_type=payment_method_type,
+            account__livemode=livemode,
+            account__merchant_id=merchant_id,  # a route can only ever reach its own merchant's account
         )
         .select_related("account")
         .order_by("priority")

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -46,6 +47,21 @@ def processor_credentials_encrypt(credentials: dict[str, str]) -> str:
     return encrypt(json.dumps(credentials, sort_keys=True).encode(), purpose=CREDENTIALS_PURPOSE) if credentials else ""
 
 
+def _timeouts_within_request_deadline(*, connect_timeout: float | None, read_timeout: float | None) -> None:
+    """A request must end before its Idempotency-Key is presumed dead and a retry takes it over
+    (IDEMPOTENCY_REQUEST_DEADLINE_SECONDS). One request makes up to two processor calls in a row
+    (Stripe: the PaymentMethod, then the PaymentIntent; PayPal: a token, then the order)."""
+    connect = connect_timeout if connect_timeout is not None else settings.PROCESSOR_CONNECT_TIMEOUT
+    read = read_timeout if read_timeout is not None else settings.PROCESSOR_READ_TIMEOUT
+    deadline = settings.IDEMPOTENCY_REQUEST_DEADLINE_SECONDS
+    if 2 * (connect + read) >= deadline:
+        raise InvalidRequest(
+            f"connect_timeout + read_timeout must stay under {deadline / 2:g} seconds: two processor calls "
+            f"must end before a request's Idempotency-Key is presumed dead ({deadline} s).",
+            param="read_timeout",
+        )
+
+
 def processor_config_changed(*, merchant_id: str) -> None:
     """Every write of a merchant's accounts or routes (services, admin): every process's cached
     routes, accounts and connectors of that merchant are reloaded on their next use."""
@@ -71,6 +87,7 @@ def processor_account_create(
     for name, value in (("connect_timeout", connect_timeout), ("read_timeout", read_timeout)):
         if value is not None and not 0 < value <= 120:
             raise InvalidRequest(f"{name} must be between 0 and 120 seconds.", param=name)
+    _timeouts_within_request_deadline(connect_timeout=connect_timeout, read_timeout=read_timeout)
     if processor == ProcessorAccount.Processor.PAYPAL and webhook_id and not PAYPAL_WEBHOOK_ID.fullmatch(webhook_id):
         # verify-webhook-signature.post: webhook_id "pattern": "^[a-zA-Z0-9]+$", "maxLength": 50.
         raise InvalidRequest(

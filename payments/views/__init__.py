@@ -127,6 +127,8 @@ def _idempotency_key_param(params) -> str | None:
 
 
 class PaymentsView(PaymentsAPIView):
+    idempotency_answers = "payment"
+
     @extend_schema(
         operation_id="payments_create",
         summary="Create a payment (and confirm it)",
@@ -197,6 +199,8 @@ class PaymentDetailView(PaymentsAPIView):
 
 
 class PaymentConfirmView(PaymentsAPIView):
+    idempotency_answers = "payment"
+
     @extend_schema(
         operation_id="payments_confirm",
         summary="Confirm a payment",
@@ -220,6 +224,8 @@ class PaymentConfirmView(PaymentsAPIView):
 
 
 class PaymentCaptureView(PaymentsAPIView):
+    idempotency_answers = "payment"
+
     @extend_schema(
         operation_id="payments_capture",
         summary="Capture an authorized payment",
@@ -241,6 +247,8 @@ class PaymentCaptureView(PaymentsAPIView):
 
 
 class PaymentCancelView(PaymentsAPIView):
+    idempotency_answers = "payment"
+
     @extend_schema(
         operation_id="payments_cancel",
         summary="Cancel a payment",
@@ -303,6 +311,8 @@ class PaymentReturnView(PaymentsAPIView):
 
 
 class RefundsView(PaymentsAPIView):
+    idempotency_answers = "refund"
+
     @extend_schema(
         operation_id="refunds_create",
         summary="Refund a payment",

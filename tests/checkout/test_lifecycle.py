@@ -145,3 +145,41 @@ def test_a_method_type_the_session_does_not_offer_is_refused(create_session):
     session = create_session(payment_method_types=["card"])
     outcome = checkout_pay(session_id=session["id"], payment_method={"type": "paypal"}, method_type="paypal")
     assert outcome.kind == "invalid" and not Payment.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_retry_of_a_crashed_expire_answers_the_session_not_its_payment(
+    create_session, secret_client, monkeypatch, settings
+):
+    # Given a session whose payment was declined (cancelable), and an expire request that dies
+    # after canceling the payment, before the session's own change (a worker killed mid-request)
+    from django.db.models import F
+
+    from gateway.models import IdempotencyKey
+
+    session = create_session()
+    checkout_pay(session_id=session["id"], payment_method=_card(DECLINE), method_type="card")
+
+    def die(**kwargs):
+        raise SystemExit("worker killed")
+
+    monkeypatch.setattr("checkout.services.checkout_session_lock", die)
+    with pytest.raises(SystemExit):
+        secret_client.post(f"/v1/checkout/sessions/{session['id']}/expire", HTTP_IDEMPOTENCY_KEY="expire-1")
+    monkeypatch.undo()
+    assert Payment.objects.get().status == "canceled"
+    row = IdempotencyKey.objects.get(key="expire-1")
+    assert row.recovery_object_id == ""  # the payment is not what this endpoint answers with
+
+    # When the request deadline has passed and the client retries with the same key
+    back = timedelta(seconds=settings.IDEMPOTENCY_REQUEST_DEADLINE_SECONDS + 1)
+    IdempotencyKey.objects.filter(key="expire-1").update(locked_at=F("locked_at") - back)
+    retry = secret_client.post(f"/v1/checkout/sessions/{session['id']}/expire", HTTP_IDEMPOTENCY_KEY="expire-1")
+
+    # Then the request runs again and answers the expired session
+    assert retry.status_code == 200, retry.content
+    assert (retry.json()["object"], retry.json()["id"], retry.json()["status"]) == (
+        "checkout_session",
+        session["id"],
+        "expired",
+    )

@@ -157,3 +157,22 @@ def test_credentials_are_reencrypted_under_a_new_key_and_still_open(db, settings
     from processors.services import processor_credentials_reencrypt
 
     assert processor_credentials_reencrypt() == 0
+
+
+@pytest.mark.django_db
+def test_processor_timeouts_must_end_before_the_request_deadline(merchant_keys, settings):
+    # A request's two processor calls must end before a retry may take its Idempotency-Key over.
+    from gateway.errors import InvalidRequest
+    from processors.services import processor_account_create
+
+    settings.IDEMPOTENCY_REQUEST_DEADLINE_SECONDS = 90
+    with pytest.raises(InvalidRequest, match="under 45"):
+        processor_account_create(
+            merchant_id=merchant_keys.merchant_id, processor="sandbox", display_name="slow", credentials={},
+            connect_timeout=5, read_timeout=40,
+        )  # fmt: skip
+    ok = processor_account_create(
+        merchant_id=merchant_keys.merchant_id, processor="sandbox", display_name="ok", credentials={},
+        connect_timeout=5, read_timeout=35,
+    )  # fmt: skip
+    assert ok.read_timeout == 35

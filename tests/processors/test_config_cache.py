@@ -108,6 +108,30 @@ def test_a_change_rolled_back_is_never_kept(merchant_keys):
     assert _route_ids(merchant_id) == [SANDBOX_ACCOUNT_ID]
 
 
+@pytest.mark.django_db(transaction=True)
+def test_after_a_rollback_the_next_transaction_of_the_thread_reads_the_committed_configuration(merchant_keys):
+    merchant_id = merchant_keys.merchant_id
+    account = _sandbox_account(merchant_id)
+    assert _route_ids(merchant_id) == [SANDBOX_ACCOUNT_ID]
+
+    # given: a change read inside its transaction, which rolls back (the thread reads next inside
+    # a transaction, as a payment's confirmation does, never outside one)
+    with pytest.raises(RuntimeError), transaction.atomic():
+        processor_route_set(merchant_id=merchant_id, payment_method_type="card", account_ids=[account.id])
+        assert _route_ids(merchant_id) == [account.id]
+        raise RuntimeError("rolled back")
+    with transaction.atomic():
+        assert _route_ids(merchant_id) == [SANDBOX_ACCOUNT_ID]
+
+    # and: a change in a savepoint that rolls back while its transaction goes on
+    with transaction.atomic():
+        with pytest.raises(RuntimeError), transaction.atomic():
+            processor_route_set(merchant_id=merchant_id, payment_method_type="card", account_ids=[account.id])
+            assert _route_ids(merchant_id) == [account.id]
+            raise RuntimeError("savepoint rolled back")
+        assert _route_ids(merchant_id) == [SANDBOX_ACCOUNT_ID]
+
+
 @pytest.fixture
 def admin_client_logged_in(db, client):
     user = get_user_model().objects.create_superuser("ops", "ops@example.com", "a-long-admin-password-1")
@@ -183,3 +207,30 @@ def test_an_admin_fault_plan_is_seen_on_the_next_call(admin_client_logged_in, me
     assert response.status_code == 302, response.content[:2000]
 
     assert secret_client.post("/v1/payments", body, format="json").status_code == 503
+
+
+def test_a_route_never_reaches_another_merchants_account(merchant_keys, other_merchant_keys):
+    # given: a route of merchant A pointing at merchant B's account, written behind the services' back
+    theirs = _sandbox_account(other_merchant_keys.merchant_id)
+    ProcessorRoute.objects.create(
+        merchant_id=merchant_keys.merchant_id, payment_method_type="card", priority=1, account=theirs
+    )
+    MERCHANT_CONFIG.clear_local()
+    # then: A's payments are never routed to B's account
+    assert theirs.id not in _route_ids(merchant_keys.merchant_id)
+
+
+def test_the_admin_refuses_a_route_to_another_merchants_account_and_keeps_an_accounts_owner(
+    admin_client_logged_in, merchant_keys, other_merchant_keys
+):
+    theirs = _sandbox_account(other_merchant_keys.merchant_id)
+    response = admin_client_logged_in.post(
+        "/admin/processors/processorroute/add/",
+        {"merchant": merchant_keys.merchant_id, "payment_method_type": "card", "currency": "", "priority": "1",
+         "account": theirs.id},
+    )  # fmt: skip
+    assert response.status_code == 200 and b"must belong to the route" in response.content
+    assert not ProcessorRoute.objects.filter(merchant_id=merchant_keys.merchant_id).exists()
+
+    page = admin_client_logged_in.get(f"/admin/processors/processoraccount/{theirs.id}/change/")
+    assert page.status_code == 200 and b'name="merchant"' not in page.content  # shown, not editable

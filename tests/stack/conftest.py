@@ -62,6 +62,9 @@ def stack(tmp_path_factory):
             "ORDER_NOTIFICATION_REQUEUE_INTERVAL_SECONDS": "5",
             "ORDER_NOTIFICATION_STALE_SECONDS": "10",
             "LEDGER_VERIFY_INTERVAL_SECONDS": "0",
+            # A key held by a killed instance's request is taken over by a retry after this (every
+            # request here is far shorter: the sandbox answers in milliseconds).
+            "IDEMPOTENCY_REQUEST_DEADLINE_SECONDS": "15",
         },
     )
     stack = Stack(config)

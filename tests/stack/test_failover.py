@@ -68,7 +68,6 @@ class Load:
             self.pay(f"load-{uuid.uuid4().hex[:10]}-{number}-{n}", 1000 + number * 100 + n)
 
 
-@pytest.mark.xfail(strict=True, run=False, reason="TODO(issue 13): a key claimed by a killed request stays 409")
 def test_kill_an_instance_and_the_worker_mid_load(stack, merchant, stack_db):
     endpoint = merchant.post(
         "/v1/webhook_endpoints", {"url": stack.webhook_url, "enabled_events": ["payment.succeeded"]}
