@@ -189,7 +189,9 @@ def main() -> int:
     print(f"{'application CPU per payment':<34} {cpu * 1000 / n:8.2f} ms   (wall {wall * 1000 / n:.2f} ms)")
     print(f"{'SQL statements per payment':<34} {n_statements / n:8.2f}   (without BEGIN/COMMIT)")
     print(f"{'  with BEGIN and COMMIT':<34} {(n_statements + 2 * blocks) / n:8.2f}")
-    print(f"{'transactions per payment':<34} {(xacts_after - xacts_before - measurement_xacts) / n:8.2f}   (PostgreSQL)")
+    print(
+        f"{'transactions per payment':<34} {(xacts_after - xacts_before - measurement_xacts) / n:8.2f}   (PostgreSQL)"
+    )
     print(f"{'  the gateway own':<34} {(blocks + own_autocommit) / n:8.2f}")
     print(f"{'  the sandbox processor (outside)':<34} {sandbox_autocommit / n:8.2f}")
     print(f"{'Redis commands per payment':<34} {n_redis / n:8.2f}")

@@ -20,6 +20,11 @@ def _refuse_null_characters(request, kwargs) -> None:
 
 
 class GatewayAPIView(APIView):
+    # True for a view whose POST writes nothing durable before its recovery point and answers, on
+    # success, with the recovered object's representation: its Idempotency-Key is claimed inside
+    # the object's transaction and its answer stored with the settlement (``gateway.idempotency``).
+    idempotency_claim_deferred = False
+
     def initial(self, request, *args, **kwargs):
         self.format_kwarg = self.get_format_suffix(**kwargs)
         neg = self.perform_content_negotiation(request)
@@ -70,6 +75,7 @@ class GatewayAPIView(APIView):
                     principal=request.auth,
                     key=key,
                     execute=lambda: self._execute(handler, request, *args, **kwargs),
+                    deferred=self.idempotency_claim_deferred,
                 )
             response = handler(request, *args, **kwargs)
         except Exception as exc:

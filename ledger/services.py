@@ -412,8 +412,9 @@ def _capture_insert(
     )
     fields = [JournalEntry._meta.get_field(name) for name in _ENTRY_FIELDS]
     values = [field.get_db_prep_save(getattr(entry, field.attname), connection) for field in fields]
+    # Column names come from the model's metadata; every value is a parameter.
     sql = (
-        f"WITH entry AS (INSERT INTO ledger_journal_entry ({', '.join(field.column for field in fields)}) "
+        f"WITH entry AS (INSERT INTO ledger_journal_entry ({', '.join(field.column for field in fields)}) "  # noqa: S608
         f"SELECT {', '.join(['%s'] * len(fields))} "
         "WHERE NOT EXISTS (SELECT 1 FROM ledger_journal_entry WHERE payment_id = %s "
         "AND (merchant_id <> %s OR currency <> %s)) "

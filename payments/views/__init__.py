@@ -127,6 +127,8 @@ def _idempotency_key_param(params) -> str | None:
 
 
 class PaymentsView(PaymentsAPIView):
+    idempotency_claim_deferred = True  # payment_create claims the key with the payment
+
     @extend_schema(
         operation_id="payments_create",
         summary="Create a payment (and confirm it)",
@@ -197,6 +199,8 @@ class PaymentDetailView(PaymentsAPIView):
 
 
 class PaymentConfirmView(PaymentsAPIView):
+    idempotency_claim_deferred = True  # payment_confirm claims the key with the attempt
+
     @extend_schema(
         operation_id="payments_confirm",
         summary="Confirm a payment",
