@@ -18,14 +18,14 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import cost  # noqa: E402  (same configuration: production settings, own database)
+import cost  # same configuration as bench/cost.py: production settings, own database
 
 cost.DATABASE = "gateway_bench_growth"
 
 
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def seed(cursor, *, payment_id: str, count: int) -> None:
@@ -43,8 +43,7 @@ def seed(cursor, *, payment_id: str, count: int) -> None:
         if "id" not in overrides:  # a serial id: let the sequence number the copies
             select = ", ".join(overrides.get(c, f't."{c}"') for c in columns if c != "id")
         cursor.execute(
-            f'INSERT INTO "{table}" ({names}) SELECT {select} FROM "{table}" t, '  # noqa: S608 (bench, fixed names)
-            f"generate_series(1, %s) g WHERE {where}",
+            f'INSERT INTO "{table}" ({names}) SELECT {select} FROM "{table}" t, generate_series(1, %s) g WHERE {where}',
             [count, payment_id],
         )
 
@@ -138,7 +137,7 @@ def main() -> int:
     with connection.cursor() as cursor:
         for cursor_filter in ("", f" AND id < '{deep}'"):
             cursor.execute(
-                "EXPLAIN SELECT * FROM payments_payment WHERE merchant_id = %s AND NOT livemode"  # noqa: S608
+                "EXPLAIN SELECT * FROM payments_payment WHERE merchant_id = %s AND NOT livemode"
                 f"{cursor_filter} ORDER BY id DESC LIMIT 101",
                 [created.merchant.id],
             )

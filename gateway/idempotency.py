@@ -261,7 +261,8 @@ def idempotency_recovery_point(*, object_type: str, object_id: str, created: boo
     if claim.deferred and claim.row_id is None:
         # The claim and the recovery point in one INSERT, in the transaction of the object.
         # locked_at: now, the request deadline runs from the moment the key is held.
-        claim.row_id = _insert_if_absent({**claim.row, "claim_token": claim.token, "locked_at": timezone.now(), **point})
+        held = {"claim_token": claim.token, "locked_at": timezone.now()}
+        claim.row_id = _insert_if_absent({**claim.row, **held, **point})
         recorded = claim.row_id is not None
         claim.lost = not recorded
     else:
