@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PROD_VENV := .venv-prod
 PROD_BIN := $(PROD_VENV)/bin
 
-.PHONY: venv prod-venv prod-smoke demo run test test-fast lint format check migrate worker beat bench bench-cost bench-scale stack clean services browser-deps
+.PHONY: venv prod-venv prod-smoke demo run test test-fast lint format check migrate worker beat bench bench-cost bench-growth bench-scale stack clean services browser-deps
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m venv $(VENV)
@@ -86,6 +86,10 @@ bench: venv services
 ## The cost of one create+confirm in-process: CPU, statements, transactions, Redis commands, bytes written.
 bench-cost: venv services
 	$(BIN)/python bench/cost.py
+
+## Cost as work grows: create+confirm and the payments list, empty vs 1,000,000 seeded payments (a few minutes).
+bench-growth: venv services
+	$(BIN)/python bench/growth.py
 
 ## Scale-out: create+confirm through nginx over 1, 2 and 3 instances (PgBouncer, production venv).
 bench-scale: venv prod-venv services

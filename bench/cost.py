@@ -96,9 +96,30 @@ def counters(cursor) -> tuple[int, int]:
     return wal, int(cursor.fetchone()[0])
 
 
+def _is_sandbox(sql: str) -> bool:
+    # The in-process sandbox plays the processor: its book write is outside the gateway's transactions.
+    return '"sandbox_' in sql
+
+
+def _track_blocks(connection) -> None:
+    """Mark when a transaction block ends, so the next statement inside one counts a new block."""
+    original_commit, original_rollback = connection.commit, connection.rollback
+
+    def commit(*args, **kwargs):
+        connection.gateway_bench_in_block = False
+        return original_commit(*args, **kwargs)
+
+    def rollback(*args, **kwargs):
+        connection.gateway_bench_in_block = False
+        return original_rollback(*args, **kwargs)
+
+    connection.commit, connection.rollback = commit, rollback
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--payments", type=int, default=300)
+    parser.add_argument("--show-sql", action="store_true", help="print the statements of one payment")
     args = parser.parse_args()
     configure()
     import django
@@ -114,8 +135,21 @@ def main() -> int:
     created = merchant_create(name="Cost")
     client = Client(HTTP_AUTHORIZATION=f"Bearer {created.secret_key.raw_key}")
     redis_counter = RedisCounter()
-    statements = []
-    connection.execute_wrappers.append(lambda execute, sql, *rest: statements.append(sql) or execute(sql, *rest))
+    # (sql, inside a transaction block): a statement outside one is its own (autocommit) transaction.
+    statements: list[tuple[str, bool]] = []
+    transactions = [0]  # transaction blocks (BEGIN ... COMMIT/ROLLBACK) the gateway opened
+
+    def record(execute, sql, params, many, context):
+        in_block = context["connection"].in_atomic_block
+        if in_block and not context["connection"].gateway_bench_in_block:
+            transactions[0] += 1
+            context["connection"].gateway_bench_in_block = True
+        statements.append((sql, in_block))
+        return execute(sql, params, many, context)
+
+    connection.gateway_bench_in_block = False
+    connection.execute_wrappers.append(record)
+    _track_blocks(connection)
 
     def pay() -> None:
         response = client.post(
@@ -128,7 +162,14 @@ def main() -> int:
     with connection.cursor() as cursor:
         bytes_before = table_bytes(cursor)
         wal_before, xacts_before = counters(cursor)
+    if args.show_sql:
+        statements.clear()
+        pay()
+        for sql, in_block in statements:
+            print(("  " if in_block else "* ") + sql[:160])
+        print("(* : outside a transaction block, i.e. its own transaction)")
     statements.clear()
+    transactions[0] = 0
     redis_counter.count = 0
     cpu_before, wall_before = time.process_time(), time.perf_counter()
     for _ in range(args.payments):
@@ -136,6 +177,9 @@ def main() -> int:
     cpu = time.process_time() - cpu_before
     wall = time.perf_counter() - wall_before
     n_statements, n_redis = len(statements), redis_counter.count
+    blocks = transactions[0]
+    own_autocommit = sum(1 for sql, in_block in statements if not in_block and not _is_sandbox(sql))
+    sandbox_autocommit = sum(1 for sql, in_block in statements if not in_block and _is_sandbox(sql))
     with connection.cursor() as cursor:
         wal_after, xacts_after = counters(cursor)
         bytes_after = table_bytes(cursor)
@@ -143,13 +187,18 @@ def main() -> int:
     measurement_xacts = 2  # the two counters() reads after the run are themselves transactions
     print(f"create+confirm (card 4242, automatic capture), {n} payments, production settings, in-process")
     print(f"{'application CPU per payment':<34} {cpu * 1000 / n:8.2f} ms   (wall {wall * 1000 / n:.2f} ms)")
-    print(f"{'SQL statements per payment':<34} {n_statements / n:8.2f}")
-    print(f"{'transactions per payment':<34} {(xacts_after - xacts_before - measurement_xacts) / n:8.2f}")
+    print(f"{'SQL statements per payment':<34} {n_statements / n:8.2f}   (without BEGIN/COMMIT)")
+    print(f"{'  with BEGIN and COMMIT':<34} {(n_statements + 2 * blocks) / n:8.2f}")
+    print(
+        f"{'transactions per payment':<34} {(xacts_after - xacts_before - measurement_xacts) / n:8.2f}   (PostgreSQL)"
+    )
+    print(f"{'  the gateway own':<34} {(blocks + own_autocommit) / n:8.2f}")
+    print(f"{'  the sandbox processor (outside)':<34} {sandbox_autocommit / n:8.2f}")
     print(f"{'Redis commands per payment':<34} {n_redis / n:8.2f}")
     print(f"{'WAL bytes per payment':<34} {(wal_after - wal_before) / n:8.0f}")
     print(f"{'table + index bytes per payment':<34} {(bytes_after - bytes_before) / n:8.0f}")
     kinds: dict[str, int] = {}
-    for sql in statements:
+    for sql, _ in statements:
         word = sql.split(None, 1)[0].upper()
         kinds[word] = kinds.get(word, 0) + 1
     print("statements by kind per payment: " + ", ".join(f"{k} {v / n:.1f}" for k, v in sorted(kinds.items())))

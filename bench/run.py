@@ -4,8 +4,12 @@ Usage: make bench   (or: .venv/bin/python bench/run.py [--duration 15] [--connec
 
 Both servers run under gunicorn with identical settings on 127.0.0.1; the gateway uses the
 production settings on PostgreSQL and Redis. wrk drives each with unique Idempotency-Keys.
-Prints requests/s, p50 and p99 for both and the throughput ratio (goal: gateway >= 0.5x baseline).
-Loopback only; every run is bounded by --duration.
+Prints requests/s, p50 and p99 for both and the throughput ratio (issue 14's target: >= 0.20x), the
+app CPU per request (CPU seconds of the gunicorn workers from /proc / requests) and PostgreSQL
+transactions per request; the same create+confirm with 3 ``gthread`` workers; ``GET
+/v1/payments/{id}`` (cache hit) against a bare Django view returning a constant JSON body under the
+same gunicorn (target >= 0.8x); and, from bench/cost.py, the statements per create+confirm.
+Loopback only; every run is bounded by --duration (six runs of it, plus warm-ups).
 """
 
 import argparse
@@ -84,10 +88,24 @@ def gateway_env() -> dict[str, str]:
     return env
 
 
-def start_gunicorn(app: str, env: dict[str, str], workers: int) -> tuple[subprocess.Popen, str]:
+def start_gunicorn(
+    app: str, env: dict[str, str], workers: int, extra: tuple[str, ...] = ()
+) -> tuple[subprocess.Popen, str]:
     port = free_port()
     proc = subprocess.Popen(
-        [PY, "-m", "gunicorn", app, "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--log-level", "warning"],
+        [
+            PY,
+            "-m",
+            "gunicorn",
+            app,
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
+            *extra,
+        ],
         cwd=ROOT,
         env=env,
     )
@@ -105,7 +123,43 @@ def start_gunicorn(app: str, env: dict[str, str], workers: int) -> tuple[subproc
     raise RuntimeError(f"{app} did not start")
 
 
-def run_wrk(wrk: str, url: str, key: str, duration: int, connections: int, run: str) -> dict:
+def workers_cpu_seconds(master: int) -> float:
+    """utime + stime of the gunicorn master's children (its workers), from /proc."""
+    total = 0
+    for task in Path(f"/proc/{master}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            try:
+                fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+            except FileNotFoundError:
+                continue
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def database_transactions(name: str) -> int:
+    import psycopg
+
+    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
+        conn.execute("SELECT pg_stat_clear_snapshot()")
+        row = conn.execute(
+            "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = %s", [name]
+        ).fetchone()
+    return int(row[0])
+
+
+def measured(
+    wrk: str, url: str, key: str, duration: int, connections: int, run: str, *, master: int, script="post.lua"
+):
+    """One wrk run with the workers' CPU and the gateway database's transactions around it."""
+    cpu, xacts = workers_cpu_seconds(master), database_transactions(GATEWAY_DB)
+    stats = run_wrk(wrk, url, key, duration, connections, run, script=script)
+    time.sleep(0.6)  # PostgreSQL flushes its statistics every 500 ms or so
+    stats["cpu_ms"] = (workers_cpu_seconds(master) - cpu) * 1000 / max(stats["requests"], 1)
+    stats["xacts"] = (database_transactions(GATEWAY_DB) - xacts) / max(stats["requests"], 1)
+    return stats
+
+
+def run_wrk(wrk: str, url: str, key: str, duration: int, connections: int, run: str, script="post.lua") -> dict:
     env = dict(os.environ, BENCH_BODY=json.dumps(CARD_BODY), BENCH_KEY=key, BENCH_RUN=run)
     out = subprocess.run(
         [
@@ -116,7 +170,7 @@ def run_wrk(wrk: str, url: str, key: str, duration: int, connections: int, run: 
             "--timeout",
             "10s",
             "-s",
-            str(ROOT / "bench" / "post.lua"),
+            str(ROOT / "bench" / script),
             url,
         ],
         env=env,
@@ -160,31 +214,99 @@ def main() -> int:
     )
 
     results = {}
-    for name, app, target_env, path in (
-        ("baseline", "bench.baseline_app:application", baseline_env, "/v1/payments"),
-        ("gateway", "gateway_project.wsgi:application", env, "/v1/payments"),
-    ):
-        proc, url = start_gunicorn(app, target_env, args.workers)
-        try:
-            run_wrk(wrk, url + path, keys["secret_key"], 3, args.connections, f"{run}-warm-{name}")  # warm-up
-            results[name] = run_wrk(
-                wrk, url + path, keys["secret_key"], args.duration, args.connections, f"{run}-{name}"
-            )
-        finally:
-            proc.terminate()
-            proc.wait(timeout=20)
-
-    print(f"\n{'target':<10} {'req/s':>10} {'p50 ms':>10} {'p99 ms':>10} {'non-2xx':>8} {'errors':>7}")
-    for name, stats in results.items():
-        print(
-            f"{name:<10} {stats['rps']:>10.1f} {stats['p50_us'] / 1000:>10.2f} {stats['p99_us'] / 1000:>10.2f}"
-            f" {stats['non2xx']:>8} {stats['socket_errors']:>7}"
+    proc, url = start_gunicorn("bench.baseline_app:application", baseline_env, args.workers)
+    try:
+        run_wrk(wrk, url + "/v1/payments", keys["secret_key"], 3, args.connections, f"{run}-warm-baseline")
+        results["baseline"] = run_wrk(
+            wrk, url + "/v1/payments", keys["secret_key"], args.duration, args.connections, f"{run}-baseline"
         )
-    ratio = results["gateway"]["rps"] / results["baseline"]["rps"]
-    print(f"\nthroughput ratio gateway/baseline: {ratio:.2f} (goal >= 0.50)")
-    if results["gateway"]["non2xx"] or results["gateway"]["socket_errors"]:
-        print("WARNING: the gateway answered non-2xx or dropped connections during the run")
+    finally:
+        stop(proc)
+    gunicorns = (
+        (f"gateway ({args.workers} sync)", (), args.workers),
+        ("gateway (3 gthread x4)", ("--worker-class", "gthread", "--threads", "4"), 3),
+    )
+    for name, extra, workers in gunicorns:
+        proc, url = start_gunicorn("bench.bare_app:application", env, workers, extra)
+        try:
+            run_wrk(wrk, url + "/v1/payments", keys["secret_key"], 3, args.connections, f"{run}-warm-{name}")
+            results[name] = measured(
+                wrk,
+                url + "/v1/payments",
+                keys["secret_key"],
+                args.duration,
+                args.connections,
+                f"{run}-{name}",
+                master=proc.pid,
+            )
+            if extra:
+                continue
+            payment_id = payment_created(url, keys["secret_key"])
+            for label, path in (
+                ("GET payment (cache hit)", f"/v1/payments/{payment_id}"),
+                ("bare Django view", "/bench/bare"),
+            ):
+                run_wrk(wrk, url + path, keys["secret_key"], 2, args.connections, f"{run}-warm", script="get.lua")
+                results[label] = measured(
+                    wrk,
+                    url + path,
+                    keys["secret_key"],
+                    args.duration,
+                    args.connections,
+                    f"{run}-{label}",
+                    master=proc.pid,
+                    script="get.lua",
+                )
+        finally:
+            stop(proc)
+
+    print(
+        f"\n{'target':<26} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'p99/p50':>8}"
+        f" {'CPU ms/req':>10} {'xacts/req':>9} {'non-2xx':>8}"
+    )
+    for name, stats in results.items():
+        cpu = f"{stats['cpu_ms']:.2f}" if "cpu_ms" in stats else "-"
+        xacts = f"{stats['xacts']:.2f}" if "xacts" in stats else "-"
+        print(
+            f"{name:<26} {stats['rps']:>9.1f} {stats['p50_us'] / 1000:>8.2f} {stats['p99_us'] / 1000:>8.2f}"
+            f" {stats['p99_us'] / max(stats['p50_us'], 1):>8.1f} {cpu:>10} {xacts:>9}"
+            f" {stats['non2xx'] + stats['socket_errors']:>8}"
+        )
+    sync = results[gunicorns[0][0]]
+    print(f"\ncreate+confirm ratio gateway/baseline: {sync['rps'] / results['baseline']['rps']:.2f} (target >= 0.20)")
+    print(
+        f"GET payment (cache hit) / bare Django view: "
+        f"{results['GET payment (cache hit)']['rps'] / results['bare Django view']['rps']:.2f} (target >= 0.80)"
+    )
+    print("(transactions per request include the sandbox processor's own book write: 1 per create+confirm)")
+    if any(stats["non2xx"] or stats["socket_errors"] for stats in results.values()):
+        print("WARNING: a target answered non-2xx or dropped connections during the run")
+    print("\nstatements per create+confirm (bench/cost.py, in-process, 50 payments):")
+    cost = subprocess.run(
+        [PY, str(ROOT / "bench" / "cost.py"), "--payments", "50"], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    print("\n".join(line for line in cost.stdout.splitlines() if "per payment" in line or line.startswith("  ")))
     return 0
+
+
+def stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+def payment_created(url: str, key: str) -> str:
+    request = urllib.request.Request(
+        url + "/v1/payments",
+        data=json.dumps(CARD_BODY).encode(),
+        headers={
+            "Authorization": f"Bearer {key}",
+            "Content-Type": "application/json",
+            "Idempotency-Key": secrets.token_hex(8),
+        },
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())["id"]
 
 
 if __name__ == "__main__":

@@ -6,9 +6,8 @@ from typing import Any
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 merchant_id_var: ContextVar[str | None] = ContextVar("merchant_id", default=None)
 idempotency_key_var: ContextVar[str | None] = ContextVar("idempotency_key", default=None)
-# (IdempotencyKey row id, claim token, the object type the endpoint answers with or None) of the
-# idempotent request being executed.
-idempotency_claim_var: ContextVar[tuple[int, Any, str | None] | None] = ContextVar("idempotency_claim", default=None)
+# The claim (``gateway.idempotency.Claim``: key row id, claim token) of the idempotent request being executed.
+idempotency_claim_var: ContextVar[Any] = ContextVar("idempotency_claim", default=None)
 
 
 def current_request_id() -> str | None:

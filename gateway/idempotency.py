@@ -21,6 +21,21 @@ even when the process executing it died (SIGKILL, lost database connection).
   With a recovery point it answers the object's current state, first resolved by the owning
   app's recoverer (a status query, never a new charge); without one nothing was committed and
   the request runs again.
+
+Fewer transactions on the hot path (``POST /v1/payments`` and its confirm, views that set
+``idempotency_claim_deferred``: nothing durable happens in them before their recovery point, and
+their success answer is the recovered object's representation):
+
+* The claim is deferred: the key row is inserted by the recovery point itself, in the
+  transaction that creates the payment (INSERT ... ON CONFLICT DO NOTHING). A concurrent request
+  with the key, or an older row, makes that insert a no-op: this execution's transaction rolls
+  back (409 raised inside it), its answer is discarded, and the request is answered like any
+  request finding the key taken (409 in use, the replay, 422, or a take-over). A request that ends
+  before any recovery point (a 4xx) stores its answer by inserting the row then.
+* The answer is stored in the final transaction: the settlement of the processor's answer offers
+  the object's representation (``idempotency_answer_offer``), stored with the change itself. After
+  the view answered, the stored bytes are compared with the response; if they differ (a decline,
+  another view's body) the response is stored as before.
 """
 
 import hashlib
@@ -28,13 +43,15 @@ import hmac
 import json
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.http import HttpResponse, JsonResponse
 from django.utils import timezone
+from rest_framework.renderers import JSONRenderer
 
 from . import crypto
 from .context import idempotency_claim_var, idempotency_key_var
@@ -88,15 +105,61 @@ def _deadline_passed_before():
     return timezone.now() - timedelta(seconds=settings.IDEMPOTENCY_REQUEST_DEADLINE_SECONDS)
 
 
-def _claim(*, principal: Principal, key: str, request, fingerprint: str) -> tuple[IdempotencyKey, bool]:
-    lookup = {"merchant_id": principal.merchant_id, "scope": _scope(principal), "key": key}
-    defaults = {
+@dataclass
+class Claim:
+    """The key held by the request being executed (``idempotency_claim_var``)."""
+
+    row_id: int | None  # None: a deferred claim whose row is not inserted yet
+    token: uuid.UUID
+    row: dict[str, Any] | None = None  # a deferred claim's columns, inserted with the recovery point
+    lost: bool = False  # a deferred claim found the key taken: this execution committed nothing
+    recovery: tuple[str, str, int] | None = None  # (object type, id, status) of the recovery point
+    answer: tuple[int, bytes] | None = None  # stored in the request's final transaction
+    answers: str | None = None  # the kind of object the endpoint answers with (its recovery points)
+
+    @property
+    def deferred(self) -> bool:
+        return self.row is not None
+
+
+def _lookup(principal: Principal, key: str) -> dict[str, Any]:
+    return {"merchant_id": principal.merchant_id, "scope": _scope(principal), "key": key}
+
+
+def _claim_columns(request, fingerprint: str) -> dict[str, Any]:
+    return {
         "request_method": request.method,
         "request_path": request.path[:500],
         "request_fingerprint": fingerprint,
         "locked_at": timezone.now(),
         "claim_token": uuid.uuid4(),
     }
+
+
+def _insert_if_absent(columns: dict[str, Any]) -> int | None:
+    """INSERT the key row unless (merchant, scope, key) exists (committed or not: waits for a
+    concurrent insert to end); its id, or None. One statement."""
+    meta = IdempotencyKey._meta
+    instance = IdempotencyKey(**columns)
+    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    values = [f.get_db_prep_save(f.pre_save(instance, add=True), connection) for f in fields]
+    quote = connection.ops.quote_name
+    # Identifiers come from the model's metadata; every value is a parameter.
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "  # noqa: S608
+        f"VALUES ({', '.join(['%s'] * len(fields))}) "
+        f"ON CONFLICT ({', '.join(quote(name) for name in ('merchant_id', 'scope', 'key'))}) DO NOTHING "
+        f"RETURNING {quote(meta.pk.column)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)
+        inserted = cursor.fetchone()
+    return inserted[0] if inserted else None
+
+
+def _claim(*, principal: Principal, key: str, request, fingerprint: str) -> tuple[IdempotencyKey, bool]:
+    lookup = _lookup(principal, key)
+    defaults = _claim_columns(request, fingerprint)
     for _ in range(3):
         try:
             with transaction.atomic():
@@ -144,21 +207,31 @@ def _replay(row: IdempotencyKey) -> HttpResponse:
     return response
 
 
-def _owned(row: IdempotencyKey):
+def _owned(row: IdempotencyKey | Claim):
+    if isinstance(row, Claim):
+        return IdempotencyKey.objects.filter(pk=row.row_id, claim_token=row.token)
     return IdempotencyKey.objects.filter(pk=row.pk, claim_token=row.claim_token)
 
 
-def _store(row: IdempotencyKey, response: HttpResponse) -> None:
+def _answer_columns(status: int, body: bytes, content_type: str) -> dict[str, Any]:
+    return {
+        "response_status": status,
+        "response_body": crypto.encrypt(body, purpose=_RESPONSE_PURPOSE).encode(),
+        "response_content_type": content_type,
+        "locked_at": None,
+    }
+
+
+def _store(row: IdempotencyKey | Claim, response: HttpResponse) -> None:
     """Keep the answer for retries, unless another execution took the key over meanwhile."""
     _owned(row).update(
-        response_status=response.status_code,
-        response_body=crypto.encrypt(bytes(response.content), purpose=_RESPONSE_PURPOSE).encode(),
-        response_content_type=response.get("Content-Type", "application/json"),
-        locked_at=None,
+        **_answer_columns(
+            response.status_code, bytes(response.content), response.get("Content-Type", "application/json")
+        )
     )
 
 
-def _release(row: IdempotencyKey) -> None:
+def _release(row: IdempotencyKey | Claim) -> None:
     """No stored answer and no running request: the next retry recovers (or runs again)."""
     _owned(row).update(locked_at=None)
 
@@ -178,26 +251,58 @@ def idempotency_recovery_point(*, object_type: str, object_id: str, created: boo
     created (``created``) or changed. Raises 409 ``idempotency_key_in_use`` when a retry took the
     key over (this execution was presumed dead): the caller's transaction then rolls back and
     the object exists at most once. Outside an idempotent request it does nothing."""
-    claim = idempotency_claim_var.get()
+    claim: Claim | None = idempotency_claim_var.get()
     if claim is None:
         return
-    row_id, token, answers = claim
-    owned = IdempotencyKey.objects.filter(pk=row_id, claim_token=token)
-    if answers == object_type:
-        recorded = owned.update(
-            recovery_object_type=object_type, recovery_object_id=object_id, recovery_status=201 if created else 200
-        )
-    else:
+    if claim.answers != object_type:
         # A service called on the way to another kind of answer (expiring a checkout session
         # cancels its payment): that object is not this request's answer, so it is no recovery
         # point; the write still takes the key row and proves this execution still owns it.
-        recorded = owned.update(claim_token=token)
-    if not recorded:
+        if claim.row_id is not None and not _owned(claim).update(claim_token=claim.token):
+            raise Conflict(
+                "This request's Idempotency-Key was taken over by a retry; nothing was done here.",
+                error_type=IDEMPOTENCY,
+                code="idempotency_key_in_use",
+            )
+        return
+    point = {
+        "recovery_object_type": object_type,
+        "recovery_object_id": object_id,
+        "recovery_status": 201 if created else 200,
+    }
+    if claim.deferred and claim.row_id is None:
+        # The claim and the recovery point in one INSERT, in the transaction of the object.
+        # locked_at: now, the request deadline runs from the moment the key is held.
+        held = {"claim_token": claim.token, "locked_at": timezone.now()}
+        claim.row_id = _insert_if_absent({**claim.row, **held, **point})
+        recorded = claim.row_id is not None
+        claim.lost = not recorded
+    else:
+        recorded = _owned(claim).update(**point)
+    if recorded:
+        claim.recovery = (object_type, object_id, point["recovery_status"])
+    else:
         raise Conflict(
             "This request's Idempotency-Key was taken over by a retry; nothing was done here.",
             error_type=IDEMPOTENCY,
             code="idempotency_key_in_use",
         )
+
+
+def idempotency_answer_offer(*, object_type: str, object_id: str, data: dict[str, Any]) -> None:
+    """Inside the request's final transaction (the one settling its processor call): store as the
+    request's answer the representation ``data`` of the object its recovery point names, with the
+    recovery point's status, so no transaction follows to store it. Only for views whose success
+    answer is that representation (deferred claims); checked against the actual response later."""
+    claim: Claim | None = idempotency_claim_var.get()
+    if claim is None or not claim.deferred or claim.recovery is None or claim.lost:
+        return
+    if claim.recovery[:2] != (object_type, object_id):
+        return
+    status = claim.recovery[2]
+    body = JSONRenderer().render(data)
+    if _owned(claim).update(**_answer_columns(status, body, "application/json")):
+        claim.answer = (status, body)
 
 
 def _recover(row: IdempotencyKey) -> HttpResponse:
@@ -221,12 +326,27 @@ def _recover(row: IdempotencyKey) -> HttpResponse:
 
 
 def idempotent_execute(
-    *, request, principal: Principal, key: str, execute: Callable[[], HttpResponse], answers: str | None = None
+    *,
+    request,
+    principal: Principal,
+    key: str,
+    execute: Callable[[], HttpResponse],
+    answers: str | None = None,
+    deferred: bool = False,
 ):
     """Run ``execute`` at most once per key. ``answers``: the kind of object the endpoint answers
     with (``payment``, ``refund``), the only kind it takes a recovery point for (see
-    ``idempotency_recovery_point``); None for endpoints answered by running them again."""
+    ``idempotency_recovery_point``); None for endpoints answered by running them again.
+    ``deferred``: the view's claim is inserted by its recovery point (see the module's docstring)."""
     fingerprint = request_fingerprint(request)
+    if deferred:
+        response = _execute_deferred(
+            request=request, principal=principal, key=key, execute=execute, fingerprint=fingerprint, answers=answers
+        )
+        if response is not None:
+            return response
+        # The key was taken (by a concurrent request, or an older row): nothing of this execution
+        # was committed; answer as any request finding the key taken.
     row, owner = _claim(principal=principal, key=key, request=request, fingerprint=fingerprint)
     if not owner:
         if row.request_fingerprint != fingerprint:
@@ -254,16 +374,8 @@ def idempotent_execute(
         if row.recovery_object_id and row.recovery_object_type in _recoverers:
             return _recover(row)
 
-    key_token = idempotency_key_var.set(key)
-    claim_token = idempotency_claim_var.set((row.pk, row.claim_token, answers))
-    try:
-        # Ordinary exceptions become responses inside execute(). Anything escaping it (a worker
-        # timeout's SystemExit, KeyboardInterrupt) may have interrupted a processor call, so the key
-        # stays claimed until the request deadline; a retry then recovers from the recovery point.
-        response = execute()
-    finally:
-        idempotency_claim_var.reset(claim_token)
-        idempotency_key_var.reset(key_token)
+    claim = Claim(row_id=row.pk, token=row.claim_token, answers=answers)
+    response = _run(claim, key, execute)
     if getattr(request._request, "gateway_validation_failed", False):
         _owned(row).delete()
         return response
@@ -273,6 +385,65 @@ def idempotent_execute(
         _release(row)
         return response
     _store(row, response)
+    return response
+
+
+def _run(claim: Claim, key: str, execute: Callable[[], HttpResponse]) -> HttpResponse:
+    key_token = idempotency_key_var.set(key)
+    claim_token = idempotency_claim_var.set(claim)
+    try:
+        # Ordinary exceptions become responses inside execute(). Anything escaping it (a worker
+        # timeout's SystemExit, KeyboardInterrupt) may have interrupted a processor call, so the key
+        # stays claimed until the request deadline; a retry then recovers from the recovery point.
+        return execute()
+    finally:
+        idempotency_claim_var.reset(claim_token)
+        idempotency_key_var.reset(key_token)
+
+
+def _execute_deferred(
+    *,
+    request,
+    principal: Principal,
+    key: str,
+    execute: Callable[[], HttpResponse],
+    fingerprint: str,
+    answers: str | None,
+) -> HttpResponse | None:
+    """Execute with the claim inserted by the recovery point; None when the key was found taken."""
+    claim = Claim(
+        row_id=None,
+        token=uuid.uuid4(),
+        row={**_lookup(principal, key), **_claim_columns(request, fingerprint)},
+        answers=answers,
+    )
+    response = _run(claim, key, execute)
+    if claim.lost:
+        return None
+    if claim.row_id is None:
+        # No recovery point was reached: nothing durable happened. Keep the answer (a 4xx) by
+        # inserting the row now, unless validation refused the request or it failed unexpectedly.
+        if getattr(request._request, "gateway_validation_failed", False) or response.status_code == _UNEXPECTED:
+            return response
+        answer = _answer_columns(
+            response.status_code, bytes(response.content), response.get("Content-Type", "application/json")
+        )
+        if _insert_if_absent({**claim.row, "claim_token": claim.token, **answer}) is None:
+            return None
+        return response
+    if getattr(request._request, "gateway_validation_failed", False):
+        _owned(claim).delete()
+        return response
+    if response.status_code == _UNEXPECTED:
+        _release(claim)
+        return response
+    if claim.answer != (response.status_code, bytes(response.content)) or (
+        response.get("Content-Type", "application/json") != "application/json"
+    ):
+        # Not the answer stored with the settlement (a decline, an open outcome, a cancel after it).
+        # If the transaction holding the claim rolled back, this updates nothing and the next retry
+        # runs the request again (nothing of this one was committed).
+        _store(claim, response)
     return response
 
 

@@ -24,6 +24,10 @@ class GatewayAPIView(APIView):
     # that object's current state (``gateway.idempotency.idempotency_recovery_point``); None: such
     # a retry runs the request again.
     idempotency_answers: str | None = None
+    # True for a view whose POST writes nothing durable before its recovery point and answers, on
+    # success, with the recovered object's representation: its Idempotency-Key is claimed inside
+    # the object's transaction and its answer stored with the settlement (``gateway.idempotency``).
+    idempotency_claim_deferred = False
 
     def initial(self, request, *args, **kwargs):
         self.format_kwarg = self.get_format_suffix(**kwargs)
@@ -76,6 +80,7 @@ class GatewayAPIView(APIView):
                     key=key,
                     execute=lambda: self._execute(handler, request, *args, **kwargs),
                     answers=self.idempotency_answers,
+                    deferred=self.idempotency_claim_deferred,
                 )
             response = handler(request, *args, **kwargs)
         except Exception as exc:

@@ -3,9 +3,16 @@
 Every posting runs inside the caller's transaction (the one that changes the payment or refund), so
 the books and the business state commit or roll back together. Callers hold the payment's row lock
 (lock order: order -> payment -> refund -> ledger); on PostgreSQL the ledger also takes a
-transaction-scoped advisory lock per payment, so its own checks (no double posting, no refund above
-what was captured) hold even for a caller that forgot its lock. No account row is ever locked or
-updated: balances are sums of lines, so postings for one merchant never queue behind each other.
+transaction-scoped advisory lock per payment, so its own checks (no refund above what was captured,
+one merchant and one currency per payment) hold even for a caller that forgot its lock. No account
+row is ever locked or updated: balances are sums of lines, so postings for one merchant never queue
+behind each other.
+
+A capture (the hot path: one per paid payment) is posted in one statement: entry and lines in a CTE,
+at most once per operation by the unique constraint ``ledger_entry_unique_operation`` (ON CONFLICT
+DO NOTHING), and only when the payment has no entry under another merchant or currency. When that
+statement inserts nothing, the full path (advisory lock, history) answers: the same figures return
+the entry already posted, other figures are refused (409).
 """
 
 from datetime import datetime
@@ -13,6 +20,7 @@ from datetime import datetime
 from django.core.cache import cache
 from django.core.exceptions import ObjectDoesNotExist
 from django.db import connection, transaction
+from django.utils import timezone
 
 from gateway.errors import Conflict, InvalidRequest
 from gateway.money import MAX_AMOUNT, amount_validate, currency_validate
@@ -284,6 +292,21 @@ def _post(
         _reference_validate(payment_id, "payment_id", _max_length("payment_id"))
     _reference_validate(operation_ref, operation_param, _max_length("refund_id" if refund_id else "operation_ref"))
 
+    if kind == EntryKind.CAPTURE and lines is None and connection.vendor == "postgresql":
+        posted = _capture_insert(
+            merchant_id=merchant_id,
+            payment_id=payment_id,
+            operation_ref=operation_ref,
+            amount=amount,
+            currency=currency,
+            description=description,
+            occurred_at=occurred_at,
+        )
+        if posted is not None:
+            return posted
+        # Nothing inserted: the operation is posted already, or the payment is booked under another
+        # merchant or currency. The full path below says which (the entry, or a 409).
+
     if kind in PAYOUT_KINDS:
         _lock(f"ledger:payout:{merchant_id}:{operation_ref}")
         history = list(
@@ -341,6 +364,85 @@ def _post(
             for code, debit, credit in lines
         ]
     )
+    return entry
+
+
+_ENTRY_FIELDS = (
+    "id",
+    "merchant",
+    "kind",
+    "currency",
+    "amount",
+    "payment_id",
+    "refund_id",
+    "operation_ref",
+    "description",
+    "occurred_at",
+    "created",
+)
+
+
+def _capture_insert(
+    *,
+    merchant_id: str,
+    payment_id: str,
+    operation_ref: str,
+    amount: int,
+    currency: str,
+    description: str,
+    occurred_at: datetime | None,
+) -> JournalEntry | None:
+    """A capture's entry and its two lines in one statement (PostgreSQL). None when nothing was
+    inserted: the operation already has an entry (the unique constraint), or the payment has one
+    under another merchant or in another currency. The balance trigger checks the lines at COMMIT
+    as for any posting."""
+    debit_code, credit_code = POSTING_RULES[EntryKind.CAPTURE]
+    accounts = _accounts(merchant_id=merchant_id, currency=currency, codes={debit_code, credit_code})
+    entry = JournalEntry(
+        merchant_id=merchant_id,
+        kind=EntryKind.CAPTURE,
+        currency=currency,
+        amount=amount,
+        payment_id=payment_id,
+        refund_id="",
+        operation_ref=operation_ref,
+        description=description[:255],
+        occurred_at=occurred_at,
+        created=timezone.now(),
+    )
+    fields = [JournalEntry._meta.get_field(name) for name in _ENTRY_FIELDS]
+    values = [field.get_db_prep_save(getattr(entry, field.attname), connection) for field in fields]
+    # Column names come from the model's metadata; every value is a parameter.
+    sql = (
+        f"WITH entry AS (INSERT INTO ledger_journal_entry ({', '.join(field.column for field in fields)}) "  # noqa: S608
+        f"SELECT {', '.join(['%s'] * len(fields))} "
+        "WHERE NOT EXISTS (SELECT 1 FROM ledger_journal_entry WHERE payment_id = %s "
+        "AND (merchant_id <> %s OR currency <> %s)) "
+        "ON CONFLICT ON CONSTRAINT ledger_entry_unique_operation DO NOTHING RETURNING id) "
+        "INSERT INTO ledger_journal_line (merchant_id, entry_id, account_id, debit, credit) "
+        "SELECT %s, entry.id, line.account_id, line.debit, line.credit FROM entry "
+        "CROSS JOIN (VALUES (%s::bigint, %s::bigint, %s::bigint), (%s::bigint, %s::bigint, %s::bigint)) "
+        "AS line (account_id, debit, credit) RETURNING entry_id"
+    )
+    params = [
+        *values,
+        payment_id,
+        merchant_id,
+        currency,
+        merchant_id,
+        accounts[debit_code],
+        amount,
+        0,
+        accounts[credit_code],
+        0,
+        amount,
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        if not cursor.fetchall():
+            return None
+    entry._state.adding = False
+    entry._state.db = connection.alias
     return entry
 
 

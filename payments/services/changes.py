@@ -17,13 +17,15 @@ def payment_move(payment: Payment, action: str, to: str | None = None) -> str:
     return EVENT_FOR_STATUS[payment_transition(payment, action, to)]
 
 
-def payment_changed(payment: Payment, event_type: str | None) -> None:
-    """After saving a change: its event row (same transaction) and the cache invalidation."""
+def payment_changed(payment: Payment, event_type: str | None) -> dict[str, Any] | None:
+    """After saving a change: its event row (same transaction) and the cache invalidation. Returns
+    the payment's API representation when it serialized one (for the event)."""
+    data = None
     if event_type:
-        event_record(
-            merchant_id=payment.merchant_id, type=event_type, data=payment_data(payment), livemode=payment.livemode
-        )
+        data = payment_data(payment)
+        event_record(merchant_id=payment.merchant_id, type=event_type, data=data, livemode=payment.livemode)
     PAYMENT_CACHE.invalidate(object_id=payment.id)
+    return data
 
 
 _SAVED_FIELDS = [f for f in Payment._meta.concrete_fields if not f.primary_key]

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from events.services import event_record
 from gateway.errors import API, CARD, ApiError
+from gateway.idempotency import idempotency_answer_offer
 from ledger.services import ledger_post_capture, ledger_post_refund
 from orders.selectors import order_outstanding
 from orders.services import order_mark_paid, order_record_refund
@@ -48,6 +49,9 @@ logger = logging.getLogger("payments")
 
 Op = AttemptOperation
 R = Resolution
+
+# Resolutions ``settlement_raise`` turns into an error answer (not the payment's representation).
+_ANSWERED_WITH_AN_ERROR = frozenset({R.DECLINED, R.NOT_PROCESSED, R.REFUSED})
 
 # Settled attempt statuses under which no money moved; a later report that it did needs an operator.
 _NO_MONEY_MOVED_STATUSES = frozenset({AttemptStatus.FAILED, AttemptStatus.DECLINED, AttemptStatus.REQUIRES_ACTION})
@@ -85,7 +89,11 @@ def attempt_settle(*, payment: Payment, attempt: PaymentAttempt, result: Process
         before = payment_snapshot(payment)
         event_type = _apply(payment=payment, attempt=attempt, result=result, resolution=resolution, order=order)
         payment_save_changed(payment, before)
-        payment_changed(payment, event_type)
+        data = payment_changed(payment, event_type)
+        if source == "call" and resolution not in _ANSWERED_WITH_AN_ERROR:
+            # The request's answer is this payment as it is now: stored with the change (no
+            # transaction after this one), if the request's idempotency claim allows it.
+            idempotency_answer_offer(object_type="payment", object_id=payment.id, data=data or payment_data(payment))
         return Settlement(payment, resolution, attempt)
 
 

@@ -128,6 +128,7 @@ def _idempotency_key_param(params) -> str | None:
 
 class PaymentsView(PaymentsAPIView):
     idempotency_answers = "payment"
+    idempotency_claim_deferred = True  # payment_create claims the key with the payment
 
     @extend_schema(
         operation_id="payments_create",
@@ -200,6 +201,7 @@ class PaymentDetailView(PaymentsAPIView):
 
 class PaymentConfirmView(PaymentsAPIView):
     idempotency_answers = "payment"
+    idempotency_claim_deferred = True  # payment_confirm claims the key with the attempt
 
     @extend_schema(
         operation_id="payments_confirm",

@@ -32,6 +32,26 @@ def test_the_same_capture_posted_concurrently_books_once(merchant):
     assert ledger_problems() == []
 
 
+def test_the_same_capture_raced_with_other_figures_books_one_and_refuses_the_rest(merchant):
+    # One statement inserts entry and lines; the unique constraint, not a lock, decides the winner.
+    CapturePostingFactory(merchant_id=merchant.id)
+    payment_id = new_id("pay")
+
+    def post(i):
+        with transaction.atomic():
+            return ledger_post_capture(
+                merchant_id=merchant.id, payment_id=payment_id, capture_ref=payment_id, amount=1000 + i, currency="USD"
+            ).amount
+
+    results = run_together(6, post)
+
+    booked = [r for r in results if isinstance(r, int)]
+    assert len(booked) == 1, results
+    assert sum(isinstance(r, LedgerPostingError) for r in results) == 5, results
+    assert list(JournalEntry.objects.filter(payment_id=payment_id).values_list("amount", flat=True)) == booked
+    assert ledger_problems() == []
+
+
 def test_concurrent_refunds_never_exceed_the_capture(merchant):
     captured = CapturePostingFactory(merchant_id=merchant.id, amount=1000)
 

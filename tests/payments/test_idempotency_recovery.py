@@ -279,8 +279,9 @@ def test_retry_racing_the_still_running_original_never_creates_a_second_payment(
 
 @pytest.mark.django_db(transaction=True)
 def test_original_stuck_before_creating_loses_to_the_retry_that_took_over(merchant_keys, monkeypatch, settings):
-    """The original is stuck before its payment exists, past its deadline: a retry takes over and
-    creates the payment; the original's own creation is then refused (409) and rolled back."""
+    """The original is stuck before its payment exists, past its deadline: a retry creates the
+    payment; the original's own creation then finds the key taken, is rolled back, and the
+    original answers with the retry's payment (never a second one)."""
     from payments.services import confirmation
 
     stuck, release = threading.Event(), threading.Event()
@@ -298,15 +299,16 @@ def test_original_stuck_before_creating_loses_to_the_retry_that_took_over(mercha
     answers = {}
     original = in_thread(answers, "original", lambda: post(merchant_keys.client(), "race-2"))
     assert stuck.wait(WAIT_SECONDS)
-    deadline_passes("race-2", settings)
+    deadline_passes("race-2", settings)  # the key is claimed with the payment: nothing to age yet
 
     retry = post(merchant_keys.client(), "race-2")
     release.set()
     join_all([original])
 
     assert retry.status_code == 201 and retry.json()["status"] == "succeeded"
-    assert answers["original"].status_code == 409
-    assert answers["original"].json()["error"]["code"] == "idempotency_key_in_use"
+    assert answers["original"].status_code == 201
+    assert answers["original"]["Idempotent-Replayed"] == "true"
+    assert answers["original"].content == retry.content
     assert Payment.objects.filter(merchant_id=merchant_keys.merchant_id).count() == 1
     assert len(sandbox_charges(merchant_keys.merchant_id)) == 1
     assert post(merchant_keys.client(), "race-2").json()["id"] == retry.json()["id"]
