@@ -19,6 +19,7 @@ from gateway.money import MAX_AMOUNT, amount_validate, currency_validate
 from merchants.selectors import merchant_get
 
 from .models import ACCOUNT_TYPES, PAYOUT_KINDS, AccountCode, EntryKind, JournalEntry, JournalLine, LedgerAccount
+from .selectors import DISPUTE_FEE_SEPARATOR, dispute_fees_posted, entry_account_movement
 
 # (account debited, account credited) per kind of entry with one debit and one credit line. Disputes
 # have their own two-account rule (``DISPUTE_LINES``).
@@ -47,7 +48,14 @@ class LedgerPostingError(Conflict):
 
 
 def ledger_post_capture(
-    *, merchant_id: str, payment_id: str, capture_ref: str, amount: int, currency: str, description: str = ""
+    *,
+    merchant_id: str,
+    livemode: bool,
+    payment_id: str,
+    capture_ref: str,
+    amount: int,
+    currency: str,
+    description: str = "",
 ) -> JournalEntry:
     """Record captured money: Dr processor_receivable, Cr merchant_balance.
 
@@ -58,6 +66,7 @@ def ledger_post_capture(
     return _post(
         kind=EntryKind.CAPTURE,
         merchant_id=merchant_id,
+        livemode=livemode,
         payment_id=payment_id,
         operation_ref=capture_ref,
         operation_param="capture_ref",
@@ -69,16 +78,25 @@ def ledger_post_capture(
 
 
 def ledger_post_refund(
-    *, merchant_id: str, payment_id: str, refund_id: str, amount: int, currency: str, description: str = ""
+    *,
+    merchant_id: str,
+    livemode: bool,
+    payment_id: str,
+    refund_id: str,
+    amount: int,
+    currency: str,
+    description: str = "",
 ) -> JournalEntry:
     """Record refunded money (post when the refund succeeds): Dr merchant_balance, Cr processor_receivable.
 
-    Refused with ``LedgerPostingError`` when the payment's refunds would exceed its captures in the
-    ledger, or the currency differs from the captures'. Idempotent per ``refund_id`` like captures.
+    Refused with ``LedgerPostingError`` when the payment's refunds would exceed its captures less
+    what its disputes hold (withdrawn and not reinstated) in the ledger, or the currency differs
+    from the captures'. Idempotent per ``refund_id`` like captures.
     """
     return _post(
         kind=EntryKind.REFUND,
         merchant_id=merchant_id,
+        livemode=livemode,
         payment_id=payment_id,
         operation_ref=refund_id,
         operation_param="refund_id",
@@ -92,6 +110,7 @@ def ledger_post_refund(
 def ledger_post_fee(
     *,
     merchant_id: str,
+    livemode: bool,
     payment_id: str,
     fee_ref: str,
     amount: int,
@@ -109,6 +128,7 @@ def ledger_post_fee(
     return _post(
         kind=EntryKind.FEE if amount > 0 else EntryKind.FEE_REVERSAL,
         merchant_id=merchant_id,
+        livemode=livemode,
         payment_id=payment_id,
         operation_ref=fee_ref,
         operation_param="fee_ref",
@@ -122,6 +142,7 @@ def ledger_post_fee(
 def ledger_post_dispute(
     *,
     merchant_id: str,
+    livemode: bool,
     payment_id: str,
     dispute_id: str,
     amount: int,
@@ -133,12 +154,14 @@ def ledger_post_dispute(
     """A dispute opened: the processor withdrew ``amount`` (and a dispute ``fee``) from our balance.
     Dr disputes ``amount`` + Dr processor_fees ``fee`` / Cr processor_receivable ``amount + fee``.
 
-    Posted once per ``dispute_id`` (a repeat with the same figures returns the entry). Refused when
-    the payment's open disputes would exceed what it has captured and not refunded in the ledger.
+    Posted once per ``dispute_id`` (a repeat with the same figures returns the entry). The
+    processor decides disputes and withdraws even from a refunded payment, so the books record what
+    it did: refused only when the disputed amount exceeds what the payment captured in the ledger.
     """
     return _post_dispute(
         kind=EntryKind.DISPUTE,
         merchant_id=merchant_id,
+        livemode=livemode,
         payment_id=payment_id,
         dispute_id=dispute_id,
         amount=amount,
@@ -152,6 +175,7 @@ def ledger_post_dispute(
 def ledger_post_dispute_won(
     *,
     merchant_id: str,
+    livemode: bool,
     payment_id: str,
     dispute_id: str,
     amount: int,
@@ -162,11 +186,13 @@ def ledger_post_dispute_won(
 ) -> JournalEntry:
     """A dispute won: the processor reinstated ``amount`` (and returned ``fee`` of the dispute fee,
     0 when it keeps it). Dr processor_receivable / Cr disputes, Cr processor_fees; the reverse of
-    ``ledger_post_dispute``, never more than it posted. Once per ``dispute_id``; a lost dispute
-    posts nothing (the withdrawal stands)."""
+    ``ledger_post_dispute``, never more than it posted (the fee: never more than the dispute's fees
+    posted, with the withdrawal or later by ``ledger_post_dispute_fee``). Once per ``dispute_id``; a
+    lost dispute posts nothing (the withdrawal stands)."""
     return _post_dispute(
         kind=EntryKind.DISPUTE_REVERSAL,
         merchant_id=merchant_id,
+        livemode=livemode,
         payment_id=payment_id,
         dispute_id=dispute_id,
         amount=amount,
@@ -177,10 +203,47 @@ def ledger_post_dispute_won(
     )
 
 
+def ledger_post_dispute_fee(
+    *,
+    merchant_id: str,
+    livemode: bool,
+    payment_id: str,
+    dispute_id: str,
+    fee: int,
+    currency: str,
+    occurred_at: datetime | None = None,
+) -> JournalEntry | None:
+    """A dispute's fee known only after its withdrawal was posted (Stripe may report the dispute
+    before the fee): ``fee`` is the dispute's whole fee; what the books lack of it (the withdrawal's
+    fee line and earlier fee entries of this dispute) posts as a ``fee`` entry keyed by the dispute
+    and that total (``<dispute_id>:fee:<total>``), so a repeat posts nothing. None: nothing lacks."""
+    fee = amount_validate(fee, minimum=0, param="fee")
+    _reference_validate(dispute_id, "dispute_id", _max_length("operation_ref") - 24)
+    posted = dispute_fees_posted(
+        history=list(JournalEntry.objects.filter(payment_id=payment_id).prefetch_related("lines__account")),
+        dispute_id=dispute_id,
+    )
+    if fee <= posted:
+        return None
+    return _post(
+        kind=EntryKind.FEE,
+        merchant_id=merchant_id,
+        livemode=livemode,
+        payment_id=payment_id,
+        operation_ref=f"{dispute_id}{DISPUTE_FEE_SEPARATOR}{fee}",
+        operation_param="dispute_id",
+        amount=fee - posted,
+        currency=currency,
+        occurred_at=occurred_at,
+        description=f"Dispute fee of dispute {dispute_id} on payment {payment_id}",
+    )
+
+
 def _post_dispute(
     *,
     kind: str,
     merchant_id: str,
+    livemode: bool,
     payment_id: str,
     dispute_id: str,
     amount: int,
@@ -202,6 +265,7 @@ def _post_dispute(
     return _post(
         kind=kind,
         merchant_id=merchant_id,
+        livemode=livemode,
         payment_id=payment_id,
         operation_ref=dispute_id,
         operation_param="dispute_id",
@@ -216,6 +280,7 @@ def _post_dispute(
 def ledger_post_payout(
     *,
     merchant_id: str,
+    livemode: bool,
     payout_id: str,
     amount: int,
     currency: str,
@@ -226,12 +291,14 @@ def ledger_post_payout(
     """A processor payout, from its settlement data: ``payout`` (receivable -> in transit) when it
     exists, then ``payout_paid`` (in transit -> bank) once ``status`` is ``paid``, or
     ``payout_failed`` (back to the receivable) once it is ``failed``/``canceled``. Each at most once
-    per payout; calling again as the payout progresses posts only what is new. Returns the
-    payout's entries."""
+    per payout; calling again as the payout progresses posts only what is new. A payout reported
+    ``failed`` after it was posted ``paid`` (Stripe documents paid -> failed) posts ``payout_failed``
+    as the reverse of the arrival (bank -> receivable). Returns the payout's entries."""
     if status not in PAYOUT_STATUSES:
         raise InvalidRequest(f"status must be one of {sorted(PAYOUT_STATUSES)}, not {status!r}.", param="status")
     common = {
         "merchant_id": merchant_id,
+        "livemode": livemode,
         "payment_id": "",
         "operation_ref": payout_id,
         "operation_param": "payout_id",
@@ -265,6 +332,7 @@ def _post(
     *,
     kind: str,
     merchant_id: str,
+    livemode: bool,
     payment_id: str,
     operation_ref: str,
     operation_param: str,
@@ -284,12 +352,14 @@ def _post(
         _reference_validate(payment_id, "payment_id", _max_length("payment_id"))
     _reference_validate(operation_ref, operation_param, _max_length("refund_id" if refund_id else "operation_ref"))
 
+    if not isinstance(livemode, bool):
+        raise InvalidRequest("livemode must be true or false.", param="livemode")
     if kind in PAYOUT_KINDS:
-        _lock(f"ledger:payout:{merchant_id}:{operation_ref}")
+        _lock(f"ledger:payout:{merchant_id}:{livemode}:{operation_ref}")
         history = list(
-            JournalEntry.objects.filter(merchant_id=merchant_id, payment_id="", operation_ref=operation_ref).order_by(
-                "id"
-            )
+            JournalEntry.objects.filter(
+                merchant_id=merchant_id, livemode=livemode, payment_id="", operation_ref=operation_ref
+            ).order_by("id")
         )
     else:
         _lock(f"ledger:payment:{payment_id}")
@@ -298,6 +368,9 @@ def _post(
     for entry in history:
         if entry.merchant_id != merchant_id:
             raise LedgerPostingError(f"Payment {payment_id} is booked under another merchant.")
+        if entry.livemode != livemode:
+            mode = "live" if entry.livemode else "test"
+            raise LedgerPostingError(f"Payment {payment_id} is booked in {mode} mode.")
     for entry in history:
         if entry.kind == kind and entry.operation_ref == operation_ref:
             if (entry.amount, entry.currency) != (amount, currency):
@@ -318,12 +391,18 @@ def _post(
         lines=lines,
     )
 
+    if lines is None and kind == EntryKind.PAYOUT_FAILED and any(e.kind == EntryKind.PAYOUT_PAID for e in history):
+        # Failed after it arrived (paid -> failed): the money leaves the bank back to the processor.
+        lines = [(AccountCode.PROCESSOR_RECEIVABLE, amount, 0), (AccountCode.BANK, 0, amount)]
     if lines is None:
         debit_code, credit_code = POSTING_RULES[kind]
         lines = [(debit_code, amount, 0), (credit_code, 0, amount)]
-    accounts = _accounts(merchant_id=merchant_id, currency=currency, codes={code for code, _, _ in lines})
+    accounts = _accounts(
+        merchant_id=merchant_id, livemode=livemode, currency=currency, codes={code for code, _, _ in lines}
+    )
     entry = JournalEntry.objects.create(
         merchant_id=merchant_id,
+        livemode=livemode,
         kind=kind,
         currency=currency,
         amount=amount,
@@ -361,42 +440,48 @@ def _rules_check(
 
     def disputed_amount(kinds: tuple[str, ...]) -> int:
         # An entry's amount includes its fee; the disputed part is on the disputes account.
-        return sum(_disputes_line(e) for e in history if e.kind in kinds)
+        return sum(entry_account_movement(e, AccountCode.DISPUTES) for e in history if e.kind in kinds)
 
     if kind == EntryKind.REFUND:
         captured, refunded = total(EntryKind.CAPTURE), total(EntryKind.REFUND)
-        if refunded + amount > captured:
+        # Money the processor withdrew for disputes (and has not reinstated) cannot be refunded too.
+        held = disputed_amount((EntryKind.DISPUTE,)) - disputed_amount((EntryKind.DISPUTE_REVERSAL,))
+        if refunded + amount > captured - held:
             raise LedgerPostingError(
                 f"Refund {operation_ref} of {amount} {currency} exceeds what payment {payment_id} has left "
-                f"in the ledger ({captured - refunded} {currency})."
+                f"in the ledger ({captured - refunded - held} {currency}, {held} held by disputes)."
             )
     elif kind == EntryKind.DISPUTE:
-        disputed = disputed_amount((EntryKind.DISPUTE,)) - disputed_amount((EntryKind.DISPUTE_REVERSAL,))
+        # The processor decides a dispute (and withdraws even when the payment was refunded): the
+        # books record it, unless it claims more than the payment ever captured.
         new = lines[0][1] if lines else amount
-        left = total(EntryKind.CAPTURE) - total(EntryKind.REFUND) - disputed
-        if new > left:
+        captured = total(EntryKind.CAPTURE)
+        if new > captured:
             raise LedgerPostingError(
-                f"Dispute {operation_ref} of {new} {currency} exceeds what payment {payment_id} has captured and "
-                f"not refunded or disputed in the ledger ({left} {currency})."
+                f"Dispute {operation_ref} of {new} {currency} exceeds what payment {payment_id} captured in the "
+                f"ledger ({captured} {currency})."
             )
     elif kind == EntryKind.DISPUTE_REVERSAL:
         opened = [e for e in history if e.kind == EntryKind.DISPUTE and e.operation_ref == operation_ref]
         if not opened:
             raise LedgerPostingError(f"Dispute {operation_ref} of payment {payment_id} was never posted as opened.")
-        if amount > opened[0].amount or (lines and lines[1][2] > _disputes_line(opened[0])):
+        reinstated = lines[1][2] if lines else amount
+        fee_returned = amount - reinstated
+        withdrawn = entry_account_movement(opened[0], AccountCode.DISPUTES)
+        fees = dispute_fees_posted(history=history, dispute_id=operation_ref)
+        if reinstated > withdrawn or fee_returned > fees:
             raise LedgerPostingError(
-                f"Dispute {operation_ref} reinstates more than it withdrew ({opened[0].amount} {currency})."
+                f"Dispute {operation_ref} reinstates more than it withdrew ({withdrawn} {currency}, fees {fees})."
             )
     elif kind in (EntryKind.PAYOUT_PAID, EntryKind.PAYOUT_FAILED):
         created = [e for e in history if e.kind == EntryKind.PAYOUT]
         if not created or created[0].amount != amount:
             raise LedgerPostingError(f"Payout {operation_ref} settles {amount} {currency}, not what it paid out.")
-        if any(e.kind in (EntryKind.PAYOUT_PAID, EntryKind.PAYOUT_FAILED) for e in history):
+        if any(e.kind == EntryKind.PAYOUT_FAILED for e in history):
+            raise LedgerPostingError(f"Payout {operation_ref} already failed.")
+        # paid -> failed is allowed (a reversing entry, see ledger_post_payout); paid twice is not.
+        if kind == EntryKind.PAYOUT_PAID and any(e.kind == EntryKind.PAYOUT_PAID for e in history):
             raise LedgerPostingError(f"Payout {operation_ref} is already settled.")
-
-
-def _disputes_line(entry: JournalEntry) -> int:
-    return sum(line.debit + line.credit for line in entry.lines.all() if line.account.code == AccountCode.DISPUTES)
 
 
 def _max_length(field: str) -> int:
@@ -416,23 +501,23 @@ def _lock(key: str) -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [key])
 
 
-def _accounts_cache_key(merchant_id: str, currency: str) -> str:
-    return f"ledger:accounts:v1:{merchant_id}:{currency}"
+def _accounts_cache_key(merchant_id: str, livemode: bool, currency: str) -> str:
+    return f"ledger:accounts:v2:{merchant_id}:{'live' if livemode else 'test'}:{currency}"
 
 
-def _accounts(*, merchant_id: str, currency: str, codes: set[str]) -> dict[str, int]:
-    """Ids of the merchant's accounts in ``currency`` by code (at least ``codes``), each opened on
+def _accounts(*, merchant_id: str, livemode: bool, currency: str, codes: set[str]) -> dict[str, int]:
+    """Ids of the merchant's accounts in ``livemode`` and ``currency`` by code (at least ``codes``), each opened on
     its first use.
 
     Accounts are append-only in the database (never updated or deleted), so once they exist their
     ids never change: they are cached (no expiry needed) after the transaction that read them
     commits. A cache miss or outage falls back to one query.
     """
-    key = _accounts_cache_key(merchant_id, currency)
+    key = _accounts_cache_key(merchant_id, livemode, currency)
     cached = cache.get(key)
     if isinstance(cached, dict) and all(isinstance(cached.get(code), int) for code in codes):
         return cached
-    accounts = _accounts_read(merchant_id=merchant_id, currency=currency)
+    accounts = _accounts_read(merchant_id=merchant_id, livemode=livemode, currency=currency)
     missing = [code for code in ACCOUNT_TYPES if code in codes and code not in accounts]
     if missing:
         try:
@@ -442,16 +527,19 @@ def _accounts(*, merchant_id: str, currency: str, codes: set[str]) -> dict[str, 
         # ignore_conflicts: a concurrent first posting may open the same accounts; both then read them.
         LedgerAccount.objects.bulk_create(
             [
-                LedgerAccount(merchant_id=merchant_id, code=code, type=ACCOUNT_TYPES[code], currency=currency)
+                LedgerAccount(
+                    merchant_id=merchant_id, livemode=livemode, code=code, type=ACCOUNT_TYPES[code], currency=currency
+                )
                 for code in missing
             ],
             ignore_conflicts=True,
         )
-        accounts = _accounts_read(merchant_id=merchant_id, currency=currency)
+        accounts = _accounts_read(merchant_id=merchant_id, livemode=livemode, currency=currency)
     # Only after commit: accounts opened by a transaction that rolls back must never be cached.
     transaction.on_commit(lambda: cache.set(key, accounts, timeout=None), robust=True)
     return accounts
 
 
-def _accounts_read(*, merchant_id: str, currency: str) -> dict[str, int]:
-    return dict(LedgerAccount.objects.filter(merchant_id=merchant_id, currency=currency).values_list("code", "id"))
+def _accounts_read(*, merchant_id: str, livemode: bool, currency: str) -> dict[str, int]:
+    accounts = LedgerAccount.objects.filter(merchant_id=merchant_id, livemode=livemode, currency=currency)
+    return dict(accounts.values_list("code", "id"))

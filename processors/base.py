@@ -123,6 +123,10 @@ class DisputeInfo:
     fee: int = 0  # what the processor withdrew as its dispute fee
     fee_returned: int = 0  # what it gave back (a won dispute, where the processor returns fees)
     created: int | None = None
+    # A fee the processor charged in another currency than the dispute's (its settlement currency):
+    # not in ``fee``/``fee_returned`` (the books post a dispute in one currency); reconciliation sees
+    # it as a line of that currency. Its currency code, for the dispute's record; "" when none.
+    fee_currency_elsewhere: str = ""
 
 
 class DisputeLookupError(Exception):

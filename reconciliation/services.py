@@ -127,6 +127,7 @@ def reconcile(
         for payout in payouts:
             ledger_post_payout(
                 merchant_id=scope.merchant_id,
+                livemode=scope.livemode,
                 payout_id=payout.payout_id,
                 amount=payout.amount,
                 currency=payout.currency,
@@ -267,6 +268,7 @@ def _fees_post(*, scope: AccountScope, drafts: list[ItemDraft]) -> None:
             continue
         ledger_post_fee(
             merchant_id=scope.merchant_id,
+            livemode=scope.livemode,
             payment_id=draft.fee_payment_id,
             fee_ref=line.line_id,
             amount=line.fee,

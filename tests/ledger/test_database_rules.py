@@ -229,7 +229,12 @@ class TestRealCommits:
         payment_id = new_id("pay")
         with transaction.atomic():
             ledger_post_capture(
-                merchant_id=merchant.id, payment_id=payment_id, capture_ref="c", amount=5, currency="JPY"
+                merchant_id=merchant.id,
+                livemode=False,
+                payment_id=payment_id,
+                capture_ref="c",
+                amount=5,
+                currency="JPY",
             )
         assert JournalEntry.objects.filter(payment_id=payment_id).count() == 1
 
@@ -301,8 +306,8 @@ class TestSqliteVariant:
             "from ledger.services import ledger_post_capture\n"
             "m = merchant_create(name='Demo').merchant\n"
             "with transaction.atomic():\n"
-            "    e = ledger_post_capture(merchant_id=m.id, payment_id='pay_1', capture_ref='c', amount=5,"
-            " currency='KWD')\n"
+            "    e = ledger_post_capture(merchant_id=m.id, livemode=False, payment_id='pay_1', capture_ref='c',"
+            " amount=5, currency='KWD')\n"
             "for attempt in (lambda: JournalEntry.objects.update(amount=1), lambda: e.lines.all().delete()):\n"
             "    try:\n"
             "        with transaction.atomic():\n"

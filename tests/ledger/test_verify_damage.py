@@ -170,7 +170,9 @@ def test_every_problem_code_is_proven_by_a_test_here():
 def test_a_payout_settled_twice_is_reported(sound, merchant):
     # Given a payout that arrived, and a second "arrived" entry written behind the service's back
     with transaction.atomic():
-        ledger_post_payout(merchant_id=merchant.id, payout_id="po_1", amount=500, currency="USD", status="paid")
+        ledger_post_payout(
+            merchant_id=merchant.id, livemode=False, payout_id="po_1", amount=500, currency="USD", status="paid"
+        )
     operation_uniqueness_drop()
     accounts = open_accounts(merchant.id, "USD")
     write_entry_directly(
@@ -192,7 +194,12 @@ def test_a_dispute_reinstated_beyond_what_it_withdrew_is_reported(sound, merchan
     # Given a dispute of 200, and a "won" entry of 300 written behind the service's back
     with transaction.atomic():
         ledger_post_dispute(
-            merchant_id=merchant.id, payment_id=sound.payment_id, dispute_id="dp_1", amount=200, currency="USD"
+            merchant_id=merchant.id,
+            livemode=False,
+            payment_id=sound.payment_id,
+            dispute_id="dp_1",
+            amount=200,
+            currency="USD",
         )
     accounts = open_accounts(merchant.id, "USD")
     write_entry_directly(

@@ -66,7 +66,7 @@ def test_a_capture_posted_twice_is_reported(captured):
     # Given the payment's capture posted a second time under another reference (a caller's bug)
     with transaction.atomic():
         ledger_post_capture(
-            merchant_id=captured.merchant_id,
+            merchant_id=captured.merchant_id, livemode=False,
             payment_id=captured.id,
             capture_ref=new_id("att"),
             amount=2000,
@@ -112,7 +112,7 @@ def test_postings_for_a_payment_that_does_not_exist_are_reported(captured):
     # Given a (balanced) capture posted for a payment id no payment has
     with transaction.atomic():
         ledger_post_capture(
-            merchant_id=captured.merchant_id,
+            merchant_id=captured.merchant_id, livemode=False,
             payment_id="pay_ghost",
             capture_ref="att_ghost",
             amount=700,
