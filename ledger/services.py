@@ -449,7 +449,8 @@ def _rules_check(
         if refunded + amount > captured - held:
             raise LedgerPostingError(
                 f"Refund {operation_ref} of {amount} {currency} exceeds what payment {payment_id} has left "
-                f"in the ledger ({captured - refunded - held} {currency}, {held} held by disputes)."
+                f"in the ledger ({captured - refunded - held} {currency})"
+                + (f"; {held} {currency} is held by disputes." if held else ".")
             )
     elif kind == EntryKind.DISPUTE:
         # The processor decides a dispute (and withdraws even when the payment was refunded): the

@@ -84,4 +84,4 @@ def operation_uniqueness_drop() -> None:
     written twice, as a restore that merged two backups would."""
     with connection.cursor() as cursor:
         _no_pending_trigger_events(cursor)
-        cursor.execute("ALTER TABLE ledger_journal_entry DROP CONSTRAINT ledger_entry_unique_operation")
+        cursor.execute("ALTER TABLE ledger_journal_entry DROP CONSTRAINT ledger_entry_unique_operation_mode")

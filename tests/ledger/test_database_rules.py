@@ -210,7 +210,7 @@ class TestBalancedAtCommit:
 
     def test_one_operation_posts_at_most_one_entry(self, merchant):
         entry = CapturePostingFactory(merchant_id=merchant.id)
-        with pytest.raises(IntegrityError, match="ledger_entry_unique_operation"), transaction.atomic():
+        with pytest.raises(IntegrityError, match="ledger_entry_unique_operation_mode"), transaction.atomic():
             JournalEntry.objects.create(
                 merchant=merchant,
                 kind="capture",
