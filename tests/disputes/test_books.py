@@ -22,7 +22,7 @@ from processors.base import DisputeInfo
 from processors.stripe.disputes import stripe_dispute_info
 from sandbox.disputes import sandbox_disputes_deliver
 
-from .test_sandbox_and_api import DISPUTED_CARD, _pay
+from .test_sandbox_and_api import _pay
 
 pytestmark = pytest.mark.django_db
 

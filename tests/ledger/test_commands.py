@@ -184,7 +184,9 @@ class TestLedgerVerify:
 
     def test_scoped_to_one_merchant(self, books, other_merchant):
         out = run("ledger_verify", "--merchant", other_merchant.id)
-        assert f"Ledger OK (merchant {other_merchant.id}, both modes): 1 entries, 2 lines, 1 merchant/mode/currency" in out
+        assert (
+            f"Ledger OK (merchant {other_merchant.id}, both modes): 1 entries, 2 lines, 1 merchant/mode/currency" in out
+        )
 
     def test_unbalanced_entry_fails_and_is_printed(self, books, merchant, balance_trigger_disabled):
         accounts = open_accounts(merchant.id, "USD")

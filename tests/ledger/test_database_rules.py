@@ -148,14 +148,15 @@ class TestBalancedAtCommit:
 
         assert entry.lines.count() == 2
 
-    @pytest.mark.parametrize("foreign", ["other_merchant", "other_currency"])
+    @pytest.mark.parametrize("foreign", ["other_merchant", "other_currency", "other_mode"])
     def test_a_line_on_another_books_account_is_rejected(self, merchant, other_merchant, foreign):
         mine = open_accounts(merchant.id, "USD")
-        elsewhere = (
-            open_accounts(other_merchant.id, "USD")
-            if foreign == "other_merchant"
-            else open_accounts(merchant.id, "EUR")
-        )
+        elsewhere = {
+            "other_merchant": lambda: open_accounts(other_merchant.id, "USD"),
+            "other_currency": lambda: open_accounts(merchant.id, "EUR"),
+            # test money (the entry) may not land on a live account: one mode per entry
+            "other_mode": lambda: open_accounts(merchant.id, "USD", livemode=True),
+        }[foreign]()
 
         with pytest.raises(IntegrityError, match="1 foreign line"), commit_time_checks():
             write_entry_directly(

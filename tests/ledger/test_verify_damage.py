@@ -185,9 +185,11 @@ def test_a_payout_settled_twice_is_reported(sound, merchant):
         lines=[(accounts["bank"], 500, 0), (accounts["payouts_in_transit"], 0, 500)],
     )
     # When ledger_verify runs / Then it names the payout
-    assert ("payout_settled_wrongly", f"{merchant.id} po_1", "paid out 500, arrived 2 time(s) for 1000, failed 0 time(s) for 0") in (
-        verify_fails()
-    )
+    assert (
+        "payout_settled_wrongly",
+        f"{merchant.id} po_1",
+        "paid out 500, arrived 2 time(s) for 1000, failed 0 time(s) for 0",
+    ) in (verify_fails())
 
 
 def test_a_dispute_reinstated_beyond_what_it_withdrew_is_reported(sound, merchant):
