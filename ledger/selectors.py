@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
-from django.db.models import Count, F, Q, Sum, Value
+from django.db.models import Count, F, Max, Min, Q, Sum, Value
 from django.db.models.functions import Coalesce
 
 from .models import (
@@ -193,6 +193,26 @@ def dispute_fees_posted(*, history: list[JournalEntry], dispute_id: str) -> int:
 def entry_account_movement(entry: JournalEntry, code: str) -> int:
     """What ``entry`` moved on its ``code`` account (debit or credit)."""
     return sum(line.debit + line.credit for line in entry.lines.all() if line.account.code == code)
+
+
+def payouts_to_follow(*, merchant_id: str, livemode: bool, paid_since: datetime) -> list[tuple[str, datetime]]:
+    """(payout id, when it was created) of the merchant's payouts still open in the books: created
+    but neither arrived nor failed, or arrived since ``paid_since`` (a payout may still fail after
+    it is reported paid). Reconciliation re-reads each by id until it settles."""
+    payouts = (
+        _entries(merchant_id, livemode)
+        .filter(kind__in=sorted(PAYOUT_KINDS))
+        .values("operation_ref")
+        .annotate(
+            created_at=Min(Coalesce("occurred_at", "created"), filter=Q(kind=EntryKind.PAYOUT)),
+            paid_at=Max(Coalesce("occurred_at", "created"), filter=Q(kind=EntryKind.PAYOUT_PAID)),
+            failed=Count("id", filter=Q(kind=EntryKind.PAYOUT_FAILED)),
+        )
+        .filter(failed=0, created_at__isnull=False)
+        .filter(Q(paid_at__isnull=True) | Q(paid_at__gte=paid_since))
+        .order_by("operation_ref")
+    )
+    return [(row["operation_ref"], row["created_at"]) for row in payouts]
 
 
 def _entries(merchant_id: str | None, livemode: bool | None = None):

@@ -258,6 +258,13 @@ class Connector(ABC):
         on a missing page look ``missing_at_processor``: a connector raises instead). Read-only."""
         raise NotImplementedError(f"{self.name} does not provide settlement reports")
 
+    def payout(self, *, payout_id: str, created: datetime | None = None) -> SettlementPayout:
+        """One payout as it is now, by the processor's id (``created``: when it was made, for a
+        processor that can only search by date): how reconciliation follows a payout still open
+        in the books to ``paid`` or ``failed``. Raises ``SettlementUnavailable`` when it cannot be
+        read now. Read-only."""
+        raise NotImplementedError(f"{self.name} does not report single payouts")
+
 
 class WebhookVerificationUnavailable(Exception):
     """The signature could not be checked right now (the processor's verification API is down):
