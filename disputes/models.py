@@ -32,6 +32,10 @@ class Dispute(models.Model):
     # What the books recorded (disputes.books): each at most once.
     funds_withdrawn_at = models.DateTimeField(null=True, blank=True)
     funds_reinstated_at = models.DateTimeField(null=True, blank=True)
+    # Set when the books refused a posting for this dispute (disputes.books): the dispute itself is
+    # still recorded as the processor reports it; an operator reconciles the books. Kept until then.
+    books_flagged_at = models.DateTimeField(null=True, blank=True)
+    books_problem = models.CharField(max_length=500, blank=True, default="")
     closed_at = models.DateTimeField(null=True, blank=True)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
@@ -49,6 +53,7 @@ class Dispute(models.Model):
         ]
         indexes = [
             models.Index(fields=["merchant", "livemode", "payment"]),
+            models.Index(fields=["merchant", "books_flagged_at"], name="dispute_books_flagged"),
             models.Index(fields=["merchant", "livemode", "status"]),
         ]
 

@@ -29,10 +29,13 @@ def dispute_list(
 
 
 def payment_dispute_figures(*, payment_id: str) -> tuple[bool, int]:
-    """(disputed, amount held back) of a payment from its disputes, for the payment's own fields."""
-    from .state import DISPUTED_STATUSES
+    """(disputed, amount held back) of a payment from its disputes, for the payment's own fields.
+
+    Held: what the processor withdrew and has not reinstated (a chargeback not won), whether or not
+    the books could record it (a posting the books refused is flagged, the money is still gone)."""
+    from .state import DISPUTED_STATUSES, FUNDS_WITHDRAWN_STATUSES, WON
 
     disputes = list(Dispute.objects.filter(payment_id=payment_id))
     disputed = any(d.status in DISPUTED_STATUSES for d in disputes)
-    held = sum(d.amount for d in disputes if d.funds_withdrawn_at is not None and d.funds_reinstated_at is None)
+    held = sum(d.amount for d in disputes if d.status in FUNDS_WITHDRAWN_STATUSES and d.status != WON)
     return disputed, held

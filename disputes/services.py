@@ -20,7 +20,7 @@ from payments.services import DisputedPayment, DisputeEffect, payment_dispute_ap
 from processors.base import DisputeInfo
 from processors.selectors import connector_for_account
 
-from .books import _ledger_reinstate, _ledger_withdraw
+from .books import _ledger_fee_catch_up, _ledger_reinstate, _ledger_withdraw
 from .locks import dispute_lock
 from .models import Dispute
 from .selectors import payment_dispute_figures
@@ -115,6 +115,11 @@ def _dispute_change(
     dispute.processor_status = info.raw_status[:64]
     dispute.fee = max(dispute.fee, info.fee)
     dispute.fee_returned = max(dispute.fee_returned, info.fee_returned)
+    if info.fee_currency_elsewhere:
+        logger.info(
+            "dispute fee charged in the settlement currency; left to reconciliation",
+            extra={"dispute": dispute.id, "fee_currency": info.fee_currency_elsewhere, "currency": info.currency},
+        )
     dispute.evidence_due_by = (
         datetime.fromtimestamp(info.evidence_due_by, tz=UTC) if info.evidence_due_by is not None else None
     )
@@ -124,6 +129,7 @@ def _dispute_change(
         dispute.save(force_insert=True)
     if info.status in FUNDS_WITHDRAWN_STATUSES:
         _ledger_withdraw(dispute=dispute)
+        _ledger_fee_catch_up(dispute=dispute)
     if info.status == WON:
         _ledger_reinstate(dispute=dispute)
     dispute.save()

@@ -1,6 +1,8 @@
 """Double-entry books: accounts, journal entries and their lines.
 
-Chart of accounts (one set per merchant and currency, created on first posting):
+Chart of accounts (one set per merchant, mode and currency, created on first posting). Test and live
+money never share an account or an entry: ``livemode`` is part of each account's and entry's
+identity, and the balance trigger refuses an entry with a line on the other mode's account.
 
 * ``processor_receivable`` (asset, debit-normal): money captured at a processor that the processor
   owes us until it settles.
@@ -22,7 +24,9 @@ Postings (see ``ledger.services``; docs/finance.md has the full table):
 * dispute: Dr disputes (amount) + Dr processor_fees (fee) / Cr processor_receivable (amount + fee);
   dispute_reversal (won): the reverse of what is reinstated
 * payout: Dr payouts_in_transit / Cr processor_receivable; payout_paid: Dr bank / Cr
-  payouts_in_transit; payout_failed: Dr processor_receivable / Cr payouts_in_transit
+  payouts_in_transit; payout_failed: Dr processor_receivable / Cr payouts_in_transit, or, for a
+  payout that failed after it was reported paid (Stripe: paid -> failed), Dr processor_receivable /
+  Cr bank (the reverse of the arrival)
 
 ``merchant_balance`` therefore holds gross captures minus refunds only (what the payments app's own
 figures are checked against); fees and disputes are separate accounts, so net = merchant_balance -
@@ -87,17 +91,20 @@ class LedgerAccount(models.Model):
     code = models.CharField(max_length=40, choices=AccountCode.choices)
     type = models.CharField(max_length=16, choices=AccountType.choices)
     currency = models.CharField(max_length=3)
+    livemode = models.BooleanField(default=False)
     created = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         db_table = "ledger_account"
-        ordering = ["merchant_id", "currency", "code"]
+        ordering = ["merchant_id", "livemode", "currency", "code"]
         constraints = [
-            models.UniqueConstraint(fields=["merchant", "code", "currency"], name="ledger_account_unique_code"),
+            models.UniqueConstraint(
+                fields=["merchant", "livemode", "code", "currency"], name="ledger_account_unique_code_mode"
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.code} {self.currency} ({self.merchant_id})"
+        return f"{self.code} {self.currency} {'live' if self.livemode else 'test'} ({self.merchant_id})"
 
     @property
     def is_debit_normal(self) -> bool:
@@ -112,6 +119,8 @@ class JournalEntry(models.Model):
     merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="journal_entries")
     kind = models.CharField(max_length=16, choices=EntryKind.choices)
     currency = models.CharField(max_length=3)
+    # Test or live money: every line of the entry is on an account of the same mode.
+    livemode = models.BooleanField(default=False)
     # Total of the debits (= total of the credits); lets reports aggregate without reading lines, and
     # the balance trigger checks the lines against it.
     amount = models.BigIntegerField()
@@ -134,7 +143,8 @@ class JournalEntry(models.Model):
         verbose_name_plural = "journal entries"
         constraints = [
             models.UniqueConstraint(
-                fields=["merchant", "kind", "payment_id", "operation_ref"], name="ledger_entry_unique_operation"
+                fields=["merchant", "livemode", "kind", "payment_id", "operation_ref"],
+                name="ledger_entry_unique_operation_mode",
             ),
             models.CheckConstraint(condition=Q(amount__gt=0), name="ledger_entry_amount_positive"),
             models.CheckConstraint(

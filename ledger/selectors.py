@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import NamedTuple
 
-from django.db.models import Count, F, Q, Sum, Value
+from django.db.models import Count, F, Max, Min, Q, Sum, Value
 from django.db.models.functions import Coalesce
 
 from .models import (
@@ -51,6 +51,7 @@ class TrialBalanceRow:
     currency: str
     debits: int
     credits: int
+    livemode: bool = False
 
     @property
     def difference(self) -> int:
@@ -77,6 +78,7 @@ class LedgerReportRow:
     paid_out: int = 0
     in_transit: int = 0
     at_processor: int = 0
+    livemode: bool = False  # test and live money are separate books, never one row
 
 
 @dataclass(frozen=True)
@@ -165,18 +167,68 @@ def journal_entries_for_payment(*, payment_id: str, merchant_id: str | None = No
     return list(entries.order_by("id").prefetch_related("lines__account"))
 
 
-def _entries(merchant_id: str | None):
+def dispute_fee_in_books(*, payment_id: str, dispute_id: str) -> int:
+    """The fee the books hold for dispute ``dispute_id``: its withdrawal's fee line plus the later
+    ``fee`` entries keyed by it (``ledger.services.ledger_post_dispute_fee``)."""
+    history = JournalEntry.objects.filter(payment_id=payment_id).prefetch_related("lines__account")
+    return dispute_fees_posted(history=list(history), dispute_id=dispute_id)
+
+
+# A later dispute fee's operation_ref: "<dispute id>:fee:<the dispute's fee total after it>".
+DISPUTE_FEE_SEPARATOR = ":fee:"
+
+
+def dispute_fees_posted(*, history: list[JournalEntry], dispute_id: str) -> int:
+    """What ``history`` (a payment's entries) holds as dispute ``dispute_id``'s fee: its
+    withdrawal's fee line plus the ``fee`` entries keyed by it."""
+    posted = 0
+    for entry in history:
+        if entry.kind == EntryKind.DISPUTE and entry.operation_ref == dispute_id:
+            posted += entry_account_movement(entry, AccountCode.PROCESSOR_FEES)
+        elif entry.kind == EntryKind.FEE and entry.operation_ref.startswith(dispute_id + DISPUTE_FEE_SEPARATOR):
+            posted += entry.amount
+    return posted
+
+
+def entry_account_movement(entry: JournalEntry, code: str) -> int:
+    """What ``entry`` moved on its ``code`` account (debit or credit)."""
+    return sum(line.debit + line.credit for line in entry.lines.all() if line.account.code == code)
+
+
+def payouts_to_follow(*, merchant_id: str, livemode: bool, paid_since: datetime) -> list[tuple[str, datetime]]:
+    """(payout id, when it was created) of the merchant's payouts still open in the books: created
+    but neither arrived nor failed, or arrived since ``paid_since`` (a payout may still fail after
+    it is reported paid). Reconciliation re-reads each by id until it settles."""
+    payouts = (
+        _entries(merchant_id, livemode)
+        .filter(kind__in=sorted(PAYOUT_KINDS))
+        .values("operation_ref")
+        .annotate(
+            created_at=Min(Coalesce("occurred_at", "created"), filter=Q(kind=EntryKind.PAYOUT)),
+            paid_at=Max(Coalesce("occurred_at", "created"), filter=Q(kind=EntryKind.PAYOUT_PAID)),
+            failed=Count("id", filter=Q(kind=EntryKind.PAYOUT_FAILED)),
+        )
+        .filter(failed=0, created_at__isnull=False)
+        .filter(Q(paid_at__isnull=True) | Q(paid_at__gte=paid_since))
+        .order_by("operation_ref")
+    )
+    return [(row["operation_ref"], row["created_at"]) for row in payouts]
+
+
+def _entries(merchant_id: str | None, livemode: bool | None = None):
     entries = JournalEntry.objects.order_by()
-    return entries if merchant_id is None else entries.filter(merchant_id=merchant_id)
+    if merchant_id is not None:
+        entries = entries.filter(merchant_id=merchant_id)
+    return entries if livemode is None else entries.filter(livemode=livemode)
 
 
-def unbalanced_entries(*, merchant_id: str | None = None) -> list[str]:
+def unbalanced_entries(*, merchant_id: str | None = None, livemode: bool | None = None) -> list[str]:
     """Ids of entries whose debits differ from their credits or amount, or with fewer than two lines.
 
     Always empty unless the database's balance trigger was bypassed; ``ledger_verify`` reports it.
     """
     rows = (
-        _entries(merchant_id)
+        _entries(merchant_id, livemode)
         .annotate(
             line_count=Count("lines"),
             debits=Coalesce(Sum("lines__debit"), Value(0)),
@@ -188,23 +240,29 @@ def unbalanced_entries(*, merchant_id: str | None = None) -> list[str]:
     return list(rows.values_list("id", flat=True))
 
 
-def entries_with_foreign_accounts(*, merchant_id: str | None = None) -> list[str]:
-    """Ids of entries with a line on another merchant's or another currency's account."""
+def entries_with_foreign_accounts(*, merchant_id: str | None = None, livemode: bool | None = None) -> list[str]:
+    """Ids of entries with a line on another merchant's, currency's or mode's account."""
     lines = JournalLine.objects.filter(
-        ~Q(account__merchant_id=F("entry__merchant_id")) | ~Q(account__currency=F("entry__currency"))
+        ~Q(account__merchant_id=F("entry__merchant_id"))
+        | ~Q(account__currency=F("entry__currency"))
+        | ~Q(account__livemode=F("entry__livemode"))
     ).order_by()
     if merchant_id is not None:
         lines = lines.filter(entry__merchant_id=merchant_id)
+    if livemode is not None:
+        lines = lines.filter(entry__livemode=livemode)
     return sorted(set(lines.values_list("entry_id", flat=True)))
 
 
-def operations_posted_twice(*, merchant_id: str | None = None) -> list[tuple[str, str, str, int]]:
+def operations_posted_twice(
+    *, merchant_id: str | None = None, livemode: bool | None = None
+) -> list[tuple[str, str, str, int]]:
     """(payment id, kind, operation reference, entries) for every operation posted more than once.
 
     Always empty unless the database's unique constraint was bypassed; ``ledger_verify`` reports it.
     """
     rows = (
-        _entries(merchant_id)
+        _entries(merchant_id, livemode)
         .values("payment_id", "kind", "operation_ref")
         .annotate(entries=Count("id"))
         .filter(entries__gt=1)
@@ -213,25 +271,35 @@ def operations_posted_twice(*, merchant_id: str | None = None) -> list[tuple[str
     return [(row["payment_id"], row["kind"], row["operation_ref"], row["entries"]) for row in rows]
 
 
-def trial_balance(*, merchant_id: str | None = None) -> list[TrialBalanceRow]:
-    """Total debits and credits per merchant and currency over all accounts (equal in sound books)."""
+def trial_balance(*, merchant_id: str | None = None, livemode: bool | None = None) -> list[TrialBalanceRow]:
+    """Total debits and credits per merchant, mode and currency over all accounts (equal in sound
+    books: test and live money are separate books, each balanced on its own)."""
     lines = JournalLine.objects.order_by()
     if merchant_id is not None:
         lines = lines.filter(account__merchant_id=merchant_id)
+    if livemode is not None:
+        lines = lines.filter(account__livemode=livemode)
     rows = (
-        lines.values("account__merchant_id", "account__currency")
+        lines.values("account__merchant_id", "account__livemode", "account__currency")
         .annotate(debits=Sum("debit"), credits=Sum("credit"))
-        .order_by("account__merchant_id", "account__currency")
+        .order_by("account__merchant_id", "account__livemode", "account__currency")
     )
     return [
-        TrialBalanceRow(row["account__merchant_id"], row["account__currency"], row["debits"], row["credits"])
+        TrialBalanceRow(
+            row["account__merchant_id"],
+            row["account__currency"],
+            row["debits"],
+            row["credits"],
+            livemode=row["account__livemode"],
+        )
         for row in rows
     ]
 
 
-def account_balances(*, merchant_id: str, currency: str | None = None) -> list[AccountBalance]:
-    """The merchant's accounts with their turnover and balance, by currency then chart order."""
-    accounts = LedgerAccount.objects.filter(merchant_id=merchant_id)
+def account_balances(*, merchant_id: str, currency: str | None = None, livemode: bool = False) -> list[AccountBalance]:
+    """The merchant's accounts of one mode with their turnover and balance, by currency then chart
+    order."""
+    accounts = LedgerAccount.objects.filter(merchant_id=merchant_id, livemode=livemode)
     if currency is not None:
         accounts = accounts.filter(currency=currency.upper())
     rows = accounts.annotate(
@@ -255,26 +323,31 @@ def account_balances(*, merchant_id: str, currency: str | None = None) -> list[A
 
 
 def ledger_report(
-    *, merchant_id: str | None = None, since: datetime | None = None, until: datetime | None = None
+    *,
+    merchant_id: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    livemode: bool | None = None,
 ) -> list[LedgerReportRow]:
-    """Per merchant and currency, for entries that occurred in [since, until) (``occurred_at``, else
-    when posted): gross, refunds, fees, disputes, net, paid out, in transit, still at the processor,
-    and entry counts. Computed from the lines of each account, so the figures are the books'."""
-    entries = _entries(merchant_id).annotate(at=Coalesce("occurred_at", "created"))
+    """Per merchant, mode (never mixed; ``livemode`` filters) and currency, for entries that
+    occurred in [since, until) (``occurred_at``, else when posted): gross, refunds, fees, disputes,
+    net, paid out, in transit, still at the processor, and entry counts. Computed from the lines of
+    each account, so the figures are the books'."""
+    entries = _entries(merchant_id, livemode).annotate(at=Coalesce("occurred_at", "created"))
     if since is not None:
         entries = entries.filter(at__gte=since)
     if until is not None:
         entries = entries.filter(at__lt=until)
-    counts: dict[tuple[str, str], dict[str, int]] = {}
-    for row in entries.values("merchant_id", "currency", "kind").annotate(count=Count("id")):
-        counts.setdefault((row["merchant_id"], row["currency"]), {})[row["kind"]] = row["count"]
+    counts: dict[tuple[str, bool, str], dict[str, int]] = {}
+    for row in entries.values("merchant_id", "livemode", "currency", "kind").annotate(count=Count("id")):
+        counts.setdefault((row["merchant_id"], row["livemode"], row["currency"]), {})[row["kind"]] = row["count"]
     lines = JournalLine.objects.order_by().filter(entry__in=entries.values("id"))
-    sums = lines.values("entry__merchant_id", "entry__currency", "account__code", "entry__kind").annotate(
-        debits=Sum("debit"), credits=Sum("credit")
-    )
-    books: dict[tuple[str, str], dict[str, int]] = {}
+    sums = lines.values(
+        "entry__merchant_id", "entry__livemode", "entry__currency", "account__code", "entry__kind"
+    ).annotate(debits=Sum("debit"), credits=Sum("credit"))
+    books: dict[tuple[str, bool, str], dict[str, int]] = {}
     for row in sums:
-        book = books.setdefault((row["entry__merchant_id"], row["entry__currency"]), {})
+        book = books.setdefault((row["entry__merchant_id"], row["entry__livemode"], row["entry__currency"]), {})
         code, kind, debits, credits = row["account__code"], row["entry__kind"], row["debits"], row["credits"]
         if code == AccountCode.MERCHANT_BALANCE:
             if kind == EntryKind.CAPTURE:
@@ -292,7 +365,8 @@ def ledger_report(
         report.append(
             LedgerReportRow(
                 merchant_id=key[0],
-                currency=key[1],
+                livemode=key[1],
+                currency=key[2],
                 captured=captured,
                 refunded=refunded,
                 net=captured - refunded - fees - disputes,
@@ -319,11 +393,11 @@ _REPORT_ACCOUNTS = {
 }
 
 
-def ledger_problems(*, merchant_id: str | None = None) -> list[LedgerProblem]:
-    """Every ledger-side invariant violation; empty for sound books.
+def ledger_problems(*, merchant_id: str | None = None, livemode: bool | None = None) -> list[LedgerProblem]:
+    """Every ledger-side invariant violation; empty for sound books (``livemode``: one mode's).
 
     * each entry balances (debits = credits = amount, at least two lines) and uses only accounts of
-      its own merchant and currency;
+      its own merchant, mode and currency;
     * each capture or refund operation is posted at most once;
     * the trial balance of each merchant and currency is zero;
     * each payment is booked in one currency and its refunds never exceed its captures;
@@ -332,44 +406,61 @@ def ledger_problems(*, merchant_id: str | None = None) -> list[LedgerProblem]:
     """
     problems = [
         LedgerProblem("entry_unbalanced", entry_id, "debits, credits and amount differ, or fewer than 2 lines")
-        for entry_id in unbalanced_entries(merchant_id=merchant_id)
+        for entry_id in unbalanced_entries(merchant_id=merchant_id, livemode=livemode)
     ]
     problems += [
-        LedgerProblem("entry_foreign_account", entry_id, "a line posts to another merchant's or currency's account")
-        for entry_id in entries_with_foreign_accounts(merchant_id=merchant_id)
+        LedgerProblem(
+            "entry_foreign_account", entry_id, "a line posts to another merchant's, currency's or mode's account"
+        )
+        for entry_id in entries_with_foreign_accounts(merchant_id=merchant_id, livemode=livemode)
     ]
     problems += [
         LedgerProblem("operation_posted_twice", payment_id, f"{kind} {operation_ref} is posted {entries} times")
-        for payment_id, kind, operation_ref, entries in operations_posted_twice(merchant_id=merchant_id)
+        for payment_id, kind, operation_ref, entries in operations_posted_twice(
+            merchant_id=merchant_id, livemode=livemode
+        )
     ]
     problems += [
         LedgerProblem(
             "trial_balance_nonzero",
-            f"{row.merchant_id} {row.currency}",
+            f"{row.merchant_id} {'live' if row.livemode else 'test'} {row.currency}",
             f"debits {row.debits} - credits {row.credits} = {row.difference}",
         )
-        for row in trial_balance(merchant_id=merchant_id)
+        for row in trial_balance(merchant_id=merchant_id, livemode=livemode)
         if row.difference != 0
     ]
-    return problems + _payment_problems(merchant_id=merchant_id) + _settlement_problems(merchant_id=merchant_id)
+    return (
+        problems
+        + _payment_problems(merchant_id=merchant_id, livemode=livemode)
+        + _settlement_problems(merchant_id=merchant_id, livemode=livemode)
+    )
 
 
-def _settlement_problems(*, merchant_id: str | None) -> list[LedgerProblem]:
-    """Payouts settled twice or for another amount; disputes reinstated before they were opened or
-    for more than they withdrew (the services refuse these; only tampering reaches them)."""
+def _settlement_problems(*, merchant_id: str | None, livemode: bool | None) -> list[LedgerProblem]:
+    """Payouts that arrived or failed more than once, without being created, or for another
+    amount (failed after it arrived is legitimate: Stripe's paid -> failed); disputes reinstated
+    before they were opened or for more than they withdrew (the services refuse these; only
+    tampering reaches them)."""
     problems = []
+    paid, failed = Q(kind=EntryKind.PAYOUT_PAID), Q(kind=EntryKind.PAYOUT_FAILED)
     payouts = (
-        _entries(merchant_id)
+        _entries(merchant_id, livemode)
         .filter(kind__in=[EntryKind.PAYOUT, EntryKind.PAYOUT_PAID, EntryKind.PAYOUT_FAILED])
-        .values("merchant_id", "operation_ref")
+        .values("merchant_id", "livemode", "operation_ref")
         .annotate(
             created=Coalesce(Sum("amount", filter=Q(kind=EntryKind.PAYOUT)), Value(0)),
             created_count=Count("id", filter=Q(kind=EntryKind.PAYOUT)),
-            settled=Coalesce(Sum("amount", filter=~Q(kind=EntryKind.PAYOUT)), Value(0)),
-            settled_count=Count("id", filter=~Q(kind=EntryKind.PAYOUT)),
+            paid=Coalesce(Sum("amount", filter=paid), Value(0)),
+            paid_count=Count("id", filter=paid),
+            failed=Coalesce(Sum("amount", filter=failed), Value(0)),
+            failed_count=Count("id", filter=failed),
         )
         .filter(
-            Q(settled_count__gt=1) | Q(settled_count=1, created_count=0) | Q(settled_count=1) & ~Q(settled=F("created"))
+            Q(paid_count__gt=1)
+            | Q(failed_count__gt=1)
+            | (Q(paid_count__gt=0) | Q(failed_count__gt=0)) & Q(created_count=0)
+            | Q(paid_count=1) & ~Q(paid=F("created"))
+            | Q(failed_count=1) & ~Q(failed=F("created"))
         )
         .order_by("merchant_id", "operation_ref")
     )
@@ -378,11 +469,12 @@ def _settlement_problems(*, merchant_id: str | None) -> list[LedgerProblem]:
             LedgerProblem(
                 "payout_settled_wrongly",
                 f"{row['merchant_id']} {row['operation_ref']}",
-                f"paid out {row['created']}, settled {row['settled_count']} time(s) for {row['settled']}",
+                f"paid out {row['created']}, arrived {row['paid_count']} time(s) for {row['paid']}, failed "
+                f"{row['failed_count']} time(s) for {row['failed']}",
             )
         )
     disputes = (
-        _disputes_lines(merchant_id)
+        _disputes_lines(merchant_id, livemode)
         .values("entry__payment_id", "entry__operation_ref")
         .annotate(
             withdrawn=Coalesce(Sum("debit", filter=Q(entry__kind=EntryKind.DISPUTE)), Value(0)),
@@ -404,15 +496,17 @@ def _settlement_problems(*, merchant_id: str | None) -> list[LedgerProblem]:
     return problems
 
 
-def _disputes_lines(merchant_id: str | None):
+def _disputes_lines(merchant_id: str | None, livemode: bool | None):
     lines = JournalLine.objects.filter(account__code=AccountCode.DISPUTES).order_by()
+    if livemode is not None:
+        lines = lines.filter(entry__livemode=livemode)
     return lines if merchant_id is None else lines.filter(entry__merchant_id=merchant_id)
 
 
-def _payment_problems(*, merchant_id: str | None) -> list[LedgerProblem]:
+def _payment_problems(*, merchant_id: str | None, livemode: bool | None) -> list[LedgerProblem]:
     """Payments booked in several currencies, or refunded beyond their captures."""
     per_payment = (
-        _entries(merchant_id)
+        _entries(merchant_id, livemode)
         .exclude(kind__in=sorted(PAYOUT_KINDS))
         .values("payment_id")
         .annotate(
@@ -440,8 +534,10 @@ def _payment_problems(*, merchant_id: str | None) -> list[LedgerProblem]:
     return problems
 
 
-def ledger_counts(*, merchant_id: str | None = None) -> dict[str, int]:
+def ledger_counts(*, merchant_id: str | None = None, livemode: bool | None = None) -> dict[str, int]:
     accounts, lines = LedgerAccount.objects.all(), JournalLine.objects.all()
     if merchant_id is not None:
         accounts, lines = accounts.filter(merchant_id=merchant_id), lines.filter(entry__merchant_id=merchant_id)
-    return {"accounts": accounts.count(), "entries": _entries(merchant_id).count(), "lines": lines.count()}
+    if livemode is not None:
+        accounts, lines = accounts.filter(livemode=livemode), lines.filter(entry__livemode=livemode)
+    return {"accounts": accounts.count(), "entries": _entries(merchant_id, livemode).count(), "lines": lines.count()}

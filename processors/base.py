@@ -123,6 +123,10 @@ class DisputeInfo:
     fee: int = 0  # what the processor withdrew as its dispute fee
     fee_returned: int = 0  # what it gave back (a won dispute, where the processor returns fees)
     created: int | None = None
+    # A fee the processor charged in another currency than the dispute's (its settlement currency):
+    # not in ``fee``/``fee_returned`` (the books post a dispute in one currency); reconciliation sees
+    # it as a line of that currency. Its currency code, for the dispute's record; "" when none.
+    fee_currency_elsewhere: str = ""
 
 
 class DisputeLookupError(Exception):
@@ -253,6 +257,13 @@ class Connector(ABC):
         payouts created in it, paged through to the end (a partial report would make every charge
         on a missing page look ``missing_at_processor``: a connector raises instead). Read-only."""
         raise NotImplementedError(f"{self.name} does not provide settlement reports")
+
+    def payout(self, *, payout_id: str, created: datetime | None = None) -> SettlementPayout:
+        """One payout as it is now, by the processor's id (``created``: when it was made, for a
+        processor that can only search by date): how reconciliation follows a payout still open
+        in the books to ``paid`` or ``failed``. Raises ``SettlementUnavailable`` when it cannot be
+        read now. Read-only."""
+        raise NotImplementedError(f"{self.name} does not report single payouts")
 
 
 class WebhookVerificationUnavailable(Exception):

@@ -31,7 +31,16 @@ from django.conf import settings
 from django.db import DatabaseError, transaction
 from redis.exceptions import RedisError
 
-from .base import AuthorizeRequest, Connector, DisputeInfo, Outcome, ProcessorResult, SettlementReport, WebhookEvent
+from .base import (
+    AuthorizeRequest,
+    Connector,
+    DisputeInfo,
+    Outcome,
+    ProcessorResult,
+    SettlementPayout,
+    SettlementReport,
+    WebhookEvent,
+)
 from .http import is_transport_failure
 
 logger = logging.getLogger("processors.breakers")
@@ -303,6 +312,10 @@ class GuardedConnector(Connector):
     def settlement_report(self, *, start: datetime, end: datetime) -> SettlementReport:
         # Read-only reporting: not counted by the payments breaker (a slow report must not open it).
         return self.inner.settlement_report(start=start, end=end)
+
+    def payout(self, *, payout_id: str, created: datetime | None = None) -> SettlementPayout:
+        # Read-only reporting, like settlement_report: outside the payments breaker.
+        return self.inner.payout(payout_id=payout_id, created=created)
 
     def __getattr__(self, item: str) -> Any:
         # Connector-specific helpers (e.g. the sandbox's) stay reachable through the wrapper.

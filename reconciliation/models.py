@@ -23,11 +23,16 @@ class Classification(models.TextChoices):
     DUPLICATE = "duplicate", "Duplicate"
     REFUND_OUTSIDE_GATEWAY = "refund_outside_gateway", "Refund outside gateway"
     CURRENCY_MISMATCH = "currency_mismatch", "Currency mismatch"
+    # A payout the books refused (e.g. reported for another amount than first posted): an operator
+    # looks; the rest of the run is still recorded.
+    PAYOUT_REFUSED = "payout_refused", "Payout refused by the books"
 
 
 # Unresolved items of these classes make ``manage.py reconcile`` exit 1: money moved that we do not
 # know of, or for another amount than we booked.
-BLOCKING_CLASSIFICATIONS = frozenset({Classification.MISSING_IN_GATEWAY, Classification.AMOUNT_MISMATCH})
+BLOCKING_CLASSIFICATIONS = frozenset(
+    {Classification.MISSING_IN_GATEWAY, Classification.AMOUNT_MISMATCH, Classification.PAYOUT_REFUSED}
+)
 
 
 class RunSource(models.TextChoices):
@@ -78,7 +83,7 @@ class ReconciliationItem(models.Model):
     # Stable identity within the run: "line:<settlement line id>" or "payment:<id>" / "refund:<id>".
     key = models.CharField(max_length=160)
     classification = models.CharField(max_length=32, choices=Classification.choices)
-    kind = models.CharField(max_length=16)  # charge | refund
+    kind = models.CharField(max_length=16)  # charge | refund | payout
     processor_reference = models.CharField(max_length=255, blank=True, default="")
     line_id = models.CharField(max_length=255, blank=True, default="")
     gateway_reference = models.CharField(max_length=255, blank=True, default="")

@@ -9,8 +9,9 @@ changes no item, posts nothing twice (every ledger posting is idempotent per set
 sends no new event.
 """
 
+import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -18,10 +19,11 @@ from django.utils import timezone
 from audit.services import audit_note
 from events.services import event_record
 from gateway.errors import InvalidRequest, not_found
-from ledger.services import ledger_post_fee, ledger_post_payout
+from ledger.selectors import payouts_to_follow
+from ledger.services import LedgerPostingError, ledger_post_fee, ledger_post_payout
 from payments.selectors import reconciliation_charges, reconciliation_refunds
 from payments.services import payment_resolve_later
-from processors.base import SettlementKind, SettlementReport
+from processors.base import SettlementKind, SettlementPayout, SettlementReport, SettlementUnavailable
 from processors.selectors import (
     SANDBOX_ACCOUNT_ID,
     connector_for_account,
@@ -37,6 +39,10 @@ from .periods import days_period, yesterday
 from .selectors import item_data, run_data, run_find
 
 DISCREPANCY_EVENT = "reconciliation.discrepancy_found"
+# A payout reported paid is still re-read this long: Stripe documents paid -> failed.
+PAID_PAYOUT_FOLLOW = timedelta(days=10)
+
+logger = logging.getLogger("reconciliation")
 
 
 @dataclass(frozen=True)
@@ -76,6 +82,31 @@ def settlement_fetch(*, scope: AccountScope, start: datetime, end: datetime) -> 
     return connector.settlement_report(start=start, end=end)
 
 
+def payouts_follow(*, scope: AccountScope, known: set[str], now: datetime | None = None) -> list[SettlementPayout]:
+    """Payouts still open in our books (not arrived or failed, or arrived lately), read again by id
+    from the processor: a payout is created in one period and arrives (or fails) days later, so
+    the run for the day it was created cannot see where it ends. ``known``: ids the period's
+    report already has. A payout that cannot be read now is left for the next run."""
+    now = now or timezone.now()
+    open_payouts = payouts_to_follow(
+        merchant_id=scope.merchant_id, livemode=scope.livemode, paid_since=now - PAID_PAYOUT_FOLLOW
+    )
+    if not open_payouts:
+        return []
+    connector = connector_for_account(merchant_id=scope.merchant_id, account_id=scope.account_id)
+    followed = []
+    for payout_id, created in open_payouts:
+        if payout_id in known:
+            continue
+        try:
+            followed.append(connector.payout(payout_id=payout_id, created=created))
+        except NotImplementedError:
+            return followed  # this processor's payouts are final when reported (the sandbox's)
+        except SettlementUnavailable as error:
+            logger.warning("payout could not be read again", extra={"payout": payout_id, "error": str(error)})
+    return followed
+
+
 def reconcile(
     *,
     scope: AccountScope,
@@ -85,8 +116,12 @@ def reconcile(
     source: str = RunSource.API,
     source_name: str = "",
     now: datetime | None = None,
+    followed: list[SettlementPayout] | None = None,
 ) -> ReconciliationRun:
-    """Reconcile ``report`` (the processor's record of [start, end)) for ``scope``; returns the run."""
+    """Reconcile ``report`` (the processor's record of [start, end)) for ``scope``; returns the run.
+
+    ``followed``: payouts of earlier periods read again by id (``payouts_follow``); None: read
+    them now when the report came from the processor's API (a file has only its own period)."""
     if end <= start:
         raise InvalidRequest("The period must end after it starts.", param="end")
     if report.processor != scope.processor:
@@ -119,21 +154,18 @@ def reconcile(
         succeeded_until=end,
     )
     drafts = classify(lines=lines, charges=charges, refunds=refunds, start=start, end=end)
+    if followed is None:
+        followed = (
+            payouts_follow(scope=scope, known={p.payout_id for p in payouts}, now=now)
+            if source == RunSource.API
+            else []
+        )
 
     with transaction.atomic():
         run = _run_claim(scope=scope, start=start, end=end, now=now)
-        news = _items_apply(run=run, drafts=drafts, now=now)
+        refused = _payouts_post(scope=scope, payouts=[*payouts, *followed])
+        news = _items_apply(run=run, drafts=drafts + refused, now=now)
         _fees_post(scope=scope, drafts=drafts)
-        for payout in payouts:
-            ledger_post_payout(
-                merchant_id=scope.merchant_id,
-                payout_id=payout.payout_id,
-                amount=payout.amount,
-                currency=payout.currency,
-                status=payout.status,
-                created_at=payout.created,
-                arrived_at=payout.arrival,
-            )
         summary: dict[str, int] = {}
         for item in run.items.all():
             summary[item.classification] = summary.get(item.classification, 0) + 1
@@ -267,12 +299,44 @@ def _fees_post(*, scope: AccountScope, drafts: list[ItemDraft]) -> None:
             continue
         ledger_post_fee(
             merchant_id=scope.merchant_id,
+            livemode=scope.livemode,
             payment_id=draft.fee_payment_id,
             fee_ref=line.line_id,
             amount=line.fee,
             currency=line.currency,
             occurred_at=line.created,
         )
+
+
+def _payouts_post(*, scope: AccountScope, payouts: list[SettlementPayout]) -> list[ItemDraft]:
+    """Each payout into the books in its own savepoint: one the books refuse (already posted for
+    another amount, arrived after it failed) becomes a ``payout_refused`` item for an operator
+    instead of failing the whole run, so every rerun of the period still completes."""
+    refused = []
+    for payout in payouts:
+        try:
+            with transaction.atomic():
+                ledger_post_payout(
+                    merchant_id=scope.merchant_id,
+                    livemode=scope.livemode,
+                    payout_id=payout.payout_id,
+                    amount=payout.amount,
+                    currency=payout.currency,
+                    status=payout.status,
+                    created_at=payout.created,
+                    arrived_at=payout.arrival,
+                )
+        except (LedgerPostingError, InvalidRequest) as error:
+            refused.append(
+                ItemDraft(
+                    key=f"payout:{payout.payout_id}",
+                    classification=Classification.PAYOUT_REFUSED,
+                    kind="payout",
+                    detail=f"payout {payout.payout_id} ({payout.status}, {payout.amount} {payout.currency}): {error}",
+                    gateway_currency=payout.currency,
+                )
+            )
+    return refused
 
 
 def item_resolve(*, item_id: str, reason: str, actor: str, now: datetime | None = None) -> ReconciliationItem:

@@ -1,6 +1,7 @@
 """Refunds: reserve the amount under the payment's lock, call the processor, settle its answer.
 
-Pending and succeeded refunds of a payment never add up to more than ``amount_received``: the
+Pending and succeeded refunds of a payment never add up to more than ``amount_received`` less
+``amount_disputed`` (money a dispute took back cannot be refunded too; ``charge_disputed``): the
 reservation is checked and written under the payment row lock, and committed before the
 processor is called. Only a succeeded refund posts to the ledger (``settlement.refund_settle``).
 """
@@ -83,8 +84,17 @@ def _refund_reserve(*, payment: Payment, amount: int | None, reason: str, metada
         ).aggregate(total=Sum("amount"))["total"]
         or 0
     )
-    available = payment.amount_received - reserved
+    # What the processor withdrew for disputes (and has not reinstated) is not ours to refund again.
+    disputed = payment.amount_disputed
+    available = payment.amount_received - disputed - reserved
     if available <= 0:
+        if disputed and payment.amount_received - reserved > 0:
+            raise Conflict(
+                f"This payment has been charged back: {disputed} is held by a dispute and the rest is refunded "
+                "(or being refunded).",
+                code="charge_disputed",
+                param="payment",
+            )
         raise Conflict(
             "This payment has been refunded in full (or the rest is being refunded).",
             code="charge_already_refunded",
@@ -92,8 +102,11 @@ def _refund_reserve(*, payment: Payment, amount: int | None, reason: str, metada
         )
     amount = available if amount is None else amount
     if amount > available:
+        held = f", {disputed} is held by a dispute" if disputed else ""
         raise InvalidRequest(
-            f"amount ({amount}) exceeds what is left to refund ({available}).", code="amount_too_large", param="amount"
+            f"amount ({amount}) exceeds what is left to refund ({available}{held}).",
+            code="amount_too_large",
+            param="amount",
         )
     # The processor's own currency rules (e.g. whole forints at PayPal), before any row or call.
     processor_amount_check(processor=payment.processor, amount=amount, currency=payment.currency)

@@ -195,6 +195,7 @@ def _apply_captured(*, payment: Payment, attempt: PaymentAttempt, result: Proces
     event_type = payment_move(payment, "captured")
     ledger_post_capture(
         merchant_id=payment.merchant_id,
+        livemode=payment.livemode,
         payment_id=payment.id,
         capture_ref=attempt.id,
         amount=captured,
@@ -392,6 +393,7 @@ def _refund_succeeded(*, refund: Refund, payment: Payment, order) -> None:
     payment.save(update_fields=["amount_refunded", "updated"])
     ledger_post_refund(
         merchant_id=payment.merchant_id,
+        livemode=payment.livemode,
         payment_id=payment.id,
         refund_id=refund.id,
         amount=refund.amount,

@@ -30,6 +30,7 @@ from ..base import (
     DisputeLookupError,
     Outcome,
     ProcessorResult,
+    SettlementPayout,
     SettlementReport,
     WebhookEvent,
 )
@@ -50,7 +51,7 @@ from .mapping import (
     refund_result,
     stripe_test_payment_method,
 )
-from .settlement import stripe_settlement_report
+from .settlement import stripe_payout, stripe_settlement_report
 from .webhooks import stripe_webhook_parse
 
 _REFUND_LIST_MAX_PAGES = 10
@@ -265,6 +266,9 @@ class StripeConnector(Connector):
 
     def settlement_report(self, *, start: datetime, end: datetime) -> SettlementReport:
         return stripe_settlement_report(self.client, start=start, end=end)
+
+    def payout(self, *, payout_id: str, created: datetime | None = None) -> SettlementPayout:
+        return stripe_payout(self.client, payout_id=payout_id)
 
 
 def _state_refusal(state: ProcessorResult, action: str) -> ProcessorResult:

@@ -5,7 +5,9 @@ units, lower-case code), ``charge``, ``payment_intent``, ``reason``, ``status``
 (warning_needs_response, warning_under_review, warning_closed, needs_response, under_review, won,
 lost, prevented), ``evidence_details.due_by`` (unix seconds), ``created``, and
 ``balance_transactions`` (zero, one or two: the withdrawal, whose ``fee`` is the dispute fee, and
-the reinstatement of a won dispute, whose negative ``fee`` is a fee given back).
+the reinstatement of a won dispute, whose negative ``fee`` is a fee given back). A balance
+transaction is in the account's settlement currency: a fee in another currency than the dispute's
+is left out of ``fee`` (named in ``fee_currency_elsewhere``; reconciliation sees it as a line).
 """
 
 from typing import Any
@@ -38,11 +40,17 @@ def stripe_dispute_info(obj: Any) -> DisputeInfo:
     if amount is None:
         raise DisputeLookupError("the dispute's amount cannot be read exactly")
     fee = fee_returned = 0
+    fee_elsewhere = ""
     for transaction in obj.get("balance_transactions") or []:
         if not isinstance(transaction, dict):
             continue
         fee_wire = int(transaction.get("fee") or 0)
+        # A balance transaction is in the account's settlement currency, which may differ from the
+        # dispute's: such a fee is not the dispute's to post (reconciliation sees it as a line).
         fee_currency = str(transaction.get("currency") or currency).upper()
+        if fee_wire and fee_currency != currency:
+            fee_elsewhere = fee_currency
+            continue
         minor = iso_amount(abs(fee_wire), fee_currency) or 0
         if fee_wire > 0:
             fee += minor
@@ -63,6 +71,7 @@ def stripe_dispute_info(obj: Any) -> DisputeInfo:
         evidence_due_by=int(due_by) if isinstance(due_by, int) else None,
         fee=fee,
         fee_returned=fee_returned,
+        fee_currency_elsewhere=fee_elsewhere,
         created=obj.get("created") if isinstance(obj.get("created"), int) else None,
     )
 

@@ -1,6 +1,7 @@
 """Stripe's own record of a period: balance transactions (``GET /v1/balance_transactions`` with
 ``created[gte]``/``created[lt]``, ``expand[]=data.source``, 100 a page, ``starting_after`` while
-``has_more``) and payouts (``GET /v1/payouts``, same paging), as a ``SettlementReport``.
+``has_more``) and payouts (``GET /v1/payouts``, same paging), as a ``SettlementReport``; and one payout by id
+(``GET /v1/payouts/{payout}``), to follow a payout still open in our books.
 
 A charge line is named by its PaymentIntent (what the gateway stores as the processor reference),
 else its charge id; our reference is ``metadata[gateway_reference]`` on the expanded source. Amounts
@@ -125,15 +126,28 @@ def stripe_settlement_report(client, *, start: datetime, end: datetime) -> Settl
         start=start,
         end=end,
         lines=lines,
-        payouts=tuple(
-            SettlementPayout(
-                payout_id=p["id"],
-                amount=_amount(p["amount"], str(p["currency"]).upper()),
-                currency=str(p["currency"]).upper(),
-                status=p["status"],
-                created=datetime.fromtimestamp(int(p["created"]), tz=UTC),
-                arrival=datetime.fromtimestamp(int(p["arrival_date"]), tz=UTC) if p.get("arrival_date") else None,
-            )
-            for p in payouts
-        ),
+        payouts=tuple(_payout(p) for p in payouts),
     )
+
+
+def _payout(p: dict[str, Any]) -> SettlementPayout:
+    return SettlementPayout(
+        payout_id=p["id"],
+        amount=_amount(p["amount"], str(p["currency"]).upper()),
+        currency=str(p["currency"]).upper(),
+        status=p["status"],
+        created=datetime.fromtimestamp(int(p["created"]), tz=UTC),
+        arrival=datetime.fromtimestamp(int(p["arrival_date"]), tz=UTC) if p.get("arrival_date") else None,
+    )
+
+
+def stripe_payout(client, *, payout_id: str) -> SettlementPayout:
+    """One payout as it is now (``GET /v1/payouts/{payout}``): how a payout created in an earlier
+    period is followed to ``paid`` or ``failed`` (Stripe documents paid -> failed too)."""
+    reply = client.get(f"/v1/payouts/{payout_id}")
+    if not isinstance(reply, Reply) or reply.status != 200 or not isinstance(reply.body, dict):
+        detail = getattr(reply, "message", None) or getattr(reply, "text", "")[:200]
+        raise SettlementUnavailable(f"Stripe /v1/payouts/{payout_id} did not answer: {detail}")
+    if reply.body.get("object") != "payout" or reply.body.get("id") != payout_id:
+        raise SettlementUnavailable(f"Stripe /v1/payouts/{payout_id} answered something else")
+    return _payout(reply.body)

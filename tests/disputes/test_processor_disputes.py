@@ -103,6 +103,7 @@ def test_stripe_dispute_opened_then_won_through_webhooks(
     assert ledger.withdrawals == [
         {
             "merchant_id": payment.merchant_id,
+            "livemode": False,
             "payment_id": payment.id,
             "dispute_id": dispute.id,
             "currency": "USD",

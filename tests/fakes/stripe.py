@@ -48,6 +48,7 @@ _ROUTES = (  # (method, path pattern, operationId)
     ("GET", r"/v1/disputes/(?P<id>[^/]+)", "GetDisputesDispute"),
     ("GET", r"/v1/balance_transactions", "GetBalanceTransactions"),
     ("GET", r"/v1/payouts", "GetPayouts"),
+    ("GET", r"/v1/payouts/(?P<id>[^/]+)", "GetPayoutsPayout"),
 )
 
 
@@ -218,6 +219,7 @@ class FakeStripe(FakeServer):
                 "GetRefundsRefund": (self.refunds, "refund"),
                 "GetPaymentMethodsPaymentMethod": (self.payment_methods, "payment_method"),
                 "GetDisputesDispute": (self.disputes, "dispute"),
+                "GetPayoutsPayout": ({p["id"]: p for p in self.payouts}, "payout"),
             }[operation]
             found = book[0].get(path_id or "")
             return Reply(200, found) if found else self._missing(book[1], path_id or "")
@@ -330,6 +332,7 @@ class FakeStripe(FakeServer):
             "refund": "refund",
             "payment_method": "PaymentMethod",
             "dispute": "dispute",
+            "payout": "payout",
         }[kind]
         return _invalid({"code": "resource_missing", "message": f"No such {name}: '{object_id}'", "param": "id"}, 404)
 

@@ -164,6 +164,7 @@ QUERIES: dict[str, tuple[tuple[str, ...], frozenset[str]]] = {
     ),
     "GetPaymentMethodsPaymentMethod": ((), frozenset({"expand"})),
     "GetDisputesDispute": ((), frozenset({"expand"})),
+    "GetPayoutsPayout": ((), frozenset({"expand"})),
 }
 
 

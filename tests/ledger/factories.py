@@ -26,6 +26,7 @@ class CapturePostingFactory(factory.Factory):
 
     merchant_id = factory.LazyFunction(lambda: MerchantFactory().id)
     payment_id = factory.LazyFunction(lambda: new_id("pay"))
+    livemode = False
     capture_ref = factory.SelfAttribute("payment_id")
     amount = 1000
     currency = "USD"
@@ -45,6 +46,7 @@ class RefundPostingFactory(factory.Factory):
 
     capture = factory.SubFactory(CapturePostingFactory)
     merchant_id = factory.SelfAttribute("capture.merchant_id")
+    livemode = factory.SelfAttribute("capture.livemode")
     payment_id = factory.SelfAttribute("capture.payment_id")
     refund_id = factory.LazyFunction(lambda: new_id("re"))
     amount = factory.SelfAttribute("capture.amount")

@@ -21,10 +21,10 @@ def commit_time_checks():
             cursor.execute("SET CONSTRAINTS ALL DEFERRED")
 
 
-def open_accounts(merchant_id: str, currency: str) -> dict[str, LedgerAccount]:
+def open_accounts(merchant_id: str, currency: str, livemode: bool = False) -> dict[str, LedgerAccount]:
     return {
         code: LedgerAccount.objects.get_or_create(
-            merchant_id=merchant_id, code=code, currency=currency, defaults={"type": kind}
+            merchant_id=merchant_id, code=code, currency=currency, livemode=livemode, defaults={"type": kind}
         )[0]
         for code, kind in ACCOUNT_TYPES.items()
     }
@@ -84,4 +84,4 @@ def operation_uniqueness_drop() -> None:
     written twice, as a restore that merged two backups would."""
     with connection.cursor() as cursor:
         _no_pending_trigger_events(cursor)
-        cursor.execute("ALTER TABLE ledger_journal_entry DROP CONSTRAINT ledger_entry_unique_operation")
+        cursor.execute("ALTER TABLE ledger_journal_entry DROP CONSTRAINT ledger_entry_unique_operation_mode")

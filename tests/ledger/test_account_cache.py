@@ -14,7 +14,12 @@ pytestmark = pytest.mark.django_db
 def _capture(merchant_id: str, amount: int = 1000, currency: str = "USD"):
     payment_id = new_id("pay")
     return ledger_post_capture(
-        merchant_id=merchant_id, payment_id=payment_id, capture_ref=payment_id, amount=amount, currency=currency
+        merchant_id=merchant_id,
+        livemode=False,
+        payment_id=payment_id,
+        capture_ref=payment_id,
+        amount=amount,
+        currency=currency,
     )
 
 
@@ -24,7 +29,7 @@ def test_account_ids_are_cached_after_commit_and_used_for_the_next_posting(
     with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
         _capture(merchant.id)
     expected = dict(LedgerAccount.objects.filter(merchant_id=merchant.id, currency="USD").values_list("code", "id"))
-    assert cache.get(_accounts_cache_key(merchant.id, "USD")) == expected
+    assert cache.get(_accounts_cache_key(merchant.id, False, "USD")) == expected
     # No account query once cached. PostgreSQL: savepoint, entry and lines (one statement), release.
     # SQLite: savepoint, history, entry, lines, release.
     expected_queries = 3 if connection.vendor == "postgresql" else 5
@@ -41,5 +46,5 @@ def test_accounts_opened_by_a_rolled_back_transaction_are_not_cached(merchant, d
                 raise RuntimeError
         except RuntimeError:
             pass
-    assert cache.get(_accounts_cache_key(merchant.id, "EUR")) is None
+    assert cache.get(_accounts_cache_key(merchant.id, False, "EUR")) is None
     assert not LedgerAccount.objects.filter(merchant_id=merchant.id, currency="EUR").exists()

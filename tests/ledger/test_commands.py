@@ -41,6 +41,7 @@ class TestLedgerReport:
         lines = out.splitlines()
         assert lines[0].split() == [
             "merchant",
+            "mode",
             "currency",
             "captured",
             "refunded",
@@ -54,7 +55,8 @@ class TestLedgerReport:
             "refunds",
             "entries",
         ]
-        rows = {tuple(line.split()[:2]): line.split()[2:] for line in lines[2:]}
+        rows = {(line.split()[0], line.split()[2]): line.split()[3:] for line in lines[2:]}
+        assert {line.split()[1] for line in lines[2:]} == {"test"}
         assert rows == {
             (merchant.id, "JPY"): ["500", "0", "0", "0", "500", "0", "0", "500", "1", "0", "1"],
             (merchant.id, "KWD"): [
@@ -81,6 +83,7 @@ class TestLedgerReport:
         assert payload["rows"] == [
             {
                 "merchant_id": merchant.id,
+                "mode": "test",
                 "currency": "JPY",
                 "exponent": 0,
                 "captured": 500,
@@ -97,6 +100,7 @@ class TestLedgerReport:
             },
             {
                 "merchant_id": merchant.id,
+                "mode": "test",
                 "currency": "KWD",
                 "exponent": 3,
                 "captured": 1234,
@@ -113,6 +117,7 @@ class TestLedgerReport:
             },
             {
                 "merchant_id": merchant.id,
+                "mode": "test",
                 "currency": "USD",
                 "exponent": 2,
                 "captured": 1050,
@@ -175,11 +180,13 @@ class TestLedgerReport:
 class TestLedgerVerify:
     def test_sound_books_pass(self, books):
         out = run("ledger_verify")
-        assert "Ledger OK (all merchants): 6 entries, 12 lines, 4 merchant/currency book(s)" in out
+        assert "Ledger OK (all merchants, both modes): 6 entries, 12 lines, 4 merchant/mode/currency book(s)" in out
 
     def test_scoped_to_one_merchant(self, books, other_merchant):
         out = run("ledger_verify", "--merchant", other_merchant.id)
-        assert f"Ledger OK (merchant {other_merchant.id}): 1 entries, 2 lines, 1 merchant/currency" in out
+        assert (
+            f"Ledger OK (merchant {other_merchant.id}, both modes): 1 entries, 2 lines, 1 merchant/mode/currency" in out
+        )
 
     def test_unbalanced_entry_fails_and_is_printed(self, books, merchant, balance_trigger_disabled):
         accounts = open_accounts(merchant.id, "USD")
@@ -198,7 +205,7 @@ class TestLedgerVerify:
 
         assert out.getvalue().splitlines() == [
             f"entry_unbalanced\t{broken.id}\tdebits, credits and amount differ, or fewer than 2 lines",
-            f"trial_balance_nonzero\t{merchant.id} USD\tdebits 1800 - credits 1700 = 100",
+            f"trial_balance_nonzero\t{merchant.id} test USD\tdebits 1800 - credits 1700 = 100",
         ]
 
     def test_over_refunded_payment_fails(self, books, merchant):

@@ -21,7 +21,12 @@ def test_the_same_capture_posted_concurrently_books_once(merchant):
     def post(_):
         with transaction.atomic():
             return ledger_post_capture(
-                merchant_id=merchant.id, payment_id=payment_id, capture_ref=payment_id, amount=1000, currency="USD"
+                merchant_id=merchant.id,
+                livemode=False,
+                payment_id=payment_id,
+                capture_ref=payment_id,
+                amount=1000,
+                currency="USD",
             ).id
 
     results = run_together(8, post)
@@ -40,7 +45,12 @@ def test_the_same_capture_raced_with_other_figures_books_one_and_refuses_the_res
     def post(i):
         with transaction.atomic():
             return ledger_post_capture(
-                merchant_id=merchant.id, payment_id=payment_id, capture_ref=payment_id, amount=1000 + i, currency="USD"
+                merchant_id=merchant.id,
+                livemode=False,
+                payment_id=payment_id,
+                capture_ref=payment_id,
+                amount=1000 + i,
+                currency="USD",
             ).amount
 
     results = run_together(6, post)
@@ -59,6 +69,7 @@ def test_concurrent_refunds_never_exceed_the_capture(merchant):
         with transaction.atomic():
             return ledger_post_refund(
                 merchant_id=merchant.id,
+                livemode=False,
                 payment_id=captured.payment_id,
                 refund_id=f"re_{i}",
                 amount=300,
@@ -78,7 +89,12 @@ def test_first_postings_of_a_new_currency_open_its_accounts_once(merchant):
     def post(i):
         with transaction.atomic():
             return ledger_post_capture(
-                merchant_id=merchant.id, payment_id=new_id("pay"), capture_ref="c", amount=7, currency="KWD"
+                merchant_id=merchant.id,
+                livemode=False,
+                payment_id=new_id("pay"),
+                capture_ref="c",
+                amount=7,
+                currency="KWD",
             ).id
 
     results = run_together(6, post)

@@ -148,14 +148,15 @@ class TestBalancedAtCommit:
 
         assert entry.lines.count() == 2
 
-    @pytest.mark.parametrize("foreign", ["other_merchant", "other_currency"])
+    @pytest.mark.parametrize("foreign", ["other_merchant", "other_currency", "other_mode"])
     def test_a_line_on_another_books_account_is_rejected(self, merchant, other_merchant, foreign):
         mine = open_accounts(merchant.id, "USD")
-        elsewhere = (
-            open_accounts(other_merchant.id, "USD")
-            if foreign == "other_merchant"
-            else open_accounts(merchant.id, "EUR")
-        )
+        elsewhere = {
+            "other_merchant": lambda: open_accounts(other_merchant.id, "USD"),
+            "other_currency": lambda: open_accounts(merchant.id, "EUR"),
+            # test money (the entry) may not land on a live account: one mode per entry
+            "other_mode": lambda: open_accounts(merchant.id, "USD", livemode=True),
+        }[foreign]()
 
         with pytest.raises(IntegrityError, match="1 foreign line"), commit_time_checks():
             write_entry_directly(
@@ -210,7 +211,7 @@ class TestBalancedAtCommit:
 
     def test_one_operation_posts_at_most_one_entry(self, merchant):
         entry = CapturePostingFactory(merchant_id=merchant.id)
-        with pytest.raises(IntegrityError, match="ledger_entry_unique_operation"), transaction.atomic():
+        with pytest.raises(IntegrityError, match="ledger_entry_unique_operation_mode"), transaction.atomic():
             JournalEntry.objects.create(
                 merchant=merchant,
                 kind="capture",
@@ -229,7 +230,12 @@ class TestRealCommits:
         payment_id = new_id("pay")
         with transaction.atomic():
             ledger_post_capture(
-                merchant_id=merchant.id, payment_id=payment_id, capture_ref="c", amount=5, currency="JPY"
+                merchant_id=merchant.id,
+                livemode=False,
+                payment_id=payment_id,
+                capture_ref="c",
+                amount=5,
+                currency="JPY",
             )
         assert JournalEntry.objects.filter(payment_id=payment_id).count() == 1
 
@@ -301,8 +307,8 @@ class TestSqliteVariant:
             "from ledger.services import ledger_post_capture\n"
             "m = merchant_create(name='Demo').merchant\n"
             "with transaction.atomic():\n"
-            "    e = ledger_post_capture(merchant_id=m.id, payment_id='pay_1', capture_ref='c', amount=5,"
-            " currency='KWD')\n"
+            "    e = ledger_post_capture(merchant_id=m.id, livemode=False, payment_id='pay_1', capture_ref='c',"
+            " amount=5, currency='KWD')\n"
             "for attempt in (lambda: JournalEntry.objects.update(amount=1), lambda: e.lines.all().delete()):\n"
             "    try:\n"
             "        with transaction.atomic():\n"

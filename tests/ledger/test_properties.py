@@ -44,6 +44,7 @@ def test_books_follow_the_model_after_every_posting(merchant, ops):
                     if kind == "capture":
                         ledger_post_capture(
                             merchant_id=merchant.id,
+                            livemode=False,
                             payment_id=payment_id,
                             capture_ref=f"c{ref}",
                             amount=amount,
@@ -52,6 +53,7 @@ def test_books_follow_the_model_after_every_posting(merchant, ops):
                     else:
                         ledger_post_refund(
                             merchant_id=merchant.id,
+                            livemode=False,
                             payment_id=payment_id,
                             refund_id=f"re_{payment_id}_{ref}",
                             amount=amount,

@@ -163,7 +163,7 @@ class TestDamagedBooks:
         assert {(p.code, p.subject) for p in problems} == {
             ("entry_unbalanced", short.id),
             ("entry_unbalanced", bare.id),
-            ("trial_balance_nonzero", f"{merchant.id} USD"),
+            ("trial_balance_nonzero", f"{merchant.id} test USD"),
         }
 
     def test_lines_on_another_merchants_accounts_are_listed(self, merchant, other_merchant, balance_trigger_disabled):
@@ -181,8 +181,8 @@ class TestDamagedBooks:
         assert entries_with_foreign_accounts(merchant_id=other_merchant.id) == []
         codes = {(p.code, p.subject) for p in ledger_problems()}
         assert ("entry_foreign_account", entry.id) in codes
-        assert ("trial_balance_nonzero", f"{merchant.id} USD") in codes
-        assert ("trial_balance_nonzero", f"{other_merchant.id} USD") in codes
+        assert ("trial_balance_nonzero", f"{merchant.id} test USD") in codes
+        assert ("trial_balance_nonzero", f"{other_merchant.id} test USD") in codes
 
     def test_an_over_refunded_payment_is_listed(self, merchant):
         # Balanced entries pass the database; refunds above captures are the service's rule.

@@ -20,6 +20,7 @@ def capture(merchant_id: str, payment_id: str, amount: int, currency: str = "USD
     with transaction.atomic():
         return ledger_post_capture(
             merchant_id=merchant_id,
+            livemode=False,
             payment_id=payment_id,
             capture_ref=payment_id if ref is None else ref,
             amount=amount,
@@ -30,7 +31,12 @@ def capture(merchant_id: str, payment_id: str, amount: int, currency: str = "USD
 def refund(merchant_id: str, payment_id: str, refund_id: str, amount: int, currency: str = "USD"):
     with transaction.atomic():
         return ledger_post_refund(
-            merchant_id=merchant_id, payment_id=payment_id, refund_id=refund_id, amount=amount, currency=currency
+            merchant_id=merchant_id,
+            livemode=False,
+            payment_id=payment_id,
+            refund_id=refund_id,
+            amount=amount,
+            currency=currency,
         )
 
 
@@ -94,7 +100,12 @@ class TestCapture:
         with transaction.atomic(), django_assert_max_num_queries(2):
             # accounts (cached after commit in production), entry and lines in one statement
             ledger_post_capture(
-                merchant_id=merchant.id, payment_id=new_id("pay"), capture_ref="c", amount=100, currency="USD"
+                merchant_id=merchant.id,
+                livemode=False,
+                payment_id=new_id("pay"),
+                capture_ref="c",
+                amount=100,
+                currency="USD",
             )
 
 
@@ -107,7 +118,12 @@ class TestIdempotency:
         # constraint), then the full path: advisory lock, history. A repeat is the rare path.
         with transaction.atomic(), django_assert_max_num_queries(4):
             again = ledger_post_capture(
-                merchant_id=merchant.id, payment_id=payment_id, capture_ref=payment_id, amount=1000, currency="USD"
+                merchant_id=merchant.id,
+                livemode=False,
+                payment_id=payment_id,
+                capture_ref=payment_id,
+                amount=1000,
+                currency="USD",
             )
 
         assert again.id == first.id
@@ -214,7 +230,12 @@ class TestValidation:
     def test_payment_id_must_be_a_short_non_empty_string(self, merchant, payment_id):
         with pytest.raises(InvalidRequest) as excinfo, transaction.atomic():
             ledger_post_capture(
-                merchant_id=merchant.id, payment_id=payment_id, capture_ref="c", amount=100, currency="USD"
+                merchant_id=merchant.id,
+                livemode=False,
+                payment_id=payment_id,
+                capture_ref="c",
+                amount=100,
+                currency="USD",
             )
         assert excinfo.value.param == "payment_id"
 
@@ -233,9 +254,13 @@ class TestValidation:
 def test_posting_outside_a_transaction_is_refused(merchant):
     # Autocommit: a posting must commit with the business change it records, never on its own.
     with pytest.raises(RuntimeError, match=r"inside the transaction\.atomic"):
-        ledger_post_capture(merchant_id=merchant.id, payment_id="pay_1", capture_ref="c", amount=100, currency="USD")
+        ledger_post_capture(
+            merchant_id=merchant.id, livemode=False, payment_id="pay_1", capture_ref="c", amount=100, currency="USD"
+        )
     with pytest.raises(RuntimeError, match=r"inside the transaction\.atomic"):
-        ledger_post_refund(merchant_id=merchant.id, payment_id="pay_1", refund_id="re_1", amount=100, currency="USD")
+        ledger_post_refund(
+            merchant_id=merchant.id, livemode=False, payment_id="pay_1", refund_id="re_1", amount=100, currency="USD"
+        )
     assert JournalEntry.objects.count() == 0
 
 

@@ -12,6 +12,7 @@ from ledger.selectors import account_balances, ledger_problems, ledger_report
 from ledger.services import (
     LedgerPostingError,
     ledger_post_dispute,
+    ledger_post_dispute_fee,
     ledger_post_dispute_won,
     ledger_post_fee,
     ledger_post_payout,
@@ -27,6 +28,7 @@ def balances(merchant_id: str) -> dict[str, int]:
 
 
 def post(function, **kwargs):
+    kwargs.setdefault("livemode", False)
     with transaction.atomic():
         return function(**kwargs)
 
@@ -149,25 +151,124 @@ def test_a_dispute_withdraws_amount_and_fee_and_a_won_dispute_reinstates_them(ca
     assert ledger_problems(merchant_id=merchant.id) == []
 
 
-def test_a_dispute_beyond_what_is_left_is_refused(capture, merchant):
+def test_a_dispute_on_a_refunded_payment_is_recorded_but_never_beyond_what_was_captured(capture, merchant):
+    # Given a payment of 10,000 refunded 7,000
     RefundPostingFactory(merchant_id=merchant.id, payment_id=capture.payment_id, capture=capture, amount=7_000)
-    with pytest.raises(LedgerPostingError, match="exceeds"):
+    # When a dispute above what was captured is posted, it is refused
+    with pytest.raises(LedgerPostingError, match=r"exceeds what payment \S+ captured"):
         post(
             ledger_post_dispute,
             merchant_id=merchant.id,
             payment_id=capture.payment_id,
             dispute_id="dp_1",
-            amount=3_001,
+            amount=10_001,
             currency="USD",
         )
+    # When the processor withdraws the whole 10,000 anyway (it decides disputes, refunded or not)
     post(
         ledger_post_dispute,
         merchant_id=merchant.id,
         payment_id=capture.payment_id,
         dispute_id="dp_1",
-        amount=3_000,
+        amount=10_000,
         currency="USD",
     )
+    # Then the books record the withdrawal: the processor now owes 10,000 less than the refund left
+    assert balances(merchant.id) == {
+        "processor_receivable": -7_000,
+        "merchant_balance": 3_000,
+        "disputes": 10_000,
+    }
+    assert ledger_problems(merchant_id=merchant.id) == []
+
+
+def test_a_refund_may_not_take_what_an_open_dispute_holds(capture, merchant):
+    # Given a payment of 10,000 with an open dispute of 6,000
+    post(
+        ledger_post_dispute,
+        merchant_id=merchant.id,
+        payment_id=capture.payment_id,
+        dispute_id="dp_1",
+        amount=6_000,
+        currency="USD",
+    )
+    # When 4,001 is refunded, it is refused; 4,000 is posted
+    with pytest.raises(LedgerPostingError, match="6000 USD is held by disputes"):
+        RefundPostingFactory(merchant_id=merchant.id, payment_id=capture.payment_id, capture=capture, amount=4_001)
+    RefundPostingFactory(merchant_id=merchant.id, payment_id=capture.payment_id, capture=capture, amount=4_000)
+    # When the dispute is won, what it held may be refunded again
+    post(
+        ledger_post_dispute_won,
+        merchant_id=merchant.id,
+        payment_id=capture.payment_id,
+        dispute_id="dp_1",
+        amount=6_000,
+        currency="USD",
+    )
+    RefundPostingFactory(merchant_id=merchant.id, payment_id=capture.payment_id, capture=capture, amount=6_000)
+    # Then the books hold nothing for the payment
+    assert balances(merchant.id) == {"processor_receivable": 0, "merchant_balance": 0, "disputes": 0}
+    assert JournalEntry.objects.filter(kind=EntryKind.REFUND).count() == 2
+
+
+def test_a_later_dispute_fee_posts_once_keyed_by_the_dispute_and_caps_what_a_win_returns(capture, merchant):
+    # Given a dispute withdrawn before its fee was known
+    post(
+        ledger_post_dispute,
+        merchant_id=merchant.id,
+        payment_id=capture.payment_id,
+        dispute_id="dp_1",
+        amount=1_000,
+        currency="USD",
+    )
+    # When the fee becomes known (1,500), twice
+    first = post(
+        ledger_post_dispute_fee,
+        merchant_id=merchant.id,
+        payment_id=capture.payment_id,
+        dispute_id="dp_1",
+        fee=1_500,
+        currency="USD",
+    )
+    again = post(
+        ledger_post_dispute_fee,
+        merchant_id=merchant.id,
+        payment_id=capture.payment_id,
+        dispute_id="dp_1",
+        fee=1_500,
+        currency="USD",
+    )
+    # Then one fee entry keyed by the dispute, and the second call posts nothing
+    assert again is None
+    assert (first.kind, first.operation_ref, first.amount) == (EntryKind.FEE, "dp_1:fee:1500", 1_500)
+    assert balances(merchant.id)["processor_fees"] == 1_500
+    # And a win may return at most that fee
+    with pytest.raises(LedgerPostingError, match="more than it withdrew"):
+        post(
+            ledger_post_dispute_won,
+            merchant_id=merchant.id,
+            payment_id=capture.payment_id,
+            dispute_id="dp_1",
+            amount=1_000,
+            fee=1_501,
+            currency="USD",
+        )
+    post(
+        ledger_post_dispute_won,
+        merchant_id=merchant.id,
+        payment_id=capture.payment_id,
+        dispute_id="dp_1",
+        amount=1_000,
+        fee=1_500,
+        currency="USD",
+    )
+    assert balances(merchant.id) == {
+        "processor_receivable": 10_000,
+        "merchant_balance": 10_000,
+        "processor_fees": 0,
+        "disputes": 0,
+    }
+    assert ledger_problems(merchant_id=merchant.id) == []
 
 
 def test_a_dispute_won_is_refused_if_never_opened_or_above_what_was_withdrawn(capture, merchant):
@@ -220,11 +321,21 @@ def test_a_payout_goes_to_transit_then_to_the_bank_each_step_once(capture, merch
         "payouts_in_transit": 0,
         "bank": 6_000,
     }
-    # And a failure after it arrived is refused
-    with pytest.raises(LedgerPostingError, match="already settled"):
+    # And a failure after it arrived (Stripe: paid -> failed) reverses the arrival, once
+    for _ in range(2):
         post(
             ledger_post_payout, merchant_id=merchant.id, payout_id="po_1", amount=6_000, currency="USD", status="failed"
         )
+    assert balances(merchant.id) == {
+        "processor_receivable": 10_000,
+        "merchant_balance": 10_000,
+        "payouts_in_transit": 0,
+        "bank": 0,
+    }
+    assert JournalEntry.objects.filter(operation_ref="po_1", kind=EntryKind.PAYOUT_FAILED).count() == 1
+    # And a stale "paid" read after the failure posts nothing new
+    post(ledger_post_payout, merchant_id=merchant.id, payout_id="po_1", amount=6_000, currency="USD", status="paid")
+    assert JournalEntry.objects.filter(operation_ref="po_1").count() == 3
     assert ledger_problems(merchant_id=merchant.id) == []
 
 

@@ -67,7 +67,7 @@ def test_an_unbalanced_entry_is_reported(sound, merchant):
     # Then the entry and the merchant's non-zero trial balance are reported
     assert verify_fails() == [
         ("entry_unbalanced", broken.id, "debits, credits and amount differ, or fewer than 2 lines"),
-        ("trial_balance_nonzero", f"{merchant.id} USD", "debits 1800 - credits 1750 = 50"),
+        ("trial_balance_nonzero", f"{merchant.id} test USD", "debits 1800 - credits 1750 = 50"),
     ]
 
 
@@ -120,9 +120,9 @@ def test_a_line_on_another_merchants_account_is_reported(sound, merchant, other_
     # Then the entry and both merchants' trial balances are reported
     assert sorted(verify_fails()) == sorted(
         [
-            ("entry_foreign_account", stray.id, "a line posts to another merchant's or currency's account"),
-            ("trial_balance_nonzero", f"{merchant.id} USD", "debits 1400 - credits 1300 = 100"),
-            ("trial_balance_nonzero", f"{other_merchant.id} USD", "debits 0 - credits 100 = -100"),
+            ("entry_foreign_account", stray.id, "a line posts to another merchant's, currency's or mode's account"),
+            ("trial_balance_nonzero", f"{merchant.id} test USD", "debits 1400 - credits 1300 = 100"),
+            ("trial_balance_nonzero", f"{other_merchant.id} test USD", "debits 0 - credits 100 = -100"),
         ]
     )
 
@@ -170,7 +170,9 @@ def test_every_problem_code_is_proven_by_a_test_here():
 def test_a_payout_settled_twice_is_reported(sound, merchant):
     # Given a payout that arrived, and a second "arrived" entry written behind the service's back
     with transaction.atomic():
-        ledger_post_payout(merchant_id=merchant.id, payout_id="po_1", amount=500, currency="USD", status="paid")
+        ledger_post_payout(
+            merchant_id=merchant.id, livemode=False, payout_id="po_1", amount=500, currency="USD", status="paid"
+        )
     operation_uniqueness_drop()
     accounts = open_accounts(merchant.id, "USD")
     write_entry_directly(
@@ -183,16 +185,23 @@ def test_a_payout_settled_twice_is_reported(sound, merchant):
         lines=[(accounts["bank"], 500, 0), (accounts["payouts_in_transit"], 0, 500)],
     )
     # When ledger_verify runs / Then it names the payout
-    assert ("payout_settled_wrongly", f"{merchant.id} po_1", "paid out 500, settled 2 time(s) for 1000") in (
-        verify_fails()
-    )
+    assert (
+        "payout_settled_wrongly",
+        f"{merchant.id} po_1",
+        "paid out 500, arrived 2 time(s) for 1000, failed 0 time(s) for 0",
+    ) in (verify_fails())
 
 
 def test_a_dispute_reinstated_beyond_what_it_withdrew_is_reported(sound, merchant):
     # Given a dispute of 200, and a "won" entry of 300 written behind the service's back
     with transaction.atomic():
         ledger_post_dispute(
-            merchant_id=merchant.id, payment_id=sound.payment_id, dispute_id="dp_1", amount=200, currency="USD"
+            merchant_id=merchant.id,
+            livemode=False,
+            payment_id=sound.payment_id,
+            dispute_id="dp_1",
+            amount=200,
+            currency="USD",
         )
     accounts = open_accounts(merchant.id, "USD")
     write_entry_directly(

@@ -56,7 +56,7 @@ def test_an_unbalanced_entry_is_reported(captured):
     # Then the ledger's own problems come first, by their code, then what the payment disagrees with
     assert ledger_check() == [
         f"ledger: entry_unbalanced {broken.id}: debits, credits and amount differ, or fewer than 2 lines",
-        f"ledger: trial_balance_nonzero {captured.merchant_id} USD: debits 2500 - credits 2400 = 100",
+        f"ledger: trial_balance_nonzero {captured.merchant_id} test USD: debits 2500 - credits 2400 = 100",
         f"{captured.id}: ledger captured 2400 != amount_received 2000",
         f"{captured.id}: captured - refunded 2000 != ledger net 2400",
     ]
@@ -67,6 +67,7 @@ def test_a_capture_posted_twice_is_reported(captured):
     with transaction.atomic():
         ledger_post_capture(
             merchant_id=captured.merchant_id,
+            livemode=False,
             payment_id=captured.id,
             capture_ref=new_id("att"),
             amount=2000,
@@ -113,6 +114,7 @@ def test_postings_for_a_payment_that_does_not_exist_are_reported(captured):
     with transaction.atomic():
         ledger_post_capture(
             merchant_id=captured.merchant_id,
+            livemode=False,
             payment_id="pay_ghost",
             capture_ref="att_ghost",
             amount=700,

@@ -283,3 +283,54 @@ def test_the_paypal_fake_refuses_what_transaction_search_refuses(merchant, fake_
     assert client.read(f"/v1/reporting/transactions?{too_long}").status == 400
     assert client.read(f"/v1/reporting/transactions?{ok}&page_size=501").status == 400
     assert client.read(f"/v1/reporting/transactions?{ok}&sort=asc").status == 400
+
+
+def _payout(fake_stripe, payout_id: str) -> dict:
+    return next(p for p in fake_stripe.payouts if p["id"] == payout_id)
+
+
+def test_stripe_payouts_are_followed_until_they_arrive_or_fail(merchant, stripe_books, fake_stripe):
+    # Given the day reconciled while po_1E was in transit and po_1D paid
+    account = stripe_books[0]
+    code, out = run_reconcile("--account", account.id, "--date", DAY)
+    assert code == 0, out
+    assert not JournalEntry.objects.filter(operation_ref="po_1E", kind=EntryKind.PAYOUT_PAID).exists()
+
+    # When po_1E arrives and po_1D fails after it was paid (Stripe documents paid -> failed)
+    _payout(fake_stripe, "po_1E")["status"] = "paid"
+    _payout(fake_stripe, "po_1D")["status"] = "failed"
+    # And the next day is reconciled (neither payout was created that day), then the first day again
+    code, out = run_reconcile("--account", account.id, "--date", "2026-03-03")
+    assert code == 0, out
+    code, out = run_reconcile("--account", account.id, "--date", DAY)
+    assert code == 0, out
+
+    # Then po_1E was read again by id and booked as arrived; po_1D's arrival is reversed, once
+    assert fake_stripe.requests_to("/v1/payouts/po_1E")
+    kinds = sorted(JournalEntry.objects.filter(payment_id="").values_list("operation_ref", "kind"))
+    assert kinds == [
+        ("po_1D", "payout"),
+        ("po_1D", "payout_failed"),
+        ("po_1D", "payout_paid"),
+        ("po_1E", "payout"),
+        ("po_1E", "payout_paid"),
+    ]
+    [row] = ledger_report(merchant_id=merchant.id)
+    assert (row.paid_out, row.in_transit) == (2000, 0)
+    assert ledger_report(merchant_id=merchant.id, livemode=True) == []
+
+
+def test_a_payout_the_books_refuse_is_an_item_and_the_run_still_completes(merchant, stripe_books, fake_stripe):
+    # Given the day reconciled
+    account = stripe_books[0]
+    assert run_reconcile("--account", account.id, "--date", DAY)[0] == 0
+    # When Stripe now reports po_1E for another amount than was posted
+    _payout(fake_stripe, "po_1E")["amount"] = 2500
+    code, out = run_reconcile("--account", account.id, "--date", DAY)
+
+    # Then the run completes: one payout_refused item (blocking), the rest as before
+    assert code == 1, out
+    [item] = ReconciliationItem.objects.filter(classification=Classification.PAYOUT_REFUSED)
+    assert (item.key, item.kind) == ("payout:po_1E", "payout") and "2500" in item.detail
+    assert classes() == {Classification.MATCHED: 3, Classification.PAYOUT_REFUSED: 1}
+    assert JournalEntry.objects.get(operation_ref="po_1E", kind=EntryKind.PAYOUT).amount == 2000
