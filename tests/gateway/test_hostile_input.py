@@ -1,6 +1,11 @@
 """Hostile input gets a 4xx in the error shape, never a 500 (found by fuzzing the OpenAPI operations)."""
 
+import json
+
 import pytest
+
+from customers.models import Customer
+from gateway.models import IdempotencyKey
 
 pytestmark = [pytest.mark.django_db]
 
@@ -83,3 +88,113 @@ def test_unknown_fields_on_webhook_endpoints_are_refused(secret_client):
     )
     assert response.status_code == 400
     assert response.json()["error"]["param"] == "secret"
+
+
+# A lone UTF-16 surrogate is valid JSON ("\ud800") but no valid Unicode text: PostgreSQL refuses
+# it, so it must be a 400 naming the parameter wherever a body can carry it, never a 500.
+LONE_SURROGATE = "\\ud800"
+_CARD = '{"type": "card", "card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2034, "cvc": "737"}}'
+
+
+def _customer_id(secret_client) -> str:
+    response = secret_client.post("/v1/customers", {"email": "surrogate@example.com"}, format="json")
+    assert response.status_code == 201, response.content
+    return response.json()["id"]
+
+
+def _payment_id(secret_client) -> str:
+    body = {"amount": 1000, "currency": "usd", "confirm": True, "payment_method": json.loads(_CARD)}
+    response = secret_client.post("/v1/payments", body, format="json")
+    assert response.status_code == 201 and response.json()["status"] == "succeeded", response.content
+    return response.json()["id"]
+
+
+_SURROGATE_BODIES = {
+    "customer create": ("POST", "/v1/customers", lambda c: '{"email": "s1@example.com", "metadata": %s}'),
+    "customer update": ("PATCH", "/v1/customers/{customer}", lambda c: '{"metadata": %s}'),
+    "order create": (
+        "POST",
+        "/v1/orders",
+        lambda c: '{"customer": "%s", "currency": "usd", "lines": [{"sku": "T", "name": "Tea", "quantity": 1, '
+        '"unit_amount": 100}], "metadata": %%s}' % _customer_id(c),
+    ),
+    "payment create": (
+        "POST",
+        "/v1/payments",
+        lambda c: '{"amount": 1000, "currency": "usd", "payment_method": %s, "metadata": %%s}' % _CARD,
+    ),
+    "refund create": ("POST", "/v1/refunds", lambda c: '{"payment": "%s", "amount": 100, "metadata": %%s}' % c.pid),
+    "checkout session create": (
+        "POST",
+        "/v1/checkout/sessions",
+        lambda c: '{"amount": 2500, "currency": "usd", "line_items": [{"description": "Tea", "quantity": 1, '
+        '"amount": 2500}], "success_url": "https://shop.example.com/ok", '
+        '"cancel_url": "https://shop.example.com/no", "metadata": %s}',
+    ),
+}
+
+
+@pytest.mark.parametrize("where", ["value", "key"])
+@pytest.mark.parametrize("operation", sorted(_SURROGATE_BODIES))
+def test_lone_surrogate_in_metadata_is_400_naming_the_param(secret_client, operation, where):
+    method, path, template = _SURROGATE_BODIES[operation]
+    if "{customer}" in path:
+        path = path.format(customer=_customer_id(secret_client))
+    if operation == "refund create":
+        secret_client.pid = _payment_id(secret_client)
+    metadata = f'{{"k": "a{LONE_SURROGATE}b"}}' if where == "value" else f'{{"k{LONE_SURROGATE}": "v"}}'
+    body = template(secret_client) % metadata
+
+    response = secret_client.generic(method, path, body.encode(), content_type="application/json")
+
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert error["type"] == "invalid_request_error"
+    assert error["code"] == "parameter_invalid"
+    assert error["param"] == "metadata"
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ('{"email": "s2@example.com", "name": "a\\udc00"}', "name"),
+        ('{"email": "s3@example.com", "metadata": {"k": "v"}, "x\\ud800": 1}', "x\ufffd"),
+    ],
+)
+def test_lone_surrogate_anywhere_in_a_body_is_400(secret_client, body, param):
+    response = secret_client.generic("POST", "/v1/customers", body.encode(), content_type="application/json")
+
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["param"] == param
+
+
+def test_deeply_nested_json_with_an_idempotency_key_is_the_same_400(secret_client):
+    body = b"[" * 100_000 + b"]" * 100_000
+
+    response = secret_client.generic(
+        "POST", "/v1/payments", body, content_type="application/json", HTTP_IDEMPOTENCY_KEY="nested-1"
+    )
+
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["code"] == "malformed_json"
+    assert not IdempotencyKey.objects.filter(key="nested-1").exists()  # refused before executing: key released
+
+
+@pytest.mark.parametrize("content_type", ["*/*", "application/*", "text/plain", "application/json; charset=latin-1"])
+def test_only_json_bodies_are_accepted(secret_client, content_type):
+    response = secret_client.generic(
+        "POST", "/v1/customers", b'{"email": "ct@example.com"}', content_type=content_type
+    )
+
+    assert response.status_code == 415, response.content
+    assert response.json()["error"]["code"] == "unsupported_media_type"
+    assert not Customer.objects.filter(email="ct@example.com").exists()
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "application/json; charset=utf-8", "Application/JSON"])
+def test_json_with_or_without_utf8_charset_is_accepted(secret_client, content_type):
+    response = secret_client.generic(
+        "POST", "/v1/customers", b'{"email": "ok@example.com"}', content_type=content_type
+    )
+
+    assert response.status_code == 201, response.content
