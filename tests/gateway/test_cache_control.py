@@ -53,7 +53,7 @@ def test_an_idempotent_replay_is_no_store_too(secret_client):
 
 def test_a_view_that_opts_in_to_caching_keeps_its_own_header(client):
     # The hosted checkout page's fingerprinted assets are immutable and public.
-    from checkout.views.common import ASSETS  # noqa: PLC0415
+    from checkout.views.common import ASSETS
 
     response = client.get(f"/pay/assets/{sorted(ASSETS)[0]}")
 

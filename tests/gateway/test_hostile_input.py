@@ -90,10 +90,10 @@ def test_unknown_fields_on_webhook_endpoints_are_refused(secret_client):
     assert response.json()["error"]["param"] == "secret"
 
 
-# A lone UTF-16 surrogate is valid JSON ("\ud800") but no valid Unicode text: PostgreSQL refuses
+# A lone UTF-16 surrogate is valid JSON ("\\ud800") but no valid Unicode text: PostgreSQL refuses
 # it, so it must be a 400 naming the parameter wherever a body can carry it, never a 500.
-LONE_SURROGATE = "\\ud800"
-_CARD = '{"type": "card", "card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2034, "cvc": "737"}}'
+MARK = "SURROGATE"  # replaced by the JSON escape in the encoded body (json.dumps cannot write one)
+CARD = {"type": "card", "card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2034, "cvc": "737"}}
 
 
 def _customer_id(secret_client) -> str:
@@ -103,33 +103,37 @@ def _customer_id(secret_client) -> str:
 
 
 def _payment_id(secret_client) -> str:
-    body = {"amount": 1000, "currency": "usd", "confirm": True, "payment_method": json.loads(_CARD)}
+    body = {"amount": 1000, "currency": "usd", "confirm": True, "payment_method": CARD}
     response = secret_client.post("/v1/payments", body, format="json")
     assert response.status_code == 201 and response.json()["status"] == "succeeded", response.content
     return response.json()["id"]
 
 
+# operation -> (method, path, a valid body but for its metadata, given the client)
 _SURROGATE_BODIES = {
-    "customer create": ("POST", "/v1/customers", lambda c: '{"email": "s1@example.com", "metadata": %s}'),
-    "customer update": ("PATCH", "/v1/customers/{customer}", lambda c: '{"metadata": %s}'),
+    "customer create": ("POST", "/v1/customers", lambda c: {"email": "s1@example.com"}),
+    "customer update": ("PATCH", "/v1/customers/{customer}", lambda c: {}),
     "order create": (
         "POST",
         "/v1/orders",
-        lambda c: '{"customer": "%s", "currency": "usd", "lines": [{"sku": "T", "name": "Tea", "quantity": 1, '
-        '"unit_amount": 100}], "metadata": %%s}' % _customer_id(c),
+        lambda c: {
+            "customer": _customer_id(c),
+            "currency": "usd",
+            "lines": [{"sku": "T", "name": "Tea", "quantity": 1, "unit_amount": 100}],
+        },
     ),
-    "payment create": (
-        "POST",
-        "/v1/payments",
-        lambda c: '{"amount": 1000, "currency": "usd", "payment_method": %s, "metadata": %%s}' % _CARD,
-    ),
-    "refund create": ("POST", "/v1/refunds", lambda c: '{"payment": "%s", "amount": 100, "metadata": %%s}' % c.pid),
+    "payment create": ("POST", "/v1/payments", lambda c: {"amount": 1000, "currency": "usd", "payment_method": CARD}),
+    "refund create": ("POST", "/v1/refunds", lambda c: {"payment": _payment_id(c), "amount": 100}),
     "checkout session create": (
         "POST",
         "/v1/checkout/sessions",
-        lambda c: '{"amount": 2500, "currency": "usd", "line_items": [{"description": "Tea", "quantity": 1, '
-        '"amount": 2500}], "success_url": "https://shop.example.com/ok", '
-        '"cancel_url": "https://shop.example.com/no", "metadata": %s}',
+        lambda c: {
+            "amount": 2500,
+            "currency": "usd",
+            "line_items": [{"description": "Tea", "quantity": 1, "amount": 2500}],
+            "success_url": "https://shop.example.com/ok",
+            "cancel_url": "https://shop.example.com/no",
+        },
     ),
 }
 
@@ -137,13 +141,10 @@ _SURROGATE_BODIES = {
 @pytest.mark.parametrize("where", ["value", "key"])
 @pytest.mark.parametrize("operation", sorted(_SURROGATE_BODIES))
 def test_lone_surrogate_in_metadata_is_400_naming_the_param(secret_client, operation, where):
-    method, path, template = _SURROGATE_BODIES[operation]
-    if "{customer}" in path:
-        path = path.format(customer=_customer_id(secret_client))
-    if operation == "refund create":
-        secret_client.pid = _payment_id(secret_client)
-    metadata = f'{{"k": "a{LONE_SURROGATE}b"}}' if where == "value" else f'{{"k{LONE_SURROGATE}": "v"}}'
-    body = template(secret_client) % metadata
+    method, path, valid_body = _SURROGATE_BODIES[operation]
+    path = path.format(customer=_customer_id(secret_client)) if "{customer}" in path else path
+    metadata = {"k": f"a{MARK}b"} if where == "value" else {f"k{MARK}": "v"}
+    body = json.dumps({**valid_body(secret_client), "metadata": metadata}).replace(MARK, "\\ud800")
 
     response = secret_client.generic(method, path, body.encode(), content_type="application/json")
 
@@ -182,9 +183,7 @@ def test_deeply_nested_json_with_an_idempotency_key_is_the_same_400(secret_clien
 
 @pytest.mark.parametrize("content_type", ["*/*", "application/*", "text/plain", "application/json; charset=latin-1"])
 def test_only_json_bodies_are_accepted(secret_client, content_type):
-    response = secret_client.generic(
-        "POST", "/v1/customers", b'{"email": "ct@example.com"}', content_type=content_type
-    )
+    response = secret_client.generic("POST", "/v1/customers", b'{"email": "ct@example.com"}', content_type=content_type)
 
     assert response.status_code == 415, response.content
     assert response.json()["error"]["code"] == "unsupported_media_type"
@@ -193,8 +192,6 @@ def test_only_json_bodies_are_accepted(secret_client, content_type):
 
 @pytest.mark.parametrize("content_type", ["application/json", "application/json; charset=utf-8", "Application/JSON"])
 def test_json_with_or_without_utf8_charset_is_accepted(secret_client, content_type):
-    response = secret_client.generic(
-        "POST", "/v1/customers", b'{"email": "ok@example.com"}', content_type=content_type
-    )
+    response = secret_client.generic("POST", "/v1/customers", b'{"email": "ok@example.com"}', content_type=content_type)
 
     assert response.status_code == 201, response.content
