@@ -159,7 +159,7 @@ class WebhookEndpointDetailView(GatewayAPIView):
     @extend_schema(
         operation_id="webhook_endpoints_delete",
         parameters=[ENDPOINT_ID],
-        responses=WebhookEndpointDeletedSerializer,
+        responses={200: WebhookEndpointDeletedSerializer},
         tags=["webhooks"],
     )
     def delete(self, request, endpoint_id: str):

@@ -14,7 +14,11 @@ DEFAULT_LIMIT = 10
 MAX_LIMIT = 100
 
 LIST_PARAMETERS = [
-    OpenApiParameter("limit", int, description="1 to 100, default 10."),
+    OpenApiParameter(
+        "limit",
+        {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+        description=f"1 to {MAX_LIMIT}, default {DEFAULT_LIMIT}.",
+    ),
     OpenApiParameter("starting_after", str, description="Cursor: id of the last object of the previous page."),
     OpenApiParameter("ending_before", str, description="Cursor: id of the first object of the next page."),
 ]

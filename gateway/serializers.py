@@ -53,6 +53,22 @@ class MetadataField(serializers.Field):
         return dict(value or {})
 
 
+@extend_schema_field(
+    {
+        "type": "string",
+        "pattern": "^[A-Za-z]{3}$",
+        "description": "ISO 4217 code (e.g. usd, EUR), any case; the processor's own currency rules apply.",
+    }
+)
+class CurrencyField(serializers.CharField):
+    """A three-letter ISO 4217 code as sent; whether it is a currency (and one the processor takes)
+    is the service's check (``gateway.money.currency_validate``)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 3)
+        super().__init__(**kwargs)
+
+
 @extend_schema_field(OpenApiTypes.INT64)
 class MinorUnitsField(serializers.Field):
     """A JSON integer; strings, floats and booleans are refused (bounds are the service's job)."""
@@ -76,6 +92,9 @@ class StrictSerializer(serializers.Serializer):
     idempotency layer keeps no key).
     """
 
+    # The OpenAPI schema says so (``additionalProperties: false``; gateway.schema).
+    refuses_unknown_fields = True
+
     # The error code of an unknown parameter. The payments API has answered Stripe's
     # ``parameter_unknown`` from the start, the customers and webhook-endpoint APIs
     # ``parameter_invalid``; each keeps its own so no client sees a code change.
@@ -89,3 +108,20 @@ class StrictSerializer(serializers.Serializer):
                     detail = ErrorDetail("Received unknown parameter.", code=self.unknown_parameter_code)
                     raise serializers.ValidationError({key: detail})
         return super().to_internal_value(data)
+
+
+def constant_field(value: str | bool, **kwargs) -> serializers.Field:
+    """A field that is always ``value`` (an object's ``"object"`` name, ``deleted: true``): a one-value enum."""
+    return serializers.ChoiceField(choices=[value], **kwargs)
+
+
+def deleted_object_serializer(object_name: str, component_name: str) -> type[serializers.Serializer]:
+    """The answer of a DELETE (200, like Stripe): ``{"id", "object": <name>, "deleted": true}``."""
+
+    class DeletedSerializer(serializers.Serializer):
+        id = serializers.CharField()
+        object = constant_field(object_name)
+        deleted = constant_field(True)
+
+    DeletedSerializer.__name__ = DeletedSerializer.__qualname__ = component_name
+    return DeletedSerializer

@@ -10,7 +10,7 @@ from rest_framework import serializers
 from gateway.errors import InvalidRequest
 from gateway.money import MAX_AMOUNT
 from gateway.pagination import list_envelope_serializer
-from gateway.serializers import MetadataField, MinorUnitsField
+from gateway.serializers import CurrencyField, MetadataField, MinorUnitsField
 
 from .models import MAX_LINE_QUANTITY, MAX_LINES, Order, OrderLine, OrderStatus
 
@@ -45,6 +45,8 @@ class StrictIntegerField(MinorUnitsField):
 
 
 class OrderLineInputSerializer(serializers.Serializer):
+    refuses_unknown_fields = True  # OrderCreateSerializer refuses them
+
     sku = serializers.CharField(max_length=100)
     name = serializers.CharField(max_length=250)
     quantity = StrictIntegerField(help_text=f"1 to {MAX_LINE_QUANTITY}.")
@@ -52,10 +54,12 @@ class OrderLineInputSerializer(serializers.Serializer):
 
 
 class OrderCreateSerializer(serializers.Serializer):
+    refuses_unknown_fields = True  # _refuse_unexpected_keys
+
     customer = serializers.CharField(
         max_length=40, help_text="Id of a customer of this merchant, in the mode of the key (test or live)."
     )
-    currency = serializers.CharField(max_length=3, help_text="ISO 4217 code.")
+    currency = CurrencyField()
     lines = serializers.ListField(
         child=OrderLineInputSerializer(), min_length=1, max_length=MAX_LINES, help_text=f"1 to {MAX_LINES} lines."
     )

@@ -165,11 +165,17 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "gateway.schema.links_postprocess",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "OrderStatusEnum": "orders.models.OrderStatus",
         "PaymentStatusEnum": "payments.models.PaymentStatus",
         "CaptureMethodEnum": "payments.models.CaptureMethod",
         "PaymentMethodTypeEnum": "payments.models.PaymentMethodType",
+        "CardPaymentMethodTypeEnum": ["card"],
+        "PaypalPaymentMethodTypeEnum": ["paypal"],
     },
 }
 

@@ -395,7 +395,7 @@ class MyPaymentMethodDetailView(PaymentsAPIView):
         operation_id="me_payment_methods_delete",
         summary="Remove a saved payment method",
         description="It can no longer pay; the stored card is erased from the vault.",
-        responses=PaymentMethodDeletedSerializer,
+        responses={200: PaymentMethodDeletedSerializer},
         tags=METHOD_TAGS,
     )
     def delete(self, request, payment_method_id: str):
