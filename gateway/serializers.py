@@ -84,9 +84,21 @@ class MinorUnitsField(serializers.Field):
         return value
 
 
+def refuse_non_strings(serializer: serializers.Serializer, data: Any) -> None:
+    """DRF's CharField (and Email/URL/Regex fields) turns ``0`` into ``"0"``; the schema says string,
+    so a number, list or object sent for one is a 400 naming the parameter."""
+    if not isinstance(data, dict):
+        return
+    for name, field in serializer.fields.items():
+        value = data.get(name)
+        if isinstance(field, serializers.CharField) and value is not None and not isinstance(value, str):
+            raise serializers.ValidationError({name: ErrorDetail("Must be a string.", code="invalid")})
+
+
 class StrictSerializer(serializers.Serializer):
     """Refuses parameters it does not declare, so ids, owners, timestamps or security fields
-    cannot be mass-assigned, and a typo is an error instead of a silent no-op.
+    cannot be mass-assigned, and a typo is an error instead of a silent no-op; and strings that
+    are not strings (``refuse_non_strings``).
 
     The refusal is a validation error (400, ``param`` = the parameter, nothing executed, so the
     idempotency layer keeps no key).
@@ -107,6 +119,7 @@ class StrictSerializer(serializers.Serializer):
                 if key not in writable:
                     detail = ErrorDetail("Received unknown parameter.", code=self.unknown_parameter_code)
                     raise serializers.ValidationError({key: detail})
+        refuse_non_strings(self, data)
         return super().to_internal_value(data)
 
 

@@ -10,7 +10,7 @@ from rest_framework import serializers
 from gateway.errors import InvalidRequest
 from gateway.money import MAX_AMOUNT
 from gateway.pagination import list_envelope_serializer
-from gateway.serializers import CurrencyField, MetadataField, MinorUnitsField
+from gateway.serializers import CurrencyField, MetadataField, MinorUnitsField, refuse_non_strings
 
 from .models import MAX_LINE_QUANTITY, MAX_LINES, Order, OrderLine, OrderStatus
 
@@ -52,6 +52,10 @@ class OrderLineInputSerializer(serializers.Serializer):
     quantity = StrictIntegerField(help_text=f"1 to {MAX_LINE_QUANTITY}.")
     unit_amount = MinorUnitsField(help_text=f"Minor units, 0 to {MAX_AMOUNT}.")
 
+    def to_internal_value(self, data):
+        refuse_non_strings(self, data)
+        return super().to_internal_value(data)
+
 
 class OrderCreateSerializer(serializers.Serializer):
     refuses_unknown_fields = True  # _refuse_unexpected_keys
@@ -74,6 +78,7 @@ class OrderCreateSerializer(serializers.Serializer):
             line_fields = set(OrderLineInputSerializer().fields)
             for index, line in enumerate(lines[:MAX_LINES]):
                 _refuse_unexpected_keys(line, line_fields, _COMPUTED_LINE_FIELDS, prefix=f"lines[{index}].")
+        refuse_non_strings(self, data)
         return super().to_internal_value(data)
 
 

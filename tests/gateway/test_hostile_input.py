@@ -195,3 +195,39 @@ def test_json_with_or_without_utf8_charset_is_accepted(secret_client, content_ty
     response = secret_client.generic("POST", "/v1/customers", b'{"email": "ok@example.com"}', content_type=content_type)
 
     assert response.status_code == 201, response.content
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "param"),
+    [
+        ("PATCH", "/v1/customers/{customer}", {"name": 0}, "name"),
+        ("PATCH", "/v1/customers/{customer}", {"phone": 15551234567}, "phone"),
+        ("POST", "/v1/customers", {"email": "n@example.com", "name": 1.5}, "name"),
+        ("POST", "/v1/payments", {"amount": 100, "currency": 840}, "currency"),
+        (
+            "POST",
+            "/v1/webhook_endpoints",
+            {"url": "https://93.184.216.34/h", "enabled_events": ["*"], "description": 7},
+            "description",
+        ),
+    ],
+)
+def test_numbers_are_not_strings(secret_client, method, path, body, param):
+    """Found by Schemathesis: DRF's CharField turns 0 into "0"; the schema says string, so a number is a 400."""
+    path = path.format(customer=_customer_id(secret_client)) if "{customer}" in path else path
+
+    response = secret_client.generic(method, path, json.dumps(body).encode(), content_type="application/json")
+
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["param"] == param
+    assert not Customer.objects.filter(name__in=["0", "1.5"]).exists()
+
+
+def test_a_number_for_an_order_line_string_is_400_naming_the_line(secret_client):
+    body = {"customer": _customer_id(secret_client), "currency": "usd"}
+    body["lines"] = [{"sku": 12, "name": "Tea", "quantity": 1, "unit_amount": 100}]
+
+    response = secret_client.post("/v1/orders", body, format="json")
+
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]["param"] == "lines[0].sku"
