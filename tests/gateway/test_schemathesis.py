@@ -14,7 +14,6 @@ Bounded: ``MAX_EXAMPLES`` cases per operation and phase, a fixed seed, two worke
 import os
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import pytest
@@ -53,14 +52,19 @@ bearer = "{customer}"
 
 [checks.positive_data_acceptance]
 expected-statuses = ["2xx", {valid_but_refused}]
+
+# Wrong credentials are one 401 invalid_credentials, whatever the email (no account enumeration).
+[[operations]]
+include-operation-id = "auth_login"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "401", {valid_but_refused}]
 """
 
 
-def _customer_token(base_url: str, publishable_key: str, merchant_id: str) -> str:
-    customer_create(merchant_id=merchant_id, email="fuzzed@example.com", password=DEFAULT_PASSWORD)
+def _customer_token(base_url: str, publishable_key: str, merchant_id: str, email: str) -> str:
+    customer_create(merchant_id=merchant_id, email=email, password=DEFAULT_PASSWORD)
     response = requests.post(
         f"{base_url}/v1/auth/login",
-        json={"email": "fuzzed@example.com", "password": DEFAULT_PASSWORD},
+        json={"email": email, "password": DEFAULT_PASSWORD},
         headers={"Authorization": f"Bearer {publishable_key}"},
         timeout=REQUEST_TIMEOUT_SECONDS,
     )
@@ -68,49 +72,81 @@ def _customer_token(base_url: str, publishable_key: str, merchant_id: str) -> st
     return response.json()["token"]
 
 
-def test_the_api_conforms_to_its_openapi_schema_under_fuzzing(live_server_gunicorn, tmp_path: Path):
-    keys = make_merchant_keys("Fuzzed")
-    # The fuzzer is one client sending thousands of requests: its key's token bucket is opened up
-    # so cases test the operations, not the limiter (429 stays a documented answer everywhere).
-    Merchant.objects.filter(id=keys.merchant_id).update(rate_limit_per_second=10_000, rate_limit_burst=100_000)
-    config = tmp_path / "schemathesis.toml"
-    config.write_text(
-        CONFIG.format(
-            seed=SEED,
-            max_examples=MAX_EXAMPLES,
-            secret=keys.secret_key,
-            publishable=keys.publishable_key,
-            customer=_customer_token(live_server_gunicorn, keys.publishable_key, keys.merchant_id),
-            valid_but_refused=", ".join(f'"{status}"' for status in VALID_BUT_REFUSED),
-        )
-    )
-    st = Path(sys.executable).with_name("st")
+# Operations that end sessions run apart, each as a customer of its own, so the main run's customer
+# keeps a live session: logout, a password change (ends the customer's other sessions) and erasure
+# (with the creation it follows through the schema's links). Once its session has ended, a 401 is
+# the documented answer.
+SESSION_ENDING = {
+    "auth_logout": ["auth_logout"],
+    "me_password_change": ["me_password_change"],
+    "customers_delete": ["customers_create", "customers_delete"],
+}
+
+
+PHASES = "examples,coverage,fuzzing,stateful"
+
+
+def _st_run(base_url: str, config: Path, report_dir: Path, *selection: str) -> subprocess.CompletedProcess:
+    # Stateful sequences need a link among the selected operations.
+    phases = PHASES if selection.count("--include-operation-id") != 1 else PHASES.removesuffix(",stateful")
     command = [
-        str(st),
+        str(Path(sys.executable).with_name("st")),
         "--config-file",
         str(config),
         "--no-color",
         "run",
-        f"{live_server_gunicorn}/v1/openapi.json",
+        f"{base_url}/v1/openapi.json",
         "--checks",
         "all",
         "--phases",
-        "examples,coverage,fuzzing,stateful",
+        phases,
         "--request-timeout",
         str(REQUEST_TIMEOUT_SECONDS),
         "--report",
         "junit",
         "--report-dir",
-        str(tmp_path / "report"),
+        str(report_dir),
         "--output-truncate",
         "false",
+        *selection,
     ]
-    env = {
-        **os.environ,
-        "SCHEMATHESIS_HOOKS": "",
-        "HYPOTHESIS_STORAGE_DIRECTORY": str(tmp_path / f"hyp-{uuid.uuid4().hex}"),
-    }
+    env = {**os.environ, "HYPOTHESIS_STORAGE_DIRECTORY": str(report_dir / "hypothesis")}
+    return subprocess.run(command, capture_output=True, text=True, timeout=540, env=env, cwd=report_dir.parent)
 
-    done = subprocess.run(command, capture_output=True, text=True, timeout=540, env=env, cwd=tmp_path)
 
-    assert done.returncode == 0, done.stdout[-20000:] + done.stderr[-5000:]
+def test_the_api_conforms_to_its_openapi_schema_under_fuzzing(live_server_gunicorn, tmp_path: Path):
+    keys = make_merchant_keys("Fuzzed")
+    # The fuzzer is one client sending thousands of requests: its key's token bucket is opened up
+    # so cases test the operations, not the limiter (429 stays a documented answer everywhere).
+    Merchant.objects.filter(id=keys.merchant_id).update(rate_limit_per_second=10_000, rate_limit_burst=100_000)
+
+    def config(name: str, *, expected: list) -> Path:
+        path = tmp_path / f"{name}.toml"
+        path.write_text(
+            CONFIG.format(
+                seed=SEED,
+                max_examples=MAX_EXAMPLES,
+                secret=keys.secret_key,
+                publishable=keys.publishable_key,
+                customer=_customer_token(live_server_gunicorn, keys.publishable_key, keys.merchant_id, f"{name}@x.com"),
+                valid_but_refused=", ".join(f'"{status}"' for status in expected),
+            )
+        )
+        return path
+
+    main = config("main", expected=VALID_BUT_REFUSED)
+    runs = [
+        _st_run(live_server_gunicorn, main, tmp_path / "main", *_selection("--exclude-operation-id", SESSION_ENDING))
+    ]
+    for name, operation_ids in SESSION_ENDING.items():
+        own = config(name, expected=[*VALID_BUT_REFUSED, 401])
+        runs.append(
+            _st_run(live_server_gunicorn, own, tmp_path / name, *_selection("--include-operation-id", operation_ids))
+        )
+
+    failed = [run for run in runs if run.returncode != 0]
+    assert failed == [], "\n\n".join(run.stdout[-20000:] + run.stderr[-5000:] for run in failed)
+
+
+def _selection(option: str, operation_ids) -> list[str]:
+    return [arg for operation_id in operation_ids for arg in (option, operation_id)]
