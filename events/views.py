@@ -33,7 +33,7 @@ EVENT_FILTERS = [
 
 def _unix_param(params, name: str) -> int | None:
     raw = params.get(name)
-    if raw in (None, ""):
+    if raw is None:  # an empty value is not absent: it is refused below
         return None
     try:
         value = int(raw)

@@ -26,7 +26,7 @@ LIST_PARAMETERS = [
 
 def _limit(params) -> int:
     raw = params.get("limit")
-    if raw in (None, ""):
+    if raw is None:  # an empty value is not absent: it is refused below
         return DEFAULT_LIMIT
     try:
         limit = int(raw)
@@ -75,7 +75,7 @@ def list_envelope_serializer(item_serializer: type[serializers.Serializer], name
 def unix_time_param(params, name: str) -> datetime | None:
     """A ``created[gte]``-style filter: unix seconds -> aware datetime, or a 400 naming it."""
     value = params.get(name)
-    if value in (None, ""):
+    if value is None:  # an empty value is not absent: it is refused below
         return None
     try:
         return datetime.fromtimestamp(int(value), tz=UTC)

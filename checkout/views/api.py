@@ -37,7 +37,7 @@ def _refused_before_executing(request) -> None:
 
 def _status_param(params) -> str | None:
     value = params.get("status")
-    if value in (None, ""):
+    if value is None:  # an empty value is not absent: it is refused below
         return None
     if value not in SessionStatus.values:
         raise InvalidRequest(

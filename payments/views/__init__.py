@@ -89,7 +89,7 @@ class PaymentsAPIView(GatewayAPIView):
 
 def _status_param(params) -> str | None:
     value = params.get("status")
-    if value in (None, ""):
+    if value is None:  # an empty value is not absent: it is refused below
         return None
     if value not in PaymentStatus.values:
         raise InvalidRequest(

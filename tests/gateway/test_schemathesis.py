@@ -26,7 +26,7 @@ from tests.customers.helpers import DEFAULT_PASSWORD
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
-MAX_EXAMPLES = 8
+MAX_EXAMPLES = 60
 SEED = 13
 
 # Rules JSON Schema cannot state (an id that must exist, a state that must allow the action, a
