@@ -7,7 +7,7 @@ and ``request.auth.customer_id``. Every lookup, merchant side too, is scoped to 
 a test object is a 404 to a live key and the reverse, exactly like another merchant's.
 """
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
@@ -89,6 +89,13 @@ class CustomerListCreateView(GatewayAPIView):
             "`customer_exists`."
         ),
         request=CustomerCreateSerializer,
+        examples=[
+            OpenApiExample(
+                "A customer",
+                value={"email": "ada@example.com", "name": "Ada Lovelace", "metadata": {"crm_id": "42"}},
+                request_only=True,
+            )
+        ],
         responses={201: CustomerSerializer},
         tags=["customers"],
     )

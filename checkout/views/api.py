@@ -1,7 +1,7 @@
 """``/v1/checkout/sessions``: the merchant's server creates, reads, lists and expires sessions
 (secret key; ``GatewayAPIView``: rate limit, authentication, permissions, idempotency)."""
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
@@ -54,6 +54,19 @@ class CheckoutSessionsView(GatewayAPIView):
         "`line_items`. Send the customer to `url`: they pay on the gateway's page, then land on `success_url`; "
         "`checkout.session.completed` tells your server. Idempotent with `Idempotency-Key`.",
         request=CheckoutSessionCreateSerializer,
+        examples=[
+            OpenApiExample(
+                "An amount with its line items",
+                value={
+                    "amount": 2500,
+                    "currency": "usd",
+                    "line_items": [{"description": "Green tea", "quantity": 2, "amount": 2500}],
+                    "success_url": "https://shop.example.com/thanks",
+                    "cancel_url": "https://shop.example.com/cart",
+                },
+                request_only=True,
+            )
+        ],
         responses={201: CheckoutSessionSerializer},
         tags=TAGS,
     )

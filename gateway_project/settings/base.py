@@ -172,6 +172,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "OrderStatusEnum": "orders.models.OrderStatus",
         "PaymentStatusEnum": "payments.models.PaymentStatus",
+        # A checkout session's payment_status would otherwise take the name above (and the payments' place).
+        "CheckoutSessionPaymentStatusEnum": "checkout.models.SessionPaymentStatus",
         "CaptureMethodEnum": "payments.models.CaptureMethod",
         "PaymentMethodTypeEnum": "payments.models.PaymentMethodType",
         "CardPaymentMethodTypeEnum": ["card"],

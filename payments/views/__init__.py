@@ -3,7 +3,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from django.http import HttpResponse, HttpResponseRedirect
 from django.utils.html import format_html
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -87,6 +87,10 @@ class PaymentsAPIView(GatewayAPIView):
         return super().handle_exception(exc)
 
 
+# The sandbox's test card that succeeds (docs/sandbox): the schema's examples create real payments.
+TEST_CARD = {"type": "card", "card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2034, "cvc": "123"}}
+
+
 def _status_param(params) -> str | None:
     value = params.get("status")
     if value is None:  # an empty value is not absent: it is refused below
@@ -107,6 +111,29 @@ class PaymentsView(PaymentsAPIView):
         "(`card_error`, `decline_code`) and leaves the payment retryable with another method. Idempotent with "
         "`Idempotency-Key`: a retry never charges twice.",
         request=PaymentCreateSerializer,
+        examples=[
+            OpenApiExample(
+                "Card, charged at once (a sandbox test card)",
+                value={"amount": 2500, "currency": "usd", "payment_method": TEST_CARD, "confirm": True},
+                request_only=True,
+            ),
+            OpenApiExample(
+                "Card, authorized now and captured later",
+                value={
+                    "amount": 2500,
+                    "currency": "eur",
+                    "payment_method": TEST_CARD,
+                    "confirm": True,
+                    "capture_method": "manual",
+                },
+                request_only=True,
+            ),
+            OpenApiExample(
+                "Created now, confirmed later",
+                value={"amount": 1000, "currency": "usd", "metadata": {"order_ref": "A-1001"}},
+                request_only=True,
+            ),
+        ],
         responses={201: PaymentSerializer, **_CONFIRM_RESPONSES},
         tags=PAYMENT_TAGS,
     )
@@ -172,6 +199,7 @@ class PaymentConfirmView(PaymentsAPIView):
         description="From `requires_payment_method` or `requires_confirmation`; otherwise 409 "
         "`payment_unexpected_state`. Without `payment_method`, the attached one is used.",
         request=PaymentConfirmSerializer,
+        examples=[OpenApiExample("With a card", value={"payment_method": TEST_CARD}, request_only=True)],
         responses={200: PaymentSerializer, **_CONFIRM_RESPONSES},
         tags=PAYMENT_TAGS,
     )

@@ -170,3 +170,24 @@ def test_links_lead_from_a_created_object_to_its_operations(schema, path, method
     targets = {link["operationId"]: link for link in links.values()}
     assert target in targets
     assert all(value == "$response.body#/id" for value in targets[target]["parameters"].values())
+
+
+@pytest.mark.parametrize(
+    ("component", "field", "choices"),
+    [
+        ("Payment", "status", "payments.models.PaymentStatus"),
+        ("CustomerPayment", "status", "payments.models.PaymentStatus"),
+        ("Refund", "status", "payments.models.RefundStatus"),
+        ("Order", "status", "orders.models.OrderStatus"),
+        ("CheckoutSession", "status", "checkout.models.SessionStatus"),
+        ("CheckoutSession", "payment_status", "checkout.models.SessionPaymentStatus"),
+    ],
+)
+def test_enums_document_the_values_the_api_answers(schema, component, field, choices):
+    """Found by Schemathesis: the checkout session's ``payment_status`` enum took the name
+    ``PaymentStatusEnum``, so every payment's status was documented as unpaid/authorized/paid."""
+    from django.utils.module_loading import import_string
+
+    documented = _resolved(schema, schema["components"]["schemas"][component]["properties"][field])
+
+    assert documented["enum"] == list(import_string(choices).values)
