@@ -39,8 +39,10 @@ _COMMON_ERRORS = {
     "401": "Missing, invalid or revoked credentials.",
     "403": "The credentials may not call this endpoint.",
     "413": "Request body over 1 MiB.",
+    "414": "Request URL too long (refused by the HTTP server, in this same error shape).",
     "415": "Body is not JSON.",
     "429": "Rate limited; see Retry-After.",
+    "431": "Request header fields too large, or too many (refused by the HTTP server, in this same error shape).",
     "500": "Unexpected error (no internals disclosed).",
 }
 _POST_ERRORS = {

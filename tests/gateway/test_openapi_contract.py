@@ -191,3 +191,16 @@ def test_enums_document_the_values_the_api_answers(schema, component, field, cho
     documented = _resolved(schema, schema["components"]["schemas"][component]["properties"][field])
 
     assert documented["enum"] == list(import_string(choices).values)
+
+
+def test_the_http_servers_own_refusals_are_documented_everywhere(schema):
+    """Found by Schemathesis: a query string too long for gunicorn is a 414 (in the error shape,
+    gunicorn.conf.py), which no operation documented; the same for 431."""
+    undocumented = [
+        (method, path, status)
+        for path, method, operation in _operations(schema)
+        for status in ("414", "431")
+        if status not in operation["responses"]
+    ]
+
+    assert undocumented == []

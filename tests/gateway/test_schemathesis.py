@@ -52,6 +52,11 @@ bearer = "{customer}"
 [checks.positive_data_acceptance]
 expected-statuses = ["2xx", {valid_but_refused}]
 
+# Invalid input is refused with a 4xx in the error shape; which one depends on what is invalid (a URL
+# or header too long for the HTTP server: 414/431, a body that is not JSON: 415).
+[checks.negative_data_rejection]
+expected-statuses = ["400", "401", "403", "404", "405", "413", "414", "415", "422", "429", "431"]
+
 # Wrong credentials are one 401 invalid_credentials, whatever the email (no account enumeration).
 [[operations]]
 include-operation-id = "auth_login"
@@ -114,7 +119,7 @@ def _st_run(base_url: str, config: Path, report_dir: Path, *selection: str) -> s
 
 
 @pytest.fixture
-def fuzzed_server(monkeypatch, request) -> str:
+def fuzzed_server(transactional_db, monkeypatch, request) -> str:
     """gunicorn whose token buckets (per key, and per client IP for bad credentials) are opened up:
     the fuzzer is one client sending thousands of requests, and its cases are to test the operations,
     not the limiter (429 stays a documented answer everywhere; tests/gateway/test_ratelimit.py)."""
