@@ -105,10 +105,21 @@ def _object_of(path: str, paths: dict) -> tuple[str, str] | None:
     return None
 
 
+# Objects that another operation takes by id in its body: (creating operation, taking operation, field).
+_BODY_LINKS = [
+    ("payments_create", "refunds_create", "payment"),
+    ("customers_create", "orders_create", "customer"),
+    ("customers_create", "payments_create", "customer"),
+    ("orders_create", "payments_create", "order"),
+    ("orders_create", "checkout_sessions_create", "order"),
+]
+
+
 def links_postprocess(result, generator, request, public):
     """OpenAPI links from every POST that answers an object to the operations on that object (its
-    retrieve, update, delete and actions), its id taken from the answer: clients see what comes next
-    and stateful fuzzing (Schemathesis) reaches real objects. Registered in POSTPROCESSING_HOOKS."""
+    retrieve, update, delete and actions), its id taken from the answer, and to the operations that
+    take it in their body (``_BODY_LINKS``): clients see what comes next and stateful fuzzing
+    (Schemathesis) reaches real objects. Registered in POSTPROCESSING_HOOKS."""
     paths = result["paths"]
     for path, item in paths.items():
         operation = item.get("post")
@@ -131,4 +142,15 @@ def links_postprocess(result, generator, request, public):
         for status, response in operation["responses"].items():
             if status.startswith("2") and links:
                 response["links"] = links
+    operations = {op["operationId"]: op for item in paths.values() for op in item.values() if "operationId" in op}
+    for source, target, field in _BODY_LINKS:
+        if source not in operations or target not in operations:
+            continue
+        for status, response in operations[source]["responses"].items():
+            if status.startswith("2"):
+                response.setdefault("links", {})[f"{target}_{field}"] = {
+                    "operationId": target,
+                    "requestBody": {field: "$response.body#/id"},
+                    "description": f"{target} with this object's id as `{field}`.",
+                }
     return result

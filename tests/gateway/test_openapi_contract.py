@@ -204,3 +204,18 @@ def test_the_http_servers_own_refusals_are_documented_everywhere(schema):
     ]
 
     assert undocumented == []
+
+
+@pytest.mark.parametrize(
+    ("source", "target", "field"),
+    [("payments_create", "refunds_create", "payment"), ("customers_create", "orders_create", "customer")],
+)
+def test_links_pass_a_created_object_to_the_operations_that_take_it(schema, source, target, field):
+    [operation] = [op for _, _, op in _operations(schema) if op["operationId"] == source]
+    links = operation["responses"]["201"]["links"]
+
+    assert links[f"{target}_{field}"] == {
+        "operationId": target,
+        "requestBody": {field: "$response.body#/id"},
+        "description": f"{target} with this object's id as `{field}`.",
+    }
