@@ -156,14 +156,30 @@ def test_lone_surrogate_in_metadata_is_400_naming_the_param(secret_client, opera
 
 
 @pytest.mark.parametrize(
-    ("body", "param"),
+    ("path", "body", "param"),
     [
-        ('{"email": "s2@example.com", "name": "a\\udc00"}', "name"),
-        ('{"email": "s3@example.com", "metadata": {"k": "v"}, "x\\ud800": 1}', "x\ufffd"),
+        ("/v1/customers", '{"email": "s2@example.com", "name": "a\\udc00"}', "name"),
+        ("/v1/customers", '{"email": "s3@example.com", "metadata": {"k": "v"}, "x\\ud800": 1}', "x\ufffd"),
+        (
+            "/v1/webhook_endpoints",
+            '{"url": "https://93.184.216.34/h", "enabled_events": ["*"], "description": "\\udfff"}',
+            "description",
+        ),
+        (
+            "/v1/webhook_endpoints",
+            '{"url": "https://93.184.216.34/h", "enabled_events": ["\\ud83d"]}',
+            "enabled_events",
+        ),
+        (
+            "/v1/orders",
+            '{"customer": "cus_x", "currency": "usd", "lines": [{"sku": "\\ud800", "name": "T", "quantity": 1, '
+            '"unit_amount": 1}]}',
+            "lines",
+        ),
     ],
 )
-def test_lone_surrogate_anywhere_in_a_body_is_400(secret_client, body, param):
-    response = secret_client.generic("POST", "/v1/customers", body.encode(), content_type="application/json")
+def test_lone_surrogate_anywhere_in_a_body_is_400(secret_client, path, body, param):
+    response = secret_client.generic("POST", path, body.encode(), content_type="application/json")
 
     assert response.status_code == 400, response.content
     assert response.json()["error"]["param"] == param
