@@ -8,7 +8,7 @@ from django.conf import settings
 from rest_framework import serializers
 
 from gateway.pagination import list_envelope_serializer
-from gateway.serializers import MetadataField, StrictSerializer
+from gateway.serializers import CurrencyField, MetadataField, StrictSerializer
 
 from .models import CheckoutSession, SessionPaymentStatus, SessionStatus
 
@@ -66,7 +66,7 @@ class CheckoutSessionCreateSerializer(StrictSerializer):
         required=False, max_length=40, help_text="An order to pay: the amount is its outstanding total."
     )
     amount = serializers.IntegerField(required=False, help_text="Minor units; without an order, with `currency`.")
-    currency = serializers.CharField(required=False, max_length=3)
+    currency = CurrencyField(required=False)
     line_items = LineItemInputSerializer(many=True, required=False, help_text="What the customer pays for (1..100).")
     success_url = serializers.CharField(
         max_length=2000,

@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from gateway.serializers import MetadataField, StrictSerializer
+from gateway.serializers import MetadataField, StrictSerializer, deleted_object_serializer
 
 from .models import E164_PATTERN, Customer
 
@@ -84,10 +84,7 @@ class MeSerializer(_TimestampsMixin, serializers.ModelSerializer):
         return "customer"
 
 
-class DeletedCustomerSerializer(serializers.Serializer):
-    id = serializers.CharField()
-    object = serializers.CharField(default="customer")
-    deleted = serializers.BooleanField(default=True)
+DeletedCustomerSerializer = deleted_object_serializer("customer", "DeletedCustomerSerializer")
 
 
 class LoginSerializer(StrictSerializer):

@@ -16,9 +16,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.db.models.functions import Lower
 from django.utils import timezone
-from django_ratelimit.core import get_usage
 
 from gateway.errors import RATE_LIMIT, ApiError, Conflict, InvalidRequest, not_found
+from gateway.ratelimit import WindowLimit, window_take
 
 from .cache import customer_cache_invalidate, session_cache_invalidate
 from .errors import InvalidCredentials
@@ -154,25 +154,19 @@ def customer_unlock(*, merchant_id: str, customer_id: str, livemode: bool = Fals
 # --- login ------------------------------------------------------------------------------------
 
 
-def _rate_limited(*, group: str, value: str, rate: str) -> int | None:
-    """Count one attempt; seconds until the window ends when over the limit, else None."""
-    usage = get_usage(None, group=group, key=lambda _group, _request: value, rate=rate, increment=True)
-    if usage is None or not usage["should_limit"]:
-        return None
-    return max(1, usage["time_left"])
-
-
 def _login_rate_limit(*, merchant_id: str, livemode: bool, email: str, client_ip: str) -> None:
-    # Both counters move on every attempt, so one limit cannot be dodged by tripping the other.
-    waits = [
-        _rate_limited(group="customers.login.ip", value=client_ip, rate=settings.CUSTOMER_LOGIN_RATE_PER_IP),
-        _rate_limited(
-            group="customers.login.email",
-            value=f"{merchant_id}:{'live' if livemode else 'test'}:{email}",
-            rate=settings.CUSTOMER_LOGIN_RATE_PER_EMAIL,
-        ),
-    ]
-    wait = max((w for w in waits if w is not None), default=None)
+    # Sliding windows: no minute ever passes more attempts than the limit. An attempt passes only if
+    # both limits have room and then counts in both, so one cannot be dodged by tripping the other.
+    mode = "live" if livemode else "test"
+    wait = window_take(
+        limits=[
+            WindowLimit.parse(f"customers.login.ip:{client_ip}", settings.CUSTOMER_LOGIN_RATE_PER_IP),
+            WindowLimit.parse(
+                f"customers.login.email:{merchant_id}:{mode}:{email}", settings.CUSTOMER_LOGIN_RATE_PER_EMAIL
+            ),
+        ],
+        fail_open=settings.RATELIMIT_FAIL_OPEN,
+    )
     if wait is not None:
         raise ApiError(
             "Too many login attempts; try again later.",

@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from gateway.serializers import StrictSerializer
+from gateway.serializers import StrictSerializer, deleted_object_serializer
 
 from .models import Delivery, Event, WebhookEndpoint
 
@@ -107,10 +107,7 @@ class WebhookEndpointWithSecretSerializer(WebhookEndpointSerializer):
         return self.context["secret"]
 
 
-class WebhookEndpointDeletedSerializer(serializers.Serializer):
-    id = serializers.CharField()
-    object = serializers.CharField(default="webhook_endpoint")
-    deleted = serializers.BooleanField(default=True)
+WebhookEndpointDeletedSerializer = deleted_object_serializer("webhook_endpoint", "WebhookEndpointDeletedSerializer")
 
 
 _EVENTS_HELP = 'Event types to receive, or ["*"] for all.'

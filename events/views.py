@@ -1,4 +1,4 @@
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework.response import Response
 
 from gateway.errors import InvalidRequest
@@ -33,7 +33,7 @@ EVENT_FILTERS = [
 
 def _unix_param(params, name: str) -> int | None:
     raw = params.get(name)
-    if raw in (None, ""):
+    if raw is None:  # an empty value is not absent: it is refused below
         return None
     try:
         value = int(raw)
@@ -119,6 +119,13 @@ class WebhookEndpointListView(GatewayAPIView):
     @extend_schema(
         operation_id="webhook_endpoints_create",
         request=WebhookEndpointCreateSerializer,
+        examples=[
+            OpenApiExample(
+                "Payment events",
+                value={"url": "https://93.184.216.34/hooks", "enabled_events": ["payment.succeeded", "refund.created"]},
+                request_only=True,
+            )
+        ],
         responses={201: WebhookEndpointWithSecretSerializer},
         tags=["webhooks"],
         description="Register an endpoint. The response carries the signing secret; it is never shown again.",
@@ -159,7 +166,7 @@ class WebhookEndpointDetailView(GatewayAPIView):
     @extend_schema(
         operation_id="webhook_endpoints_delete",
         parameters=[ENDPOINT_ID],
-        responses=WebhookEndpointDeletedSerializer,
+        responses={200: WebhookEndpointDeletedSerializer},
         tags=["webhooks"],
     )
     def delete(self, request, endpoint_id: str):

@@ -181,8 +181,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         body = error_body(error_type=PERMISSION, code="permission_denied", message="Permission denied.")
     elif isinstance(exc, drf_exceptions.APIException):
         status_code, body = _drf_error(exc)
-        if isinstance(exc, drf_exceptions.ValidationError) and request is not None:
-            # Validation failed before execution: the idempotency layer releases the key.
+        refused_before_executing = (
+            drf_exceptions.ValidationError,
+            drf_exceptions.ParseError,
+            drf_exceptions.UnsupportedMediaType,
+        )
+        if isinstance(exc, refused_before_executing) and request is not None:
+            # The body was refused before execution: the idempotency layer releases the key.
             request._request.gateway_validation_failed = True
         if getattr(exc, "auth_header", None):
             headers["WWW-Authenticate"] = exc.auth_header

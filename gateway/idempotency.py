@@ -80,7 +80,7 @@ def request_fingerprint(request) -> str:
     body = request.body or b""
     try:
         canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # not JSON the parser will accept: as sent
         canonical = body
     # Keyed, so a body holding a password cannot be brute-forced from the stored fingerprint.
     digest = hmac.new(settings.SECRET_KEY.encode(), digestmod=hashlib.sha256)

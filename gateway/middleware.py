@@ -12,6 +12,7 @@ logger = logging.getLogger("gateway.request")
 
 class RequestContextMiddleware:
     """Request id and serving instance on every response, the 1 MiB body cap, rate-limit headers,
+    ``Cache-Control: no-store`` by default,
     and one JSON access-log line (never the body) per request."""
 
     def __init__(self, get_response):
@@ -27,6 +28,9 @@ class RequestContextMiddleware:
             response = self._guarded(request)
             response["Request-Id"] = request_id
             response["Gateway-Instance"] = settings.GATEWAY_INSTANCE
+            # Like Stripe's API: nothing is stored by a browser or proxy (answers carry secrets shown
+            # once and personal data) unless the view opted in with its own Cache-Control.
+            response.setdefault("Cache-Control", "no-store")
             for name, value in getattr(request, "gateway_ratelimit_headers", {}).items():
                 response.setdefault(name, value)
             principal = getattr(request, "gateway_principal", None)

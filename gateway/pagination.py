@@ -14,7 +14,11 @@ DEFAULT_LIMIT = 10
 MAX_LIMIT = 100
 
 LIST_PARAMETERS = [
-    OpenApiParameter("limit", int, description="1 to 100, default 10."),
+    OpenApiParameter(
+        "limit",
+        {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+        description=f"1 to {MAX_LIMIT}, default {DEFAULT_LIMIT}.",
+    ),
     OpenApiParameter("starting_after", str, description="Cursor: id of the last object of the previous page."),
     OpenApiParameter("ending_before", str, description="Cursor: id of the first object of the next page."),
 ]
@@ -22,7 +26,7 @@ LIST_PARAMETERS = [
 
 def _limit(params) -> int:
     raw = params.get("limit")
-    if raw in (None, ""):
+    if raw is None:  # an empty value is not absent: it is refused below
         return DEFAULT_LIMIT
     try:
         limit = int(raw)
@@ -71,7 +75,7 @@ def list_envelope_serializer(item_serializer: type[serializers.Serializer], name
 def unix_time_param(params, name: str) -> datetime | None:
     """A ``created[gte]``-style filter: unix seconds -> aware datetime, or a 400 naming it."""
     value = params.get(name)
-    if value in (None, ""):
+    if value is None:  # an empty value is not absent: it is refused below
         return None
     try:
         return datetime.fromtimestamp(int(value), tz=UTC)

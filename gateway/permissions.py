@@ -27,3 +27,15 @@ class IsPublishableKey(_KindPermission):
 class IsCustomer(_KindPermission):
     allowed_kinds = ("customer",)
     message = "This endpoint requires a customer session token."
+
+
+def principal_kinds(view) -> frozenset[str]:
+    """The principal kinds (``secret``, ``publishable``, ``customer``) every permission of the view
+    admits; empty for a view open to anyone (``AllowAny``): what its OpenAPI security lists."""
+    kinds: set[str] | None = None
+    for permission in view.get_permissions():
+        allowed = getattr(permission, "allowed_kinds", None)
+        if allowed is None:
+            continue  # AllowAny or a permission not about the principal
+        kinds = set(allowed) if kinds is None else kinds & set(allowed)
+    return frozenset(kinds or ())

@@ -1,11 +1,19 @@
-"""Token-bucket rate limiting, atomic in Redis (one Lua script), keyed per API key, customer
-session or client IP. If Redis is unreachable the request is allowed and a warning logged:
-money is protected by idempotency, not by the limiter."""
+"""Rate limiting, atomic in Redis (one Lua script each). If Redis is unreachable the request is
+allowed and a warning logged: money is protected by idempotency, not by the limiter.
+
+* Token buckets (``bucket_take``) keyed per API key, customer session or client IP: a steady rate
+  with bursts, for API traffic.
+* Sliding windows (``window_take``) for attempts to guess a secret (logins): no window of the period
+  ever passes more than the limit, which a fixed window (counts reset at the minute) cannot promise.
+"""
 
 import logging
 import math
+import re
+import secrets
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -123,3 +131,116 @@ def bucket_take(*, key: str, rate: float | None = None, burst: int | None = None
             logger.warning("rate limiter unavailable, allowing requests", extra={"error": type(exc).__name__})
         return None
     return _result(allowed, tokens, rate, burst)
+
+
+# --- sliding windows ------------------------------------------------------------------------------
+
+# KEYS: one sorted set per limit (members: passed attempts, scored by time). ARGV: now, then
+# (limit, window seconds) per key, then a unique member. An attempt passes only if every limit has
+# room, and is then recorded in all of them: a refused attempt is counted nowhere, so no limit can be
+# dodged by tripping another one, and a set never holds more than its limit. Returns {allowed,
+# milliseconds until the oldest attempt of the fullest refusing window leaves it}.
+_SLIDING_WINDOW_LUA = """
+local now = tonumber(ARGV[1])
+local wait = 0
+for i, key in ipairs(KEYS) do
+  local limit = tonumber(ARGV[2 * i])
+  local window = tonumber(ARGV[2 * i + 1])
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+  if redis.call('ZCARD', key) >= limit then
+    local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+    local until_free = tonumber(oldest[2]) + window - now
+    if until_free > wait then wait = until_free end
+    if wait <= 0 then wait = 0.001 end
+  end
+end
+if wait > 0 then return {0, math.ceil(wait * 1000)} end
+local member = ARGV[2 * #KEYS + 2]
+for i, key in ipairs(KEYS) do
+  local window = tonumber(ARGV[2 * i + 1])
+  redis.call('ZADD', key, now, member)
+  redis.call('PEXPIRE', key, math.ceil(window * 1000) + 1000)
+end
+return {1, 0}
+"""
+
+_PERIOD_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*([smhd])\s*$")
+
+
+def clock() -> float:
+    """Wall-clock seconds shared by every instance (tests replace it to move time)."""
+    return time.time()
+
+
+@dataclass(frozen=True)
+class WindowLimit:
+    key: str
+    limit: int
+    window_seconds: float
+
+    @classmethod
+    def parse(cls, key: str, rate: str) -> "WindowLimit":
+        """``"<count>/<period>"``: ``30/m``, ``5/10m``, ``100/h``."""
+        match = _RATE.match(rate)
+        if match is None:
+            raise ValueError(f"invalid rate {rate!r}: expected <count>/<n><s|m|h|d>")
+        count, multiple, unit = match.groups()
+        return cls(key=key, limit=int(count), window_seconds=int(multiple or 1) * _PERIOD_SECONDS[unit])
+
+
+class _LocalWindows:
+    """In-process sliding windows for the embedded mode, where there is no Redis."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._windows: dict[str, deque[float]] = {}
+
+    def take(self, limits: list[WindowLimit], now: float) -> float:
+        with self._lock:
+            wait = 0.0
+            for limit in limits:
+                passed = self._windows.setdefault(limit.key, deque())
+                while passed and passed[0] <= now - limit.window_seconds:
+                    passed.popleft()
+                if len(passed) >= limit.limit:
+                    wait = max(wait, passed[0] + limit.window_seconds - now, 0.001)
+            if wait == 0:
+                for limit in limits:
+                    self._windows[limit.key].append(now)
+            return wait
+
+
+_local_windows = _LocalWindows()
+_window_script = None
+
+
+def _redis_window_take(limits: list[WindowLimit], now: float) -> float:
+    global _window_script
+    from django_redis import get_redis_connection
+
+    client = get_redis_connection("default")
+    if _window_script is None:
+        _window_script = client.register_script(_SLIDING_WINDOW_LUA)
+    args: list = [repr(now)]
+    for limit in limits:
+        args += [limit.limit, limit.window_seconds]
+    args.append(f"{now!r}:{secrets.token_hex(8)}")
+    keys = [cache.make_key(f"ratelimit:window:{limit.key}") for limit in limits]
+    allowed, wait_ms = _window_script(keys=keys, args=args, client=client)
+    return 0.0 if allowed else int(wait_ms) / 1000
+
+
+def window_take(*, limits: list[WindowLimit], fail_open: bool = True) -> int | None:
+    """Record one attempt against every limit if all have room: None when it passes, else the whole
+    seconds until it would pass. When the store is down: None if ``fail_open``, else refused."""
+    global _last_warning
+    now = clock()
+    try:
+        wait = _redis_window_take(limits, now) if _uses_redis() else _local_windows.take(limits, now)
+    except Exception as exc:  # Redis down
+        if time.monotonic() - _last_warning > 10:
+            _last_warning = time.monotonic()
+            logger.warning("rate limiter unavailable", extra={"error": type(exc).__name__, "allowing": fail_open})
+        return None if fail_open else max(1, math.ceil(max(limit.window_seconds for limit in limits)))
+    return None if wait <= 0 else max(1, math.ceil(wait))

@@ -53,6 +53,22 @@ class MetadataField(serializers.Field):
         return dict(value or {})
 
 
+@extend_schema_field(
+    {
+        "type": "string",
+        "pattern": "^[A-Za-z]{3}$",
+        "description": "ISO 4217 code (e.g. usd, EUR), any case; the processor's own currency rules apply.",
+    }
+)
+class CurrencyField(serializers.CharField):
+    """A three-letter ISO 4217 code as sent; whether it is a currency (and one the processor takes)
+    is the service's check (``gateway.money.currency_validate``)."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 3)
+        super().__init__(**kwargs)
+
+
 @extend_schema_field(OpenApiTypes.INT64)
 class MinorUnitsField(serializers.Field):
     """A JSON integer; strings, floats and booleans are refused (bounds are the service's job)."""
@@ -68,13 +84,28 @@ class MinorUnitsField(serializers.Field):
         return value
 
 
+def refuse_non_strings(serializer: serializers.Serializer, data: Any) -> None:
+    """DRF's CharField (and Email/URL/Regex fields) turns ``0`` into ``"0"``; the schema says string,
+    so a number, list or object sent for one is a 400 naming the parameter."""
+    if not isinstance(data, dict):
+        return
+    for name, field in serializer.fields.items():
+        value = data.get(name)
+        if isinstance(field, serializers.CharField) and value is not None and not isinstance(value, str):
+            raise serializers.ValidationError({name: ErrorDetail("Must be a string.", code="invalid")})
+
+
 class StrictSerializer(serializers.Serializer):
     """Refuses parameters it does not declare, so ids, owners, timestamps or security fields
-    cannot be mass-assigned, and a typo is an error instead of a silent no-op.
+    cannot be mass-assigned, and a typo is an error instead of a silent no-op; and strings that
+    are not strings (``refuse_non_strings``).
 
     The refusal is a validation error (400, ``param`` = the parameter, nothing executed, so the
     idempotency layer keeps no key).
     """
+
+    # The OpenAPI schema says so (``additionalProperties: false``; gateway.schema).
+    refuses_unknown_fields = True
 
     # The error code of an unknown parameter. The payments API has answered Stripe's
     # ``parameter_unknown`` from the start, the customers and webhook-endpoint APIs
@@ -88,4 +119,22 @@ class StrictSerializer(serializers.Serializer):
                 if key not in writable:
                     detail = ErrorDetail("Received unknown parameter.", code=self.unknown_parameter_code)
                     raise serializers.ValidationError({key: detail})
+        refuse_non_strings(self, data)
         return super().to_internal_value(data)
+
+
+def constant_field(value: str | bool, **kwargs) -> serializers.Field:
+    """A field that is always ``value`` (an object's ``"object"`` name, ``deleted: true``): a one-value enum."""
+    return serializers.ChoiceField(choices=[value], **kwargs)
+
+
+def deleted_object_serializer(object_name: str, component_name: str) -> type[serializers.Serializer]:
+    """The answer of a DELETE (200, like Stripe): ``{"id", "object": <name>, "deleted": true}``."""
+
+    class DeletedSerializer(serializers.Serializer):
+        id = serializers.CharField()
+        object = constant_field(object_name)
+        deleted = constant_field(True)
+
+    DeletedSerializer.__name__ = DeletedSerializer.__qualname__ = component_name
+    return DeletedSerializer

@@ -10,7 +10,7 @@ from rest_framework import serializers
 from gateway.errors import InvalidRequest
 from gateway.money import MAX_AMOUNT
 from gateway.pagination import list_envelope_serializer
-from gateway.serializers import MetadataField, MinorUnitsField
+from gateway.serializers import CurrencyField, MetadataField, MinorUnitsField, refuse_non_strings
 
 from .models import MAX_LINE_QUANTITY, MAX_LINES, Order, OrderLine, OrderStatus
 
@@ -45,17 +45,25 @@ class StrictIntegerField(MinorUnitsField):
 
 
 class OrderLineInputSerializer(serializers.Serializer):
+    refuses_unknown_fields = True  # OrderCreateSerializer refuses them
+
     sku = serializers.CharField(max_length=100)
     name = serializers.CharField(max_length=250)
     quantity = StrictIntegerField(help_text=f"1 to {MAX_LINE_QUANTITY}.")
     unit_amount = MinorUnitsField(help_text=f"Minor units, 0 to {MAX_AMOUNT}.")
 
+    def to_internal_value(self, data):
+        refuse_non_strings(self, data)
+        return super().to_internal_value(data)
+
 
 class OrderCreateSerializer(serializers.Serializer):
+    refuses_unknown_fields = True  # _refuse_unexpected_keys
+
     customer = serializers.CharField(
         max_length=40, help_text="Id of a customer of this merchant, in the mode of the key (test or live)."
     )
-    currency = serializers.CharField(max_length=3, help_text="ISO 4217 code.")
+    currency = CurrencyField()
     lines = serializers.ListField(
         child=OrderLineInputSerializer(), min_length=1, max_length=MAX_LINES, help_text=f"1 to {MAX_LINES} lines."
     )
@@ -70,6 +78,7 @@ class OrderCreateSerializer(serializers.Serializer):
             line_fields = set(OrderLineInputSerializer().fields)
             for index, line in enumerate(lines[:MAX_LINES]):
                 _refuse_unexpected_keys(line, line_fields, _COMPUTED_LINE_FIELDS, prefix=f"lines[{index}].")
+        refuse_non_strings(self, data)
         return super().to_internal_value(data)
 
 

@@ -32,7 +32,7 @@ ORDER_LIST_PARAMETERS = [
 
 def _status_param(params) -> str | None:
     value = params.get("status")
-    if value in (None, ""):
+    if value is None:  # an empty value is not absent: it is refused below
         return None
     if value not in OrderStatus.values:
         raise InvalidRequest(

@@ -11,12 +11,20 @@ checked by the services (which admin and other apps call too).
 
 from typing import Any
 
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from gateway.pagination import list_envelope_serializer
-from gateway.serializers import MetadataField, MinorUnitsField, StrictSerializer
+from gateway.serializers import (
+    CurrencyField,
+    MetadataField,
+    MinorUnitsField,
+    StrictSerializer,
+    constant_field,
+    deleted_object_serializer,
+)
 
 from .inputs import CANCELLATION_REASONS
 from .models import (
@@ -144,25 +152,48 @@ class StrictBooleanField(serializers.Field):
 class CardInputSerializer(serializers.Serializer):
     """Schema only: the card is validated by ``payments.cards`` inside the service."""
 
+    refuses_unknown_fields = True  # payments.inputs._card_parse
+
     number = serializers.CharField(help_text="The card number (digits; spaces and dashes allowed).")
     exp_month = serializers.IntegerField(min_value=1, max_value=12)
     exp_year = serializers.IntegerField(help_text="Four digits (two are read as 20xx).")
     cvc = serializers.CharField(help_text="3 digits (4 for Amex). Used for this one authorization, never stored.")
 
 
-class PaymentMethodObjectInputSerializer(serializers.Serializer):
-    type = serializers.ChoiceField(choices=PaymentMethodType.choices)
-    card = CardInputSerializer(required=False, help_text="Required when type is card.")
+class CardPaymentMethodInputSerializer(serializers.Serializer):
+    """Schema only (``payments.inputs.payment_method_parse`` checks it): a card, used for this payment."""
+
+    refuses_unknown_fields = True
+    type = constant_field(PaymentMethodType.CARD.value)
+    card = CardInputSerializer()
 
 
-@extend_schema_field(
-    {
-        "oneOf": [
-            {"type": "string", "description": "Id (pm_...) of a payment method saved for the payment's customer."},
-            {"$ref": "#/components/schemas/PaymentMethodObjectInputRequest"},
-        ]
-    }
-)
+class PaypalPaymentMethodInputSerializer(serializers.Serializer):
+    """Schema only: PayPal; the customer approves on PayPal's page (``next_action``)."""
+
+    refuses_unknown_fields = True
+    type = constant_field(PaymentMethodType.PAYPAL.value)
+
+
+class PaymentMethodInputFieldSchema(OpenApiSerializerFieldExtension):
+    """``payment_method``: a saved method's id or a card / PayPal object, each a component."""
+
+    target_class = "payments.serializers.PaymentMethodInputField"
+
+    def map_serializer_field(self, auto_schema, direction):
+        return {
+            "oneOf": [
+                {
+                    "type": "string",
+                    "pattern": "^pm_",
+                    "description": "Id (pm_...) of a payment method saved for the payment's customer.",
+                },
+                auto_schema.resolve_serializer(CardPaymentMethodInputSerializer, direction).ref,
+                auto_schema.resolve_serializer(PaypalPaymentMethodInputSerializer, direction).ref,
+            ]
+        }
+
+
 class PaymentMethodInputField(serializers.Field):
     """A saved method's id, or ``{"type": "card", "card": {...}}`` / ``{"type": "paypal"}``.
 
@@ -191,7 +222,7 @@ class PaymentsInputSerializer(StrictSerializer):
 
 class PaymentCreateSerializer(PaymentsInputSerializer):
     amount = MinorUnitsField(required=False, help_text="Minor units. With an order: its outstanding total (default).")
-    currency = serializers.CharField(required=False, max_length=3, help_text="ISO 4217. With an order: its currency.")
+    currency = CurrencyField(required=False, help_text="ISO 4217, any case. With an order: its currency.")
     capture_method = serializers.ChoiceField(choices=CaptureMethod.choices, required=False, default="automatic")
     order = serializers.CharField(required=False, max_length=40, help_text="Id of an order of this merchant to pay.")
     customer = serializers.CharField(required=False, max_length=40, help_text="Id of a customer of this merchant.")
@@ -347,10 +378,7 @@ class PaymentMethodSerializer(_DelegatingSerializer):
     created = serializers.IntegerField()
 
 
-class PaymentMethodDeletedSerializer(serializers.Serializer):
-    id = serializers.CharField()
-    object = serializers.CharField(default="payment_method")
-    deleted = serializers.BooleanField()
+PaymentMethodDeletedSerializer = deleted_object_serializer("payment_method", "PaymentMethodDeletedSerializer")
 
 
 class PaymentErrorWithPaymentSerializer(serializers.Serializer):

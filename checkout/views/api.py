@@ -1,7 +1,7 @@
 """``/v1/checkout/sessions``: the merchant's server creates, reads, lists and expires sessions
 (secret key; ``GatewayAPIView``: rate limit, authentication, permissions, idempotency)."""
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.response import Response
 
@@ -37,7 +37,7 @@ def _refused_before_executing(request) -> None:
 
 def _status_param(params) -> str | None:
     value = params.get("status")
-    if value in (None, ""):
+    if value is None:  # an empty value is not absent: it is refused below
         return None
     if value not in SessionStatus.values:
         raise InvalidRequest(
@@ -54,6 +54,19 @@ class CheckoutSessionsView(GatewayAPIView):
         "`line_items`. Send the customer to `url`: they pay on the gateway's page, then land on `success_url`; "
         "`checkout.session.completed` tells your server. Idempotent with `Idempotency-Key`.",
         request=CheckoutSessionCreateSerializer,
+        examples=[
+            OpenApiExample(
+                "An amount with its line items",
+                value={
+                    "amount": 2500,
+                    "currency": "usd",
+                    "line_items": [{"description": "Green tea", "quantity": 2, "amount": 2500}],
+                    "success_url": "https://shop.example.com/thanks",
+                    "cancel_url": "https://shop.example.com/cart",
+                },
+                request_only=True,
+            )
+        ],
         responses={201: CheckoutSessionSerializer},
         tags=TAGS,
     )

@@ -168,11 +168,19 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "gateway.schema.links_postprocess",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "OrderStatusEnum": "orders.models.OrderStatus",
         "PaymentStatusEnum": "payments.models.PaymentStatus",
+        # A checkout session's payment_status would otherwise take the name above (and the payments' place).
+        "CheckoutSessionPaymentStatusEnum": "checkout.models.SessionPaymentStatus",
         "CaptureMethodEnum": "payments.models.CaptureMethod",
         "PaymentMethodTypeEnum": "payments.models.PaymentMethodType",
+        "CardPaymentMethodTypeEnum": ["card"],
+        "PaypalPaymentMethodTypeEnum": ["paypal"],
     },
 }
 
@@ -251,6 +259,7 @@ if EMBEDDED_MODE:
     )
 
 # --- Per-app settings: each app owns one module (and adds its periodic tasks to BEAT_SCHEDULE_<APP>) ---
+from .app_audit import *  # noqa: E402,F403
 from .app_checkout import *  # noqa: E402,F403
 from .app_customers import *  # noqa: E402,F403
 from .app_events import *  # noqa: E402,F403

@@ -3,7 +3,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from django.http import HttpResponse, HttpResponseRedirect
 from django.utils.html import format_html
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -102,9 +102,13 @@ class PaymentsAPIView(GatewayAPIView):
         return super().handle_exception(exc)
 
 
+# The sandbox's test card that succeeds (docs/sandbox): the schema's examples create real payments.
+TEST_CARD = {"type": "card", "card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2034, "cvc": "123"}}
+
+
 def _status_param(params) -> str | None:
     value = params.get("status")
-    if value in (None, ""):
+    if value is None:  # an empty value is not absent: it is refused below
         return None
     if value not in PaymentStatus.values:
         raise InvalidRequest(
@@ -139,6 +143,29 @@ class PaymentsView(PaymentsAPIView):
         "`Idempotency-Key`: a retry never charges twice. A retry after the first request died (timeout, 5xx, "
         "crash) answers with the payment it created, in its current state (`Idempotent-Replayed: true`).",
         request=PaymentCreateSerializer,
+        examples=[
+            OpenApiExample(
+                "Card, charged at once (a sandbox test card)",
+                value={"amount": 2500, "currency": "usd", "payment_method": TEST_CARD, "confirm": True},
+                request_only=True,
+            ),
+            OpenApiExample(
+                "Card, authorized now and captured later",
+                value={
+                    "amount": 2500,
+                    "currency": "eur",
+                    "payment_method": TEST_CARD,
+                    "confirm": True,
+                    "capture_method": "manual",
+                },
+                request_only=True,
+            ),
+            OpenApiExample(
+                "Created now, confirmed later",
+                value={"amount": 1000, "currency": "usd", "metadata": {"order_ref": "A-1001"}},
+                request_only=True,
+            ),
+        ],
         responses={201: PaymentSerializer, **_CONFIRM_RESPONSES},
         tags=PAYMENT_TAGS,
     )
@@ -209,6 +236,7 @@ class PaymentConfirmView(PaymentsAPIView):
         description="From `requires_payment_method` or `requires_confirmation`; otherwise 409 "
         "`payment_unexpected_state`. Without `payment_method`, the attached one is used.",
         request=PaymentConfirmSerializer,
+        examples=[OpenApiExample("With a card", value={"payment_method": TEST_CARD}, request_only=True)],
         responses={200: PaymentSerializer, **_CONFIRM_RESPONSES},
         tags=PAYMENT_TAGS,
     )
@@ -438,7 +466,7 @@ class MyPaymentMethodDetailView(PaymentsAPIView):
         operation_id="me_payment_methods_delete",
         summary="Remove a saved payment method",
         description="It can no longer pay; the stored card is erased from the vault.",
-        responses=PaymentMethodDeletedSerializer,
+        responses={200: PaymentMethodDeletedSerializer},
         tags=METHOD_TAGS,
     )
     def delete(self, request, payment_method_id: str):

@@ -1,5 +1,4 @@
 import time
-from types import SimpleNamespace
 
 import pytest
 from django.core.cache import caches
@@ -35,16 +34,27 @@ def relaxed_login_limits(settings):
     return settings
 
 
-@pytest.fixture
-def frozen_login_window(monkeypatch):
-    """django-ratelimit counts in fixed windows of wall-clock time: a test whose attempts straddle
-    a window's end (the longer it runs on a busy machine, the likelier) starts a fresh count.
-    Its clock is frozen here, so every attempt of the test falls in one window."""
-    import django_ratelimit.core
+class LoginClock:
+    """The login limiter's clock, moved by the test (no sleeps)."""
 
-    now = int(time.time())
-    monkeypatch.setattr(django_ratelimit.core, "time", SimpleNamespace(time=lambda: now))
-    return now
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def login_clock(monkeypatch) -> LoginClock:
+    """Starts one second before a minute boundary, where a fixed window would reset."""
+    import gateway.ratelimit
+
+    clock = LoginClock((int(time.time()) // 60 + 1) * 60 - 1.0)
+    monkeypatch.setattr(gateway.ratelimit, "clock", clock)
+    return clock
 
 
 @pytest.fixture

@@ -169,10 +169,10 @@ def test_login_works_again_once_the_lock_expires(publishable_client, merchant_ke
     assert (customer.failed_login_count, customer.locked_until) == (0, None)
 
 
-# --- rate limits (django-ratelimit) -------------------------------------------------------------------
+# --- rate limits (sliding windows) -------------------------------------------------------------------
 
 
-def test_login_rate_limited_per_email(publishable_client, merchant_keys, password, settings, frozen_login_window):
+def test_login_rate_limited_per_email(publishable_client, merchant_keys, password, settings, login_clock):
     settings.CUSTOMER_LOGIN_RATE_PER_EMAIL = "3/m"
     CustomerFactory(merchant_id=merchant_keys.merchant_id, email="ada@example.com", password=password)
     CustomerFactory(merchant_id=merchant_keys.merchant_id, email="bob@example.com", password=password)
@@ -190,7 +190,7 @@ def test_login_rate_limited_per_email(publishable_client, merchant_keys, passwor
     assert CustomerSession.objects.count() == 1
 
 
-def test_login_rate_limited_per_client_ip(publishable_client, merchant_keys, password, settings, frozen_login_window):
+def test_login_rate_limited_per_client_ip(publishable_client, merchant_keys, password, settings, login_clock):
     settings.CUSTOMER_LOGIN_RATE_PER_IP = "3/m"
     CustomerFactory(merchant_id=merchant_keys.merchant_id, email="ada@example.com", password=password)
 
@@ -202,6 +202,50 @@ def test_login_rate_limited_per_client_ip(publishable_client, merchant_keys, pas
     assert limited.status_code == 429
     assert error_of(limited)["type"] == "rate_limit_error"
     assert elsewhere.status_code == 200
+
+
+@pytest.mark.parametrize("limit_by", ["ip", "email"])
+def test_login_limits_are_sliding_windows(publishable_client, merchant_keys, password, settings, login_clock, limit_by):
+    """No 60 s ever passes more attempts than the limit, even across a minute boundary."""
+    settings.CUSTOMER_LOGIN_RATE_PER_IP = "3/m" if limit_by == "ip" else "1000/m"
+    settings.CUSTOMER_LOGIN_RATE_PER_EMAIL = "3/m" if limit_by == "email" else "1000/m"
+    CustomerFactory(merchant_id=merchant_keys.merchant_id, email="ada@example.com", password=password)
+
+    def attempt() -> int:
+        return login(
+            publishable_client, email="ada@example.com", password="wrong!", REMOTE_ADDR="203.0.113.9"
+        ).status_code
+
+    # Given three attempts in the last second of a minute
+    before = [attempt() for _ in range(3)]
+    # When more come two seconds later (a new minute) and again 57 s after that (59 s after the first)
+    login_clock.advance(2)
+    after_boundary = [attempt() for _ in range(3)]
+    login_clock.advance(57)
+    still_inside = attempt()
+    # Then only once the first three are 60 s old do attempts pass again, as many as have left the window
+    login_clock.advance(1)
+    freed = [attempt() for _ in range(4)]
+
+    assert before == [401, 401, 401]
+    assert after_boundary == [429, 429, 429]
+    assert still_inside == 429
+    assert freed == [401, 401, 401, 429]
+
+
+def test_login_limit_retry_after_says_when_the_oldest_attempt_leaves_the_window(
+    publishable_client, merchant_keys, settings, login_clock
+):
+    settings.CUSTOMER_LOGIN_RATE_PER_IP = "2/m"
+    login(publishable_client, email="x@example.com", password="x", REMOTE_ADDR="203.0.113.10")
+    login_clock.advance(20)
+    login(publishable_client, email="y@example.com", password="x", REMOTE_ADDR="203.0.113.10")
+    login_clock.advance(15)
+
+    limited = login(publishable_client, email="z@example.com", password="x", REMOTE_ADDR="203.0.113.10")
+
+    assert limited.status_code == 429
+    assert limited["Retry-After"] == "25"
 
 
 # --- authentication with the token ---------------------------------------------------------------------

@@ -13,7 +13,8 @@ def test_schema_is_served_and_documents_errors_and_auth(api_client):
     operation = schema["paths"]["/v1/account"]["get"]
     assert {"401", "403", "429", "500"} <= set(operation["responses"])
     assert operation["responses"]["401"]["content"]["application/json"]["schema"]["$ref"].endswith("/Error")
-    assert schema["components"]["securitySchemes"]["apiKey"]["scheme"] == "bearer"
+    schemes = schema["components"]["securitySchemes"]
+    assert {schemes[name]["scheme"] for name in ("secretKey", "publishableKey", "customerToken")} == {"bearer"}
 
 
 @pytest.mark.django_db

@@ -32,6 +32,7 @@ def test_admin_creates_a_key_shown_once_and_revokes_it(admin_client_logged_in, m
         follow=True,
     )
     message = next(str(m) for m in response.context["messages"] if "sk_test_" in str(m))
+    assert "no-store" in response["Cache-Control"]  # the page showing the new key is never stored
     raw_key = message.split("sk_test_")[1].split(" ")[0]
     raw_key = "sk_test_" + raw_key
     new_key = ApiKey.objects.exclude(id__in=before).get()

@@ -63,8 +63,11 @@ def stack(tmp_path_factory):
             "ORDER_NOTIFICATION_STALE_SECONDS": "10",
             "LEDGER_VERIFY_INTERVAL_SECONDS": "0",
             # A key held by a killed instance's request is taken over by a retry after this (every
-            # request here is far shorter: the sandbox answers in milliseconds).
+            # request here is far shorter: the sandbox answers in milliseconds); the processors'
+            # timeouts stay within it (two calls of 2 + 5 s), as processor accounts require.
             "IDEMPOTENCY_REQUEST_DEADLINE_SECONDS": "15",
+            "PROCESSOR_CONNECT_TIMEOUT": "2",
+            "PROCESSOR_READ_TIMEOUT": "5",
         },
     )
     stack = Stack(config)
