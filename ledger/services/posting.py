@@ -243,19 +243,15 @@ def _rules_check(
     def total(*kinds: str) -> int:
         return sum(e.amount for e in history if e.kind in kinds)
 
-    def disputed_amount(kinds: tuple[str, ...]) -> int:
-        # An entry's amount includes its fee; the disputed part is on the disputes account.
-        return sum(entry_account_movement(e, AccountCode.DISPUTES) for e in history if e.kind in kinds)
-
     if kind == EntryKind.REFUND:
+        # A refund is booked once the processor made it, so the books record it even over money
+        # a dispute holds (payments refuses to ask for that: ``_refund_reserve``); only more than
+        # was ever captured is impossible.
         captured, refunded = total(EntryKind.CAPTURE), total(EntryKind.REFUND)
-        # Money the processor withdrew for disputes (and has not reinstated) cannot be refunded too.
-        held = disputed_amount((EntryKind.DISPUTE,)) - disputed_amount((EntryKind.DISPUTE_REVERSAL,))
-        if refunded + amount > captured - held:
+        if refunded + amount > captured:
             raise LedgerPostingError(
                 f"Refund {operation_ref} of {amount} {currency} exceeds what payment {payment_id} has left "
-                f"in the ledger ({captured - refunded - held} {currency})"
-                + (f"; {held} {currency} is held by disputes." if held else ".")
+                f"in the ledger ({captured - refunded} {currency})."
             )
     elif kind == EntryKind.DISPUTE:
         # The processor decides a dispute (and withdraws even when the payment was refunded): the
