@@ -1,4 +1,4 @@
-"""The disputes app's one row lock. Order: payment (payments.locks, through
+"""The disputes app's one row lock. Order: the payment's order, then the payment (payments.locks, through
 ``payments.services.payment_dispute_apply``) -> dispute -> ledger."""
 
 from .models import Dispute

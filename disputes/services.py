@@ -2,10 +2,10 @@
 dispute; the dispute is then *read from the processor* (``Connector.dispute``) and that answer is
 applied, never the notification's body (as payments treat webhooks: triggers, not verdicts).
 
-One transaction per change, in the lock order payment -> dispute -> ledger
-(``payments.services.payment_dispute_apply`` locks the payment and calls back): the dispute row,
-the ledger posting (``disputes.books``), its event (``dispute.created|updated|closed``) and the
-payment's ``disputed``/``amount_disputed``.
+One transaction per change, in the lock order order -> payment -> dispute -> ledger
+(``payments.services.payment_dispute_apply`` locks the order and the payment and calls back): the dispute row,
+the ledger posting (``disputes.books``), its event (``dispute.created|updated|closed``), the
+payment's ``disputed``/``amount_disputed`` and its order's ``amount_disputed``.
 """
 
 import logging

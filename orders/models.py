@@ -32,8 +32,8 @@ MAX_LINE_QUANTITY = 1_000_000
 class Order(models.Model):
     """What a customer pays for. Amounts are minor units of ``currency``.
 
-    ``subtotal`` and ``total`` are computed by the server from the lines; ``amount_paid`` and
-    ``amount_refunded`` are moved only by the payments app through ``orders.services``.
+    ``subtotal`` and ``total`` are computed by the server from the lines; ``amount_paid``,
+    ``amount_refunded`` and ``amount_disputed`` are moved only by the payments app through ``orders.services``.
     """
 
     Status = OrderStatus
@@ -50,6 +50,10 @@ class Order(models.Model):
     total = models.BigIntegerField()
     amount_paid = models.BigIntegerField(default=0)
     amount_refunded = models.BigIntegerField(default=0)
+    # What the processors hold back for disputes on this order's payments (open or lost
+    # chargebacks), set by payments through ``order_record_dispute``. Not a state: a disputed order
+    # keeps its status.
+    amount_disputed = models.BigIntegerField(default=0)
     metadata = models.JSONField(default=dict, blank=True)
     paid_at = models.DateTimeField(null=True, blank=True)
     fulfilled_at = models.DateTimeField(null=True, blank=True)
@@ -86,6 +90,10 @@ class Order(models.Model):
             models.CheckConstraint(
                 condition=Q(amount_refunded__gte=0, amount_refunded__lte=F("amount_paid")),
                 name="order_amount_refunded_within_paid",
+            ),
+            models.CheckConstraint(
+                condition=Q(amount_disputed__gte=0, amount_disputed__lte=F("amount_paid")),
+                name="order_amount_disputed_within_paid",
             ),
         ]
 

@@ -15,7 +15,15 @@ from gateway.serializers import CurrencyField, MetadataField, MinorUnitsField, r
 from .models import MAX_LINE_QUANTITY, MAX_LINES, Order, OrderLine, OrderStatus
 
 # Computed by the server: a client sending them is told so instead of being silently ignored.
-_COMPUTED_ORDER_FIELDS = ("subtotal", "total", "amount_paid", "amount_refunded", "amount_outstanding", "status")
+_COMPUTED_ORDER_FIELDS = (
+    "subtotal",
+    "total",
+    "amount_paid",
+    "amount_refunded",
+    "amount_disputed",
+    "amount_outstanding",
+    "status",
+)
 _COMPUTED_LINE_FIELDS = ("amount",)
 
 
@@ -112,6 +120,9 @@ class OrderSerializer(serializers.ModelSerializer):
     total = MinorUnitsField(help_text="subtotal + shipping_amount + tax_amount.")
     amount_paid = MinorUnitsField()
     amount_refunded = MinorUnitsField()
+    amount_disputed = MinorUnitsField(
+        help_text="Held back by the processors for disputes (chargebacks) on this order's payments, open or lost."
+    )
     amount_outstanding = MinorUnitsField(help_text="total - amount_paid; 0 once canceled.")
     metadata = MetadataField()
     status_transitions = serializers.SerializerMethodField()
@@ -134,6 +145,7 @@ class OrderSerializer(serializers.ModelSerializer):
             "total",
             "amount_paid",
             "amount_refunded",
+            "amount_disputed",
             "amount_outstanding",
             "metadata",
             "status_transitions",

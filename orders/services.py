@@ -3,7 +3,8 @@ event (``events.services.event_record``), the customer notification row, the cac
 the notification task (both after commit).
 
 The payments app drives the paid and refunded transitions through ``order_lock`` +
-``order_mark_paid`` / ``order_record_refund``, never by writing the order's fields.
+``order_mark_paid`` / ``order_record_refund``, and shows disputes through ``order_record_dispute``,
+never by writing the order's fields.
 """
 
 import logging
@@ -273,6 +274,30 @@ def order_record_refund(*, order: Order, amount: int) -> Order:
     order.status = to_status
     kind = NotificationKind.REFUNDED if to_status == OrderStatus.REFUNDED else NotificationKind.PARTIALLY_REFUNDED
     return _order_changed(order, fields=["amount_refunded", "status"], event=kind)
+
+
+def order_record_dispute(*, order: Order, amount_disputed: int) -> Order:
+    """Set what the processors hold back for disputes on the payments of an order the caller locked
+    (``order_lock``) in this transaction: the sum of its payments' ``amount_disputed``.
+
+    A dispute is not a state: the status stays. A change writes ``order.updated`` (merchants hear
+    of it; the customer gets no e-mail: the chargeback is theirs). No change writes nothing.
+    """
+    _require_atomic("order_record_dispute")
+    if isinstance(amount_disputed, bool) or not isinstance(amount_disputed, int) or amount_disputed < 0:
+        raise ValueError(f"amount_disputed must be a non-negative integer, not {amount_disputed!r}")
+    if amount_disputed > order.amount_paid:
+        # A processor cannot hold back more than it charged (the ledger refuses such a dispute and
+        # the disputes app flags it for an operator): the order shows at most what was paid.
+        logger.warning(
+            "disputed amount above the order's paid amount; shown capped",
+            extra={"order": order.id, "amount_disputed": amount_disputed, "amount_paid": order.amount_paid},
+        )
+        amount_disputed = order.amount_paid
+    if amount_disputed == order.amount_disputed:
+        return order
+    order.amount_disputed = amount_disputed
+    return _order_changed(order, fields=["amount_disputed"], event="updated", notify=False)
 
 
 # --- notifications ---------------------------------------------------------------------------

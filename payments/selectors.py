@@ -7,9 +7,9 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Q, QuerySet, TextField
+from django.db.models import OuterRef, Q, QuerySet, Subquery, TextField
 from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Cast
+from django.db.models.functions import Cast, Coalesce
 from django.utils import timezone
 
 from gateway.errors import not_found
@@ -18,6 +18,7 @@ from .cache import PAYMENT_CACHE
 from .models import (
     ORDER_BLOCKING_STATUSES,
     UNRESOLVED_ATTEMPT_STATUSES,
+    AttemptOperation,
     AttemptStatus,
     Payment,
     PaymentAttempt,
@@ -223,7 +224,7 @@ class SettledCharge:
     currency: str
     amount_received: int  # what we booked as captured
     status: str
-    created: datetime
+    created: datetime  # when it was captured (its capture attempt's time, else its creation)
     # Every id the processor may know this payment's charge by: the payment's and its attempts'
     # processor references, and our attempt ids (sent as its idempotency key / metadata / custom_id).
     processor_references: frozenset[str]
@@ -253,7 +254,11 @@ def reconciliation_charges(
     captured_until: datetime | None = None,
 ) -> list[SettledCharge]:
     """The merchant's payments at this account that a settlement names (by the processor's id or
-    ours), plus those created in [captured_since, captured_until) that received money."""
+    ours), plus those captured in [captured_since, captured_until) that received money.
+
+    A payment is captured when its succeeded capture attempt was made (a manual capture, days after
+    the authorization), else when it was created (captured at once): the day the processor books
+    the charge, so a late capture is not missing from its authorization's day."""
     refs, ours = [r for r in processor_references if r], [r for r in gateway_references if r]
     attempts = PaymentAttempt.objects.filter(merchant_id=merchant_id, processor_account_id=processor_account_id)
     named = attempts.filter(Q(processor_reference__in=refs) | Q(pk__in=ours)).values("payment_id")
@@ -262,10 +267,18 @@ def reconciliation_charges(
         match |= Q(
             processor_account_id=processor_account_id,
             amount_received__gt=0,
-            created__gte=captured_since,
-            created__lt=captured_until,
+            captured_at__gte=captured_since,
+            captured_at__lt=captured_until,
         )
-    payments = list(Payment.objects.filter(merchant_id=merchant_id, livemode=livemode).filter(match).order_by("id"))
+    capture_attempts = PaymentAttempt.objects.filter(
+        payment_id=OuterRef("pk"), operation=AttemptOperation.CAPTURE, status=AttemptStatus.SUCCEEDED
+    ).order_by("-created")
+    payments = list(
+        Payment.objects.filter(merchant_id=merchant_id, livemode=livemode)
+        .annotate(captured_at=Coalesce(Subquery(capture_attempts.values("created")[:1]), "created"))
+        .filter(match)
+        .order_by("id")
+    )
     by_payment: dict[str, list[tuple[str, str, str]]] = {}
     for row in attempts.filter(payment_id__in=[p.id for p in payments]).values_list(
         "payment_id", "id", "processor_reference", "status"
@@ -277,7 +290,7 @@ def reconciliation_charges(
             currency=p.currency,
             amount_received=p.amount_received,
             status=p.status,
-            created=p.created,
+            created=p.captured_at,
             processor_references=frozenset({p.processor_reference} | {ref for _, ref, _ in by_payment.get(p.id, [])})
             - {""},
             gateway_references=frozenset(att_id for att_id, _, _ in by_payment.get(p.id, [])),

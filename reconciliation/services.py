@@ -101,7 +101,7 @@ def payouts_follow(*, scope: AccountScope, known: set[str], now: datetime | None
         try:
             followed.append(connector.payout(payout_id=payout_id, created=created))
         except NotImplementedError:
-            return followed  # this processor's payouts are final when reported (the sandbox's)
+            return followed  # a processor whose payouts are final when reported
         except SettlementUnavailable as error:
             logger.warning("payout could not be read again", extra={"payout": payout_id, "error": str(error)})
     return followed

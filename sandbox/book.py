@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.urls import reverse
+from django.utils import timezone
 
 from gateway.ids import new_id
 from gateway.money import CURRENCY_EXPONENTS, MAX_AMOUNT
@@ -174,6 +175,7 @@ def _authorized_fields(*, amount: int, capture: bool) -> dict:
         "status": Status.SUCCEEDED if capture else Status.REQUIRES_CAPTURE,
         "amount_authorized": amount,
         "amount_captured": amount if capture else 0,
+        "captured_at": timezone.now() if capture else None,
     }
 
 
@@ -230,6 +232,7 @@ def charge_capture(
     if amount > charge.amount_authorized:
         return _declined("amount_too_large", "Capture amount exceeds the authorized amount.")
     charge.amount_captured = amount
+    charge.captured_at = timezone.now()
     charge.status = Status.SUCCEEDED
     charge.capture_reference = reference
     charge.save()

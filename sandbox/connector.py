@@ -4,7 +4,14 @@ sandbox's own book (``sandbox.book``), every call passing through its failure in
 
 from datetime import datetime
 
-from processors.base import AuthorizeRequest, Connector, DisputeInfo, ProcessorResult, SettlementReport
+from processors.base import (
+    AuthorizeRequest,
+    Connector,
+    DisputeInfo,
+    ProcessorResult,
+    SettlementPayout,
+    SettlementReport,
+)
 from processors.registry import register
 
 from . import book, settlement
@@ -102,3 +109,7 @@ class SandboxConnector(Connector):
     def settlement_report(self, *, start: datetime, end: datetime) -> SettlementReport:
         # A report is not failure-injected: like status queries, it is how discrepancies are found.
         return settlement.settlement_report(merchant_id=self.merchant_id, start=start, end=end)
+
+    def payout(self, *, payout_id: str, created: datetime | None = None) -> SettlementPayout:
+        # Read by id as Stripe's GET /v1/payouts/{id}: how reconciliation sees it arrive.
+        return settlement.sandbox_payout(merchant_id=self.merchant_id, payout_id=payout_id)

@@ -48,6 +48,10 @@ class SandboxCharge(models.Model):
     void_reference = models.CharField(max_length=255, blank=True)
     # The disputed test card: a dispute opens once the charge is captured (sandbox.disputes).
     disputes_after_capture = models.BooleanField(default=False)
+    # When the money was captured: the settlement line's time (a manual capture settles on the day
+    # it is made, as a Stripe balance transaction does). Empty on rows made before it was kept:
+    # those captured at creation.
+    captured_at = models.DateTimeField(null=True, blank=True)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 
@@ -150,3 +154,31 @@ class SandboxDispute(models.Model):
 
     def __str__(self) -> str:
         return f"{self.id} {self.status}"
+
+
+class SandboxPayout(models.Model):
+    """A payout the sandbox made: once per account, currency and finished UTC day, of the net settled
+    up to its cut-off (the day's last second) less the earlier payouts. Made once, never changed
+    (the database refuses UPDATE and DELETE): later movements go into a later payout, as at a real
+    processor. Its status follows the clock (``sandbox.settlement``): ``in_transit`` until its
+    ``arrival``, one day after the cut-off, then ``paid``."""
+
+    merchant_id = models.CharField(max_length=40)
+    payout_id = models.CharField(max_length=40)  # sbpayout_<YYYYMMDD>_<CUR>
+    currency = models.CharField(max_length=3)
+    day = models.DateField()
+    amount = models.BigIntegerField()
+    cut_off = models.DateTimeField()  # the payout's creation time at the "processor"
+    arrival = models.DateTimeField()
+    made_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["day", "currency"]
+        constraints = [
+            models.UniqueConstraint(fields=["merchant_id", "currency", "day"], name="sandbox_payout_day_uniq"),
+            models.UniqueConstraint(fields=["merchant_id", "payout_id"], name="sandbox_payout_id_uniq"),
+            models.CheckConstraint(condition=models.Q(amount__gt=0), name="sandbox_payout_amount_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.payout_id} {self.amount} {self.currency}"

@@ -1,5 +1,7 @@
 """Reads of the sandbox app (the redirect pages; tests use them to look at the processor's book)."""
 
+from django.db.models import Q
+
 from .models import SandboxCharge, SandboxFaultPlan, SandboxRefund
 
 
@@ -21,6 +23,9 @@ def sandbox_fault_plan_remaining(*, merchant_id: str) -> int:
 
 def sandbox_merchants_active(*, since, until) -> list[str]:
     """Merchants (sandbox accounts) with a charge or refund booked in [since, until)."""
-    charged = SandboxCharge.objects.filter(created__gte=since, created__lt=until).values_list("merchant_id", flat=True)
+    # A charge settles when captured (a manual capture days after the charge was made).
+    charged = SandboxCharge.objects.filter(
+        Q(created__gte=since, created__lt=until) | Q(captured_at__gte=since, captured_at__lt=until)
+    ).values_list("merchant_id", flat=True)
     refunded = SandboxRefund.objects.filter(created__gte=since, created__lt=until).values_list("merchant_id", flat=True)
     return sorted(set(charged) | set(refunded))

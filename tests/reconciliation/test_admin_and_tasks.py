@@ -85,7 +85,7 @@ def test_staff_without_the_change_permission_cannot_resolve(client, discrepancy)
 def test_the_daily_task_reconciles_yesterday_for_each_account(merchant, pay, monkeypatch):
     payment = pay(2000)
     yesterday = datetime.now(tz=UTC) - timedelta(days=1)
-    SandboxCharge.objects.filter(id=payment.processor_reference).update(created=yesterday)
+    SandboxCharge.objects.filter(id=payment.processor_reference).update(created=yesterday, captured_at=yesterday)
     assert reconciliation_targets() == [(merchant.id, "sandbox")]
 
     assert tasks.reconcile_yesterday.delay().get() == 1  # eager in tests: the account's task ran too

@@ -50,8 +50,8 @@ def test_a_clean_day_is_all_matched_with_fees_and_payout_in_the_books(
     # Given a day of sandbox payments: three charges in two currencies and a partial refund
     first, second, euros = pay(2000), pay(5000), pay(1250, "eur")
     refund(second, 1500)
-    # and the day is over, so the sandbox has paid it out
-    monkeypatch.setattr("sandbox.settlement.clock", lambda: period[1] + timedelta(hours=1))
+    # and the day is over and a day more, so the sandbox has paid it out and the payouts arrived
+    monkeypatch.setattr("sandbox.settlement.clock", lambda: period[1] + timedelta(days=1, hours=1))
 
     # When finance reconciles the day with one command
     code, out = reconcile_json("--merchant", merchant.id, "--date", today)
@@ -157,8 +157,9 @@ def test_another_currency_at_the_processor_is_a_currency_mismatch(merchant, pay,
 
 def test_our_charge_missing_from_the_processors_day_is_missing_at_processor(merchant, pay, today):
     payment = pay(2000)
+    two_days_earlier = SandboxCharge.objects.get(id=payment.processor_reference).created - timedelta(days=2)
     SandboxCharge.objects.filter(id=payment.processor_reference).update(
-        created=SandboxCharge.objects.get(id=payment.processor_reference).created - timedelta(days=2)
+        created=two_days_earlier, captured_at=two_days_earlier
     )
     code, _ = run_reconcile("--merchant", merchant.id, "--date", today)
     [item] = items(Classification.MISSING_AT_PROCESSOR)
