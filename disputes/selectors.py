@@ -21,7 +21,7 @@ def dispute_list(
     disputes = Dispute.objects.filter(merchant_id=merchant_id, livemode=livemode)
     if payment_id:
         disputes = disputes.filter(payment_id=payment_id)
-    if status:
+    if status is not None:
         if status not in DISPUTE_STATUSES:
             raise InvalidRequest(f"status must be one of {', '.join(DISPUTE_STATUSES)}.", param="status")
         disputes = disputes.filter(status=status)

@@ -29,7 +29,7 @@ class DisputeListView(GatewayAPIView):
             merchant_id=request.auth.merchant_id,
             livemode=request.auth.livemode,
             payment_id=request.query_params.get("payment") or None,
-            status=request.query_params.get("status") or None,
+            status=request.query_params.get("status"),  # empty is not absent: refused (400)
         )
         return Response(
             paginate(

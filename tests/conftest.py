@@ -30,6 +30,33 @@ from tests.waiting import WAIT_SECONDS
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+def _flush_retrying_deadlocks():
+    """A transactional test's teardown flushes the database (TRUNCATE of every table). A real worker
+    or server process of the suite may still be writing (a webhook delivery after the test's last
+    assertion): PostgreSQL then breaks the deadlock by aborting one side, and if that is the
+    TRUNCATE the test's rows stay behind for the next test. The flush is retried instead."""
+    from django.core.management.base import CommandError
+    from django.db import OperationalError
+    from django.test import testcases
+
+    original = testcases.TransactionTestCase._fixture_teardown
+
+    def teardown(self):
+        for attempt in range(5):
+            try:
+                return original(self)
+            except (CommandError, OperationalError) as exc:
+                cause = f"{exc} {exc.__cause__}"
+                if "deadlock detected" not in cause or attempt == 4:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+
+    testcases.TransactionTestCase._fixture_teardown = teardown
+
+
+_flush_retrying_deadlocks()
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _no_session_state():
     """Every connection of the suite refuses SQL that would break behind PgBouncer (see session_state)."""

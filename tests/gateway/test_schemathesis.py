@@ -9,7 +9,7 @@ not ignored; deleted objects gone. Each operation is called with the credential 
 with Schemathesis' report (and a reproducing curl command per finding) in the assertion message.
 
 Bounded: ``MAX_EXAMPLES`` cases per operation and phase (300 stateful scenarios of at most 20 steps),
-a fixed seed, two workers: about 7,000 requests, 2-3 minutes on two cores (the whole test, gunicorn
+a fixed seed, one worker: about 7,000 requests, 3-4 minutes on two cores (the whole test, gunicorn
 included; measured 2m49s on a shared, loaded machine).
 """
 
@@ -37,7 +37,10 @@ VALID_BUT_REFUSED = [400, 402, 404, 409, 422, 429]
 
 CONFIG = """
 seed = {seed}
-workers = 2
+# One worker: CPython 3.11 before 3.11.8 can raise a spurious SystemError ("AST constructor
+# recursion depth mismatch", gh-106905) when threads parse source at once, which Hypothesis does
+# to describe lambdas; with two workers the gate failed on it now and then, not on the API.
+workers = 1
 
 [generation]
 max-examples = {max_examples}

@@ -57,6 +57,9 @@ def stack(tmp_path_factory):
             "PAYMENTS_SYNC_INTERVAL_SECONDS": "2",
             "PAYMENTS_INFLIGHT_TIMEOUT_SECONDS": "20",
             "PAYMENTS_SYNC_SCHEDULE_SECONDS": "5,5,5,5,5,5,5",
+            # A sync queued on a worker that is then killed is queued again after this (its message
+            # is lost with the worker): 600 s in production, too long for a test that kills one.
+            "PAYMENTS_SYNC_ENQUEUED_STALE_SECONDS": "10",
             "WEBHOOK_SWEEP_INTERVAL_SECONDS": "2",
             "WEBHOOK_STUCK_AFTER_SECONDS": "10",
             "ORDER_NOTIFICATION_REQUEUE_INTERVAL_SECONDS": "5",
