@@ -9,8 +9,10 @@
   ``refund_metadata[gateway_reference]``, ``automatic_payout_id``,
   ``automatic_payout_effective_at_utc``. Payouts are derived from ``automatic_payout_id`` (the
   report itemizes what each payout is made of; the payout's amount is the sum of the nets).
-* PayPal: a Transaction Search response (``GET /v1/reporting/transactions``, JSON, one page or a
-  list of pages) as saved from the API; ``processors.paypal.settlement`` reads it.
+* PayPal: the SFTP Settlement Report (``STL-yyyymmdd.sequence.version.CSV``), recognised by its
+  ``RH`` report header record (``paypal_settlement_report`` below); or a Transaction Search
+  response (``GET /v1/reporting/transactions``, JSON, one page or a list of pages) as saved from
+  the API, which ``processors.paypal.settlement`` reads.
 
 Amounts are converted with the processor's own currency rules (``processors/*/currencies.py``);
 a value that is not exact in the currency is refused, never rounded.
@@ -24,7 +26,8 @@ from pathlib import Path
 from gateway.errors import InvalidRequest
 from processors.base import SettlementKind, SettlementLine, SettlementPayout, SettlementReport
 from processors.currencies import CurrencyRefused
-from processors.paypal.settlement import transactions_report
+from processors.paypal.currencies import PAYPAL_CURRENCIES
+from processors.paypal.settlement import event_kind, transactions_report
 from processors.stripe.currencies import STRIPE_CURRENCIES
 
 STRIPE_REQUIRED = ("balance_transaction_id", "created_utc", "currency", "gross", "fee", "net", "reporting_category")
@@ -43,10 +46,16 @@ def settlement_file_read(*, path: str, processor: str, start: datetime, end: dat
     if processor == "stripe":
         return stripe_csv_report(text=text, start=start, end=end)
     if processor == "paypal":
+        if text.lstrip().startswith(("RH,", '"RH"')):  # the Settlement Report's first record
+            return paypal_settlement_report(text=text, start=start, end=end)
         try:
             payload = json.loads(text)
         except ValueError as error:
-            raise InvalidRequest(f"The PayPal file is not Transaction Search JSON: {error}", param="file") from None
+            raise InvalidRequest(
+                "The PayPal file is neither a Settlement Report (its first record is not the RH report header) "
+                f"nor Transaction Search JSON ({error}).",
+                param="file",
+            ) from None
         pages = payload if isinstance(payload, list) else [payload]
         return transactions_report(pages=pages, start=start, end=end)
     raise InvalidRequest(f"Settlement files are read for stripe and paypal, not {processor}.", param="file")
@@ -125,4 +134,151 @@ def stripe_csv_report(*, text: str, start: datetime, end: datetime) -> Settlemen
             for pid, (cur, amount, at) in sorted(payouts.items())
             if amount > 0
         ),
+    )
+
+
+# PayPal's Settlement Report, as documented in "Settlement Report Specification"
+# (https://developer.paypal.com/docs/reports/sftp-reports/settlement-report/, report version 9,
+# "Report format", "File structure", "Section data"): a CSV of records, each line's first field its
+# type: RH report header, FH file header, SH section header, CH column header (the section body's
+# column names), SB section body (one per transaction), SF section footer, SC section record count,
+# RF report footer, RC report record count, FF file footer. Money amounts are unsigned integers in
+# hundredths with no separator, whatever the currency ("100,00 yen and $100.00 USD are both
+# represented as 10000"), their direction in "Transaction Debit or Credit" / "Fee Debit or Credit"
+# (CR or DR). The columns are read by their CH names, not by position, as the spec adds columns
+# between versions (Store ID, Bank Reference ID, Credit ... fields).
+# Where the spec is silent, and so what we chose:
+# * it lists only transactions that affect the balance, without a status column: every SB row is
+#   taken as succeeded;
+# * date fields are shown in its sample as "yyyy/mm/dd hh:mm:ss +hhmm"; ISO 8601 is read too;
+# * it does not say what a record count that disagrees with the rows means: a file whose SC (per
+#   section) or RC (per report) count is not the number of SB rows, or that has no RF footer, is a
+#   truncated or altered file and is refused whole, like any row we cannot read.
+SRF_COLUMNS = (
+    "Transaction ID",
+    "PayPal Reference ID",
+    "Transaction Event Code",
+    "Transaction Initiation Date",
+    "Transaction Debit or Credit",
+    "Gross Transaction Amount",
+    "Gross Transaction Currency",
+    "Fee Debit or Credit",
+    "Fee Amount",
+    "Custom Field",
+)
+SRF_DIRECTIONS = {"CR": 1, "DR": -1}
+
+
+def _srf_refused(line: int, message: str) -> InvalidRequest:
+    return InvalidRequest(f"PayPal settlement report, line {line}: {message}", param="file")
+
+
+def _srf_amount(row: dict[str, str], amount: str, direction: str, currency: str, line: int) -> int:
+    """A signed amount in ISO minor units (credit to the merchant positive), exact or refused."""
+    value, sign = row.get(amount, "").strip() or "0", SRF_DIRECTIONS.get(row.get(direction, "").strip() or "CR")
+    if not value.isdigit() or sign is None:
+        raise _srf_refused(line, f"{amount} {value!r} / {direction} {row.get(direction)!r} is not an amount")
+    hundredths = int(value)
+    try:
+        PAYPAL_CURRENCIES.rule(currency)
+        minor = PAYPAL_CURRENCIES.from_decimal_string(f"{hundredths // 100}.{hundredths % 100:02d}", currency)
+    except (ValueError, CurrencyRefused) as error:
+        raise _srf_refused(line, f"{amount} {value} is not an exact {currency} amount ({error})") from None
+    return sign * minor
+
+
+def _srf_when(value: str, line: int) -> datetime:
+    text = value.strip()
+    for layout in ("%Y/%m/%d %H:%M:%S %z", "%Y-%m-%d %H:%M:%S %z"):
+        try:
+            return datetime.strptime(text, layout).astimezone(UTC)
+        except ValueError:
+            continue
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise _srf_refused(line, f"{value!r} is not a date and time") from None
+    if parsed.tzinfo is None:
+        raise _srf_refused(line, f"{value!r} has no time zone")
+    return parsed.astimezone(UTC)
+
+
+def paypal_settlement_report(*, text: str, start: datetime, end: datetime) -> SettlementReport:
+    """PayPal's SFTP Settlement Report as the normalised report; any unreadable record refuses it whole."""
+    lines: list[SettlementLine] = []
+    payouts: list[SettlementPayout] = []
+    columns: list[str] | None = None
+    section_rows = report_rows = 0
+    footer = False
+    for number, record in enumerate(csv.reader(text.splitlines()), start=1):
+        if not record or not any(field.strip() for field in record):
+            continue
+        kind, fields = record[0].strip(), record[1:]
+        if number == 1 and kind != "RH":
+            raise _srf_refused(number, "the first record is not the RH report header")
+        if kind == "SH":
+            columns, section_rows = None, 0
+        elif kind == "CH":
+            columns = [field.strip() for field in fields]
+            missing = [name for name in SRF_COLUMNS if name not in columns]
+            if missing:
+                raise _srf_refused(number, f"the CH column header lacks {', '.join(missing)}")
+        elif kind == "SB":
+            if columns is None:
+                raise _srf_refused(number, "an SB row before its CH column header")
+            section_rows, report_rows = section_rows + 1, report_rows + 1
+            row = dict(zip(columns, fields, strict=False))
+            _srf_row(row, number, lines, payouts)
+        elif kind in ("SC", "RC"):
+            counted = section_rows if kind == "SC" else report_rows
+            if not fields or fields[0].strip() != str(counted):
+                raise _srf_refused(number, f"{kind} counts {fields[:1]} rows, the file has {counted}")
+        elif kind == "RF":
+            footer = True
+        elif kind not in ("RH", "FH", "SF", "FF"):
+            raise _srf_refused(number, f"unknown record type {kind!r}")
+    if not footer:
+        raise InvalidRequest("The PayPal settlement report has no RF report footer: it is incomplete.", param="file")
+    return SettlementReport(processor="paypal", start=start, end=end, lines=tuple(lines), payouts=tuple(payouts))
+
+
+def _srf_row(row: dict[str, str], number: int, lines: list, payouts: list) -> None:
+    transaction_id = row["Transaction ID"].strip()
+    currency = row["Gross Transaction Currency"].strip().upper()
+    if not transaction_id or not currency:
+        raise _srf_refused(number, "a row without Transaction ID or Gross Transaction Currency")
+    fee_currency = (row.get("Fee Currency") or "").strip().upper()
+    if fee_currency and fee_currency != currency:
+        raise _srf_refused(number, f"a fee in {fee_currency} on a {currency} transaction")
+    amount = _srf_amount(row, "Gross Transaction Amount", "Transaction Debit or Credit", currency, number)
+    fee_credit = _srf_amount(row, "Fee Amount", "Fee Debit or Credit", currency, number)
+    created = _srf_when(row["Transaction Initiation Date"], number)
+    kind = event_kind(row["Transaction Event Code"].strip())  # the T-code mapping Transaction Search uses
+    if kind is None:  # T04xx: a withdrawal to the bank, the payout
+        completed = (row.get("Transaction Completion Date") or "").strip()
+        payouts.append(
+            SettlementPayout(
+                payout_id=transaction_id,
+                amount=-amount,
+                currency=currency,
+                status="paid",
+                created=created,
+                arrival=_srf_when(completed, number) if completed else None,
+            )
+        )
+        return
+    lines.append(
+        SettlementLine(
+            line_id=transaction_id,
+            kind=kind,
+            processor_reference=transaction_id,
+            amount=amount,
+            fee=-fee_credit,  # a fee PayPal keeps is a debit: positive here, as in the Transaction Search path
+            net=amount + fee_credit,
+            currency=currency,
+            created=created,
+            status="succeeded",
+            gateway_reference=row["Custom Field"].strip() or None,
+            charge_reference=row["PayPal Reference ID"].strip() or None,
+        )
     )

@@ -26,7 +26,7 @@ MAX_PAGES = 1000
 STATUSES = {"S": "succeeded", "P": "pending", "V": "reversed", "D": "failed"}
 
 
-def _kind(code: str) -> SettlementKind | None:
+def event_kind(code: str) -> SettlementKind | None:
     if code.startswith("T00"):
         return SettlementKind.CHARGE
     if code == "T1107":
@@ -73,7 +73,7 @@ def transactions_report(*, pages: list[dict[str, Any]], start: datetime, end: da
             fee, _ = _money(info.get("fee_amount"), "fee_amount")
             created = _when(info.get("transaction_initiation_date", ""))
             status = STATUSES.get(info.get("transaction_status", ""), "pending")
-            kind = _kind(str(info.get("transaction_event_code", "")))
+            kind = event_kind(str(info.get("transaction_event_code", "")))
             if kind is None:
                 payouts.append(
                     SettlementPayout(

@@ -334,3 +334,114 @@ def test_a_payout_the_books_refuse_is_an_item_and_the_run_still_completes(mercha
     assert (item.key, item.kind) == ("payout:po_1E", "payout") and "2500" in item.detail
     assert classes() == {Classification.MATCHED: 3, Classification.PAYOUT_REFUSED: 1}
     assert JournalEntry.objects.get(operation_ref="po_1E", kind=EntryKind.PAYOUT).amount == 2000
+
+
+SRF = FIXTURES / "STL-20260302.01.009.CSV"
+
+
+@pytest.fixture
+def paypal_books(merchant):
+    from processors.services import processor_account_create
+
+    account = processor_account_create(
+        merchant_id=merchant.id,
+        processor="paypal",
+        display_name="PayPal",
+        credentials={"client_id": "cid", "client_secret": "secret"},
+    )
+    dollars = our_payment(merchant, account, reference="8MC585209K746392H", amount=2000, attempt="att_pp_1")
+    yen = our_payment(merchant, account, reference="5TY05013RG002845M", amount=1000, currency="JPY", attempt="att_pp_2")
+    return account, dollars, yen
+
+
+def test_the_paypal_settlement_report_is_read_as_transaction_search_reads_the_same_day():
+    # Given the same day as an SFTP Settlement Report and as a saved Transaction Search answer
+    srf = settlement_file_read(path=str(SRF), processor="paypal", start=START, end=END)
+    search = settlement_file_read(
+        path=str(FIXTURES / "paypal_transactions_2026-03-02.json"), processor="paypal", start=START, end=END
+    )
+    # Then both are the same normalised report: 100000 hundredths of yen are 1000 JPY, the fee kept is
+    # positive, the refund negative, the T0400 withdrawal a payout
+    assert srf.lines == search.lines
+    assert [(p.payout_id, p.amount, p.currency, p.status) for p in srf.payouts] == [
+        ("9GS80322P28628837", 1000, "USD", "paid")
+    ]
+    assert {line.line_id: (line.amount, line.fee, line.net) for line in srf.lines} == {
+        "8MC585209K746392H": (2000, 99, 1901),
+        "1JU08902781691411": (-500, 0, -500),
+        "5TY05013RG002845M": (1000, 75, 925),
+    }
+
+
+def test_a_clean_day_in_the_paypal_settlement_report_is_all_matched_and_the_books_sum_to_it(merchant, paypal_books):
+    account, dollars, yen = paypal_books
+    our_refund(dollars, reference="1JU08902781691411", amount=500)
+
+    code, out = run_reconcile("--account", account.id, "--date", DAY, "--file", str(SRF))
+
+    assert code == 0, out
+    assert classes() == {Classification.MATCHED: 3}
+    fees = dict(JournalEntry.objects.filter(kind=EntryKind.FEE).values_list("payment_id", "amount"))
+    assert fees == {dollars.id: 99, yen.id: 75}
+    rows = {row.currency: row for row in ledger_report(merchant_id=merchant.id, since=START, until=END)}
+    report = settlement_file_read(path=str(SRF), processor="paypal", start=START, end=END)
+    for currency, row in rows.items():
+        lines = [line for line in report.lines if line.currency == currency]
+        assert row.fees == sum(line.fee for line in lines)
+        assert row.paid_out == sum(p.amount for p in report.payouts if p.currency == currency)
+    assert (rows["USD"].fees, rows["USD"].paid_out, rows["JPY"].fees) == (99, 1000, 75)
+
+    # A rerun of the same file changes nothing
+    items = sorted(ReconciliationItem.objects.values_list("id", "classification"))
+    entries = JournalEntry.objects.count()
+    assert run_reconcile("--account", account.id, "--date", DAY, "--file", str(SRF))[0] == 0
+    assert sorted(ReconciliationItem.objects.values_list("id", "classification")) == items
+    assert JournalEntry.objects.count() == entries
+
+
+def _with_unknown_sale(text: str) -> str:
+    unknown = (
+        '"SB","7XK12345AB1234567","","","","T0003","2026/03/02 09:00:00 +0000","2026/03/02 09:00:01 +0000",'
+        '"CR",900,"USD","DR",56,"USD","","stranger@example.com","",""\n'
+    )
+    text = text.replace('"SF"', unknown + '"SF"', 1)
+    return text.replace('"SC",4', '"SC",5').replace('"RC",4', '"RC",5')
+
+
+def test_a_sale_in_the_paypal_settlement_report_we_do_not_know_is_missing_in_gateway(tmp_path, merchant, paypal_books):
+    account, dollars, _yen = paypal_books
+    our_refund(dollars, reference="1JU08902781691411", amount=500)
+    path = tmp_path / "STL-20260302.01.009.CSV"
+    path.write_text(_with_unknown_sale(SRF.read_text()))
+
+    code, out = run_reconcile("--account", account.id, "--date", DAY, "--file", str(path))
+
+    assert code == 1, out
+    assert classes() == {Classification.MATCHED: 3, Classification.MISSING_IN_GATEWAY: 1}
+    [missing] = ReconciliationItem.objects.filter(classification=Classification.MISSING_IN_GATEWAY)
+    assert (missing.processor_amount, missing.processor_currency) == (900, "USD")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda t: t.replace('"RH",', '"XX",', 1), "RH report header"),
+        (lambda t: t.replace('"CR",2000,', '"CR",20.00,'), "is not an amount"),
+        (lambda t: t.replace("100000,", "100050,"), "not an exact JPY amount"),
+        (lambda t: t.replace('"SC",4', '"SC",3'), "SC counts"),
+        (lambda t: t[: t.index('"RF"')], "no RF report footer"),
+        (lambda t: t.replace('"Custom Field",', '"Custom",'), "lacks Custom Field"),
+        (lambda t: t.replace('"2026/03/02 06:00:00 +0000"', '"yesterday"'), "not a date"),
+    ],
+)
+def test_a_malformed_paypal_settlement_report_is_refused_and_changes_nothing(
+    tmp_path, merchant, paypal_books, change, message
+):
+    account, *_ = paypal_books
+    path = tmp_path / "STL-20260302.01.009.CSV"
+    path.write_text(change(SRF.read_text()))
+
+    code, out = run_reconcile("--account", account.id, "--date", DAY, "--file", str(path))
+
+    assert code == 1 and message in out, out
+    assert not ReconciliationItem.objects.exists() and not JournalEntry.objects.exists()

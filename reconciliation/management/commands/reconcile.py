@@ -40,7 +40,13 @@ class Command(AuditedCommand):
         parser.add_argument("--date", help="one UTC day, YYYY-MM-DD (default: yesterday)")
         parser.add_argument("--from", dest="first", help="first UTC day included, YYYY-MM-DD")
         parser.add_argument("--to", dest="last", help="last UTC day included, YYYY-MM-DD")
-        parser.add_argument("--file", help="a settlement file instead of the API (Stripe CSV, PayPal JSON)")
+        parser.add_argument(
+            "--file",
+            help=(
+                "a settlement file instead of the API "
+                "(Stripe CSV, PayPal Settlement Report CSV or Transaction Search JSON)"
+            ),
+        )
         parser.add_argument("--json", action="store_true", help="machine-readable output (minor units)")
 
     def handle(self, *args, **options):
