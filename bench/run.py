@@ -17,13 +17,15 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from base64 import urlsafe_b64encode
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from deploy.ports import reserve_port
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -42,9 +44,7 @@ CARD_BODY = {
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return reserve_port()
 
 
 def ensure_wrk() -> str:

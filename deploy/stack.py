@@ -40,6 +40,10 @@ from base64 import urlsafe_b64encode
 from dataclasses import dataclass, field
 from pathlib import Path
 
+if __package__ in (None, ""):  # run as a script (python deploy/stack.py): the project root on the path
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from deploy.ports import release_port, reserve_port
+
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
 PG_HOST, PG_PORT = "127.0.0.1", 5432
@@ -47,9 +51,8 @@ REDIS_BASE = "redis://127.0.0.1:6379"
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port for a server this stack starts, reserved against every other run (deploy/ports.py)."""
+    return reserve_port()
 
 
 def render(template: Path, values: dict[str, str]) -> str:
@@ -258,6 +261,8 @@ class Stack:
         state = self.run_dir / "stack.json"
         if state.exists():
             state.unlink()
+        for port in self.ports.values():
+            release_port(port)
 
     def __enter__(self) -> Stack:
         return self.up()

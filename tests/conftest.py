@@ -9,7 +9,6 @@
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from django.core.cache import cache
 from django.db import connection
 from rest_framework.test import APIClient
 
+from deploy.ports import reserve_port
 from merchants.services import merchant_create
 from tests.waiting import WAIT_SECONDS
 
@@ -142,9 +142,9 @@ def api_client() -> APIClient:
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port for a server started later, by another process: reserved against every other test run
+    and stack on the machine, and outside the kernel's ephemeral range (deploy/ports.py)."""
+    return reserve_port()
 
 
 def test_database_url() -> str:

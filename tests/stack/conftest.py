@@ -53,10 +53,15 @@ def stack(tmp_path_factory):
         prod_python=_prod_python(),
         sink_python=__import__("pathlib").Path(sys.executable),
         extra_env={
-            # The janitor on a short leash so crash tests see outcomes resolved within the test.
+            # The janitor on a short leash so crash tests see outcomes resolved within the test. A
+            # call a killed instance never sent is proved so by the sandbox's "not found", trusted
+            # once the operation is older than any request could still be running (two processor
+            # timeouts of 2 + 5 s, and a loaded machine): so the schedule must outlast that age, or
+            # such a payment is flagged for an operator instead (the schedule is a clock: 220 s).
             "PAYMENTS_SYNC_INTERVAL_SECONDS": "2",
             "PAYMENTS_INFLIGHT_TIMEOUT_SECONDS": "20",
-            "PAYMENTS_SYNC_SCHEDULE_SECONDS": "5,5,5,5,5,5,5",
+            "PAYMENTS_NOT_FOUND_MIN_AGE_SECONDS": "30",
+            "PAYMENTS_SYNC_SCHEDULE_SECONDS": "10,10,10,10,10,10,10,30,60,60",
             # A sync queued on a worker that is then killed is queued again after this (its message
             # is lost with the worker): 600 s in production, too long for a test that kills one.
             "PAYMENTS_SYNC_ENQUEUED_STALE_SECONDS": "10",
@@ -158,13 +163,15 @@ def merchant(stack) -> ApiClient:
     return merchant_client(stack, f"Merchant {uuid.uuid4().hex[:6]}")
 
 
-def wait_for(condition, *, timeout: float = 120, interval: float = 0.25, message: str = ""):
-    """Wait for a condition, not for a time: generous deadline, returns as soon as it holds."""
+def wait_for(condition, *, timeout: float = 120, interval: float = 0.25, message: str = "", detail=None):
+    """Wait for a condition, not for a time: generous deadline, returns as soon as it holds.
+    ``detail``: called on timeout, its value put in the failure (what was still missing)."""
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {message or condition}")
+            found = f": {detail()}" if detail else ""
+            raise AssertionError(f"timed out after {timeout} s waiting for {message or condition}{found}")
         time.sleep(interval)
