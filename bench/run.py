@@ -17,8 +17,11 @@ import json
 import os
 import secrets
 import shutil
+import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from base64 import urlsafe_b64encode
@@ -222,11 +225,75 @@ def main() -> int:
         )
     finally:
         stop(proc)
-    gunicorns = (
-        (f"gateway ({args.workers} sync)", (), args.workers),
-        ("gateway (3 gthread x4)", ("--worker-class", "gthread", "--threads", "4"), 3),
+    bouncer, bouncer_port = start_pgbouncer(pool_size=args.workers)
+    pooled_env = dict(
+        env, DATABASE_URL=f"postgres://postgres@127.0.0.1:{bouncer_port}/{GATEWAY_DB}", DB_TRANSACTION_POOLING="1"
     )
-    for name, extra, workers in gunicorns:
+    gunicorns = (
+        (f"gateway ({args.workers} sync)", (), args.workers, env),
+        ("gateway (3 gthread x4)", ("--worker-class", "gthread", "--threads", "4"), 3, env),
+        (f"gateway ({args.workers} sync) PgBouncer", (), args.workers, pooled_env),
+    )
+    try:
+        run_gateways(wrk, run, args, keys, gunicorns, results)
+    finally:
+        os.killpg(bouncer.pid, signal.SIGTERM)  # runuser and PgBouncer (its own process group)
+        bouncer.wait(timeout=20)
+
+    print(
+        f"\n{'target':<32} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'p99/p50':>8}"
+        f" {'CPU ms/req':>10} {'xacts/req':>9} {'non-2xx':>8}"
+    )
+    for name, stats in results.items():
+        cpu = f"{stats['cpu_ms']:.2f}" if "cpu_ms" in stats else "-"
+        xacts = f"{stats['xacts']:.2f}" if "xacts" in stats else "-"
+        print(
+            f"{name:<32} {stats['rps']:>9.1f} {stats['p50_us'] / 1000:>8.2f} {stats['p99_us'] / 1000:>8.2f}"
+            f" {stats['p99_us'] / max(stats['p50_us'], 1):>8.1f} {cpu:>10} {xacts:>9}"
+            f" {stats['non2xx'] + stats['socket_errors']:>8}"
+        )
+    sync = results[gunicorns[0][0]]
+    print(f"\ncreate+confirm ratio gateway/baseline: {sync['rps'] / results['baseline']['rps']:.2f} (target >= 0.20)")
+    print(f"  through PgBouncer (transaction pooling) / direct: {results[gunicorns[2][0]]['rps'] / sync['rps']:.2f}")
+    print(f"  gthread (3 x 4 threads) / sync: {results[gunicorns[1][0]]['rps'] / sync['rps']:.2f}")
+    print(
+        f"GET payment (cache hit) / bare Django view: "
+        f"{results['GET payment (cache hit)']['rps'] / results['bare Django view']['rps']:.2f} (target >= 0.80)"
+    )
+    print("(transactions per request include the sandbox processor's own book write: 1 per create+confirm)")
+    if any(stats["non2xx"] or stats["socket_errors"] for stats in results.values()):
+        print("WARNING: a target answered non-2xx or dropped connections during the run")
+    print("\nstatements per create+confirm (bench/cost.py, in-process, 50 payments):")
+    cost = subprocess.run(
+        [PY, str(ROOT / "bench" / "cost.py"), "--payments", "50"], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    print("\n".join(line for line in cost.stdout.splitlines() if "per payment" in line or line.startswith("  ")))
+    return 0
+
+
+def start_pgbouncer(*, pool_size: int) -> tuple[subprocess.Popen, int]:
+    """PgBouncer in transaction pooling mode in front of the bench's PostgreSQL, configured from
+    the same template as the production stack (deploy/pgbouncer.ini.template)."""
+    from deploy.stack import pgbouncer_prepare
+
+    port = free_port()
+    run_dir = Path(tempfile.mkdtemp(prefix="gateway-bench-"))
+    directory, command = pgbouncer_prepare(run_dir, port, pool_size)
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return proc, port
+        if proc.poll() is not None:
+            break
+        time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError(f"PgBouncer did not start (config in {directory})")
+
+
+def run_gateways(wrk: str, run: str, args, keys: dict, gunicorns, results: dict) -> None:
+    for name, extra, workers, env in gunicorns:
         proc, url = start_gunicorn("bench.bare_app:application", env, workers, extra)
         try:
             run_wrk(wrk, url + "/v1/payments", keys["secret_key"], 3, args.connections, f"{run}-warm-{name}")
@@ -239,7 +306,7 @@ def main() -> int:
                 f"{run}-{name}",
                 master=proc.pid,
             )
-            if extra:
+            if extra or env.get("DB_TRANSACTION_POOLING") == "1":
                 continue
             payment_id = payment_created(url, keys["secret_key"])
             for label, path in (
@@ -259,34 +326,6 @@ def main() -> int:
                 )
         finally:
             stop(proc)
-
-    print(
-        f"\n{'target':<26} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'p99/p50':>8}"
-        f" {'CPU ms/req':>10} {'xacts/req':>9} {'non-2xx':>8}"
-    )
-    for name, stats in results.items():
-        cpu = f"{stats['cpu_ms']:.2f}" if "cpu_ms" in stats else "-"
-        xacts = f"{stats['xacts']:.2f}" if "xacts" in stats else "-"
-        print(
-            f"{name:<26} {stats['rps']:>9.1f} {stats['p50_us'] / 1000:>8.2f} {stats['p99_us'] / 1000:>8.2f}"
-            f" {stats['p99_us'] / max(stats['p50_us'], 1):>8.1f} {cpu:>10} {xacts:>9}"
-            f" {stats['non2xx'] + stats['socket_errors']:>8}"
-        )
-    sync = results[gunicorns[0][0]]
-    print(f"\ncreate+confirm ratio gateway/baseline: {sync['rps'] / results['baseline']['rps']:.2f} (target >= 0.20)")
-    print(
-        f"GET payment (cache hit) / bare Django view: "
-        f"{results['GET payment (cache hit)']['rps'] / results['bare Django view']['rps']:.2f} (target >= 0.80)"
-    )
-    print("(transactions per request include the sandbox processor's own book write: 1 per create+confirm)")
-    if any(stats["non2xx"] or stats["socket_errors"] for stats in results.values()):
-        print("WARNING: a target answered non-2xx or dropped connections during the run")
-    print("\nstatements per create+confirm (bench/cost.py, in-process, 50 payments):")
-    cost = subprocess.run(
-        [PY, str(ROOT / "bench" / "cost.py"), "--payments", "50"], cwd=ROOT, capture_output=True, text=True, timeout=300
-    )
-    print("\n".join(line for line in cost.stdout.splitlines() if "per payment" in line or line.startswith("  ")))
-    return 0
 
 
 def stop(proc: subprocess.Popen) -> None:

@@ -475,39 +475,9 @@ class Stack:
         cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
 
     def _start_pgbouncer(self) -> None:
-        directory = self.run_dir / "pgbouncer"
-        if os.geteuid() == 0:
-            # PgBouncer refuses to run as root: it runs as postgres, which must reach its directory
-            # (the run directory may sit under a private one, such as pytest's).
-            directory = Path(tempfile.mkdtemp(prefix="gateway-pgbouncer-"))
-            directory.chmod(0o755)
+        directory, args = pgbouncer_prepare(self.run_dir, self.ports["pgbouncer"], self.config.pool_size)
+        if directory != self.run_dir / "pgbouncer":
             self._cleanup.append(directory)
-        directory.mkdir(exist_ok=True)
-        userlist = directory / "userlist.txt"
-        userlist.write_text('"postgres" ""\n')
-        ini = directory / "pgbouncer.ini"
-        ini.write_text(
-            render(
-                DEPLOY / "pgbouncer.ini.template",
-                {
-                    "PGBOUNCER_DB_HOST": PG_HOST,
-                    "PGBOUNCER_DB_PORT": str(PG_PORT),
-                    "PGBOUNCER_LISTEN_ADDR": "127.0.0.1",
-                    "PGBOUNCER_LISTEN_PORT": str(self.ports["pgbouncer"]),
-                    "PGBOUNCER_AUTH_TYPE": "trust",  # the local cluster trusts loopback (compose uses scram)
-                    "PGBOUNCER_AUTH_FILE": str(userlist),
-                    "PGBOUNCER_ADMIN_USER": "postgres",
-                    "PGBOUNCER_RUN_DIR": str(directory),
-                    "PGBOUNCER_POOL_SIZE": str(self.config.pool_size),
-                },
-            )
-        )
-        args = [self._tool("pgbouncer"), str(ini)]
-        if os.geteuid() == 0:
-            shutil.chown(directory, "postgres", "postgres")
-            for path in directory.iterdir():
-                shutil.chown(path, "postgres", "postgres")
-            args = ["runuser", "-u", "postgres", "--", *args]
         self._run(Process("pgbouncer", args, dict(os.environ), self.logs / "pgbouncer.log"))
         self._wait("pgbouncer", lambda: _port_open(self.ports["pgbouncer"]), processes=["pgbouncer"], deadline=30)
 
@@ -607,6 +577,45 @@ http {{
             "database_url": self.database_url(),
         }
         (self.run_dir / "stack.json").write_text(json.dumps(state, indent=2))
+
+
+def pgbouncer_prepare(run_dir: Path, port: int, pool_size: int) -> tuple[Path, list[str]]:
+    """Write PgBouncer's configuration (deploy/pgbouncer.ini.template, transaction pooling) for a
+    PgBouncer on 127.0.0.1:``port``; (its directory, the command that runs it in the foreground)."""
+    directory = run_dir / "pgbouncer"
+    if os.geteuid() == 0:
+        # PgBouncer refuses to run as root: it runs as postgres, which must reach its directory
+        # (the run directory may sit under a private one, such as pytest's).
+        directory = Path(tempfile.mkdtemp(prefix="gateway-pgbouncer-"))
+        directory.chmod(0o755)
+    directory.mkdir(parents=True, exist_ok=True)
+    userlist = directory / "userlist.txt"
+    userlist.write_text('"postgres" ""\n')
+    ini = directory / "pgbouncer.ini"
+    ini.write_text(
+        render(
+            DEPLOY / "pgbouncer.ini.template",
+            {
+                "PGBOUNCER_DB_HOST": PG_HOST,
+                "PGBOUNCER_DB_PORT": str(PG_PORT),
+                "PGBOUNCER_LISTEN_ADDR": "127.0.0.1",
+                "PGBOUNCER_LISTEN_PORT": str(port),
+                "PGBOUNCER_AUTH_TYPE": "trust",  # the local cluster trusts loopback (compose uses scram)
+                "PGBOUNCER_AUTH_FILE": str(userlist),
+                "PGBOUNCER_ADMIN_USER": "postgres",
+                "PGBOUNCER_RUN_DIR": str(directory),
+                "PGBOUNCER_POOL_SIZE": str(pool_size),
+            },
+        )
+    )
+    binary = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
+    args = [binary, str(ini)]
+    if os.geteuid() == 0:
+        shutil.chown(directory, "postgres", "postgres")
+        for path in directory.iterdir():
+            shutil.chown(path, "postgres", "postgres")
+        args = ["runuser", "-u", "postgres", "--", *args]
+    return directory, args
 
 
 def _port_open(port: int) -> bool:
