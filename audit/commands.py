@@ -9,10 +9,18 @@ per run (``command.<name>``, the options masked, the OS user), written in the ru
   re-encryption) or call a processor (which must not happen inside a transaction): the entry is
   committed before the work starts, so a crash mid-way still leaves the trail, and its outcome
   is the command's own output.
+
+``audit_result``: what the run did (rows deleted...), set by ``handle``, recorded as
+``after["result"]`` (transaction mode). ``command_run_audited`` is also the runner the gateway
+layer's commands go through (``gateway.commands``, registered by ``AuditConfig.ready``): gateway
+imports no app.
 """
 
 import getpass
 import os
+from collections.abc import Callable
+from functools import partial
+from typing import Any
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
@@ -30,25 +38,32 @@ def _os_user() -> str:
         return str(os.getuid()) if hasattr(os, "getuid") else "unknown"
 
 
+def command_run_audited(*, command: BaseCommand, args: tuple, options: dict[str, Any], run: Callable[[], Any]) -> Any:
+    """Run ``command`` (``run()``: its ``BaseCommand.execute``) with its one entry, per its ``audit_mode``."""
+    name = command.__class__.__module__.rsplit(".", 1)[-1]  # the command's name: its module's
+    actor = Actor(source=AuditEntry.Source.COMMAND, name=f"{_os_user()} (manage.py {name})")
+    recorded = {k: v for k, v in options.items() if k not in _COMMON_OPTIONS and k not in ("stdout", "stderr")}
+    if getattr(command, "audit_mode", "transaction") == "before":
+        with transaction.atomic(), audit_scope(actor=actor, action=f"command.{name}") as scope:
+            scope.after = {"options": recorded, "args": list(args)}
+            scope.outcome = "started"
+        return run()
+    with transaction.atomic(), audit_scope(actor=actor, action=f"command.{name}") as scope:
+        scope.after = {"options": recorded, "args": list(args)}
+        command.audit = scope
+        output = run()
+        if getattr(command, "audit_result", None):
+            scope.after["result"] = command.audit_result
+        scope.outcome = scope.outcome or "done"
+        return output
+
+
 class AuditedCommand(BaseCommand):
     audit_mode = "transaction"
     audit: AuditScope | None = None
-
-    @property
-    def audit_name(self) -> str:
-        return self.__class__.__module__.rsplit(".", 1)[-1]
+    audit_result: dict[str, Any] | None = None
 
     def execute(self, *args, **options):
-        actor = Actor(source=AuditEntry.Source.COMMAND, name=f"{_os_user()} (manage.py {self.audit_name})")
-        recorded = {k: v for k, v in options.items() if k not in _COMMON_OPTIONS and k not in ("stdout", "stderr")}
-        if self.audit_mode == "before":
-            with transaction.atomic(), audit_scope(actor=actor, action=f"command.{self.audit_name}") as scope:
-                scope.after = {"options": recorded, "args": list(args)}
-                scope.outcome = "started"
-            return super().execute(*args, **options)
-        with transaction.atomic(), audit_scope(actor=actor, action=f"command.{self.audit_name}") as scope:
-            scope.after = {"options": recorded, "args": list(args)}
-            self.audit = scope
-            output = super().execute(*args, **options)
-            scope.outcome = scope.outcome or "done"
-            return output
+        return command_run_audited(
+            command=self, args=args, options=options, run=partial(super().execute, *args, **options)
+        )

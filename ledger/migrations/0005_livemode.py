@@ -33,6 +33,9 @@ PG_TRIGGERS_OFF = [
     "ALTER TABLE ledger_journal_entry DISABLE TRIGGER ledger_journal_entry_append_only",
     "ALTER TABLE ledger_journal_line DISABLE TRIGGER ledger_journal_line_append_only",
 ]
+# Moving lines and adding accounts queues their deferred foreign-key checks, and PostgreSQL refuses
+# ALTER TABLE (the triggers back on, the new constraints) on a table with checks pending: run them now.
+PG_PENDING_CHECKS = ["SET CONSTRAINTS ALL IMMEDIATE", "SET CONSTRAINTS ALL DEFERRED"]
 PG_TRIGGERS_ON = [
     "ALTER TABLE ledger_journal_entry ENABLE TRIGGER ledger_journal_entry_append_only",
     "ALTER TABLE ledger_journal_line ENABLE TRIGGER ledger_journal_line_append_only",
@@ -90,7 +93,7 @@ def _execute(schema_editor, statements) -> None:
 
 def backfill(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
-        _execute(schema_editor, [*PG_TRIGGERS_OFF, *BACKFILL, *PG_TRIGGERS_ON])
+        _execute(schema_editor, [*PG_TRIGGERS_OFF, *BACKFILL, *PG_PENDING_CHECKS, *PG_TRIGGERS_ON])
     else:
         _execute(schema_editor, [*SQLITE_TRIGGERS_OFF, *BACKFILL, *SQLITE_TRIGGERS_ON])
 

@@ -3,16 +3,20 @@ its transaction (rolled back with it), secrets and card data masked, CSV export.
 
 import csv
 import io
+from datetime import timedelta
 
 import pytest
 from django.contrib import admin
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
 
 from audit.admin_mixins import AuditedAdmin
 from audit.masking import masked
 from audit.models import AuditEntry
 from audit.services import Actor, audit_record
+from gateway import commands as gateway_commands
+from gateway.models import IdempotencyKey
 from merchants.models import ApiKey, Merchant
 
 pytestmark = pytest.mark.django_db
@@ -131,6 +135,34 @@ def test_a_command_leaves_one_entry_in_its_transaction(merchant_keys):
     with pytest.raises(CommandError):
         call_command("processor_account_disable", "pra_missing")
     assert AuditEntry.objects.count() == before + 1
+
+
+def test_purging_idempotency_keys_leaves_one_entry_with_the_count(monkeypatch):
+    # Given two expired keys and a fresh one (the gateway layer's command: audited through the
+    # runner the audit app registers, since gateway imports no app)
+    for key in ("old-1", "old-2", "fresh"):
+        IdempotencyKey.objects.create(
+            merchant_id="mer_x", scope="secret", key=key, request_method="POST", request_path="/v1/p"
+        )
+    IdempotencyKey.objects.exclude(key="fresh").update(created=timezone.now() - timedelta(hours=25))
+
+    # When an operator purges them
+    call_command("purge_idempotency_keys", stdout=io.StringIO())
+
+    # Then one entry names the command, who ran it, its arguments and how many rows went
+    [entry] = AuditEntry.objects.filter(action="command.purge_idempotency_keys")
+    assert (entry.source, entry.outcome) == ("command", "done")
+    assert entry.actor.endswith("(manage.py purge_idempotency_keys)")
+    assert entry.after == {"options": {}, "args": [], "result": {"deleted": 2}}
+    assert list(IdempotencyKey.objects.values_list("key", flat=True)) == ["fresh"]
+
+    # Without the audit app's runner it refuses to run rather than delete unrecorded
+    monkeypatch.setattr(gateway_commands, "_runner", None)
+    IdempotencyKey.objects.update(created=timezone.now() - timedelta(hours=25))
+    with pytest.raises(CommandError, match="audit"):
+        call_command("purge_idempotency_keys", stdout=io.StringIO())
+    assert IdempotencyKey.objects.count() == 1
+    assert AuditEntry.objects.filter(action="command.purge_idempotency_keys").count() == 1
 
 
 def test_credential_changes_are_audited_without_the_secrets(merchant_keys):
