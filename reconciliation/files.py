@@ -154,6 +154,20 @@ def stripe_csv_report(*, text: str, start: datetime, end: datetime) -> Settlemen
 # * it does not say what a record count that disagrees with the rows means: a file whose SC (per
 #   section) or RC (per report) count is not the number of SB rows, or that has no RF footer, is a
 #   truncated or altered file and is refused whole, like any row we cannot read.
+# The footers carry money too. The spec's overview: the report "summarizes, for each currency held by
+# the accounts, total debits and credits and the beginning and ending balance"; its revision history
+# lists footer fields ("Beginning Payable Balance", "Ending Payable Balance", 7.0; "Removed incorrect
+# currency information in footer for 'Currency of Balance'", 7.0.4). The field order is taken from a
+# public STL sample, '"SF","USD",0,0,0,0,"CR",0,"CR",0,...': a currency, four unsigned totals, then
+# direction/balance pairs. So an SF (section footer) or RF (report footer) is read as: currency, Total
+# Gross Amount Credit, Total Gross Amount Debit, Total Fee Amount Credit, Total Fee Amount Debit
+# (hundredths, as the SB amounts), one footer per currency; the balance fields after them are not
+# read (a balance is not a sum of the rows). Where that is silent, what we chose:
+# * a total is the sum of the SB rows' Gross Transaction Amount (or Fee Amount) whose Transaction (Fee)
+#   Debit or Credit is CR (DR), in that row's Gross Transaction Currency, compared in the file's own
+#   hundredths, exactly; an SF sums its section's rows, an RF all the report's rows;
+# * a footer that disagrees, a currency with rows but no footer (or two footers), or a footer that is
+#   not a currency and four unsigned integers refuses the file whole, as a wrong count does.
 SRF_COLUMNS = (
     "Transaction ID",
     "PayPal Reference ID",
@@ -167,6 +181,12 @@ SRF_COLUMNS = (
     "Custom Field",
 )
 SRF_DIRECTIONS = {"CR": 1, "DR": -1}
+SRF_TOTALS = (
+    "Total Gross Amount Credit",
+    "Total Gross Amount Debit",
+    "Total Fee Amount Credit",
+    "Total Fee Amount Debit",
+)
 
 
 def _srf_refused(line: int, message: str) -> InvalidRequest:
@@ -209,6 +229,8 @@ def paypal_settlement_report(*, text: str, start: datetime, end: datetime) -> Se
     payouts: list[SettlementPayout] = []
     columns: list[str] | None = None
     section_rows = report_rows = 0
+    report = _SrfTotals(1)
+    sections = [_SrfTotals(1)]  # SB rows before any SH header are a section of their own
     footer = False
     for number, record in enumerate(csv.reader(text.splitlines()), start=1):
         if not record or not any(field.strip() for field in record):
@@ -218,6 +240,7 @@ def paypal_settlement_report(*, text: str, start: datetime, end: datetime) -> Se
             raise _srf_refused(number, "the first record is not the RH report header")
         if kind == "SH":
             columns, section_rows = None, 0
+            sections.append(_SrfTotals(number))
         elif kind == "CH":
             columns = [field.strip() for field in fields]
             missing = [name for name in SRF_COLUMNS if name not in columns]
@@ -228,21 +251,71 @@ def paypal_settlement_report(*, text: str, start: datetime, end: datetime) -> Se
                 raise _srf_refused(number, "an SB row before its CH column header")
             section_rows, report_rows = section_rows + 1, report_rows + 1
             row = dict(zip(columns, fields, strict=False))
-            _srf_row(row, number, lines, payouts)
+            currency = _srf_row(row, number, lines, payouts)
+            for totals in (sections[-1], report):
+                totals.add(currency, _srf_figures(row))
         elif kind in ("SC", "RC"):
             counted = section_rows if kind == "SC" else report_rows
             if not fields or fields[0].strip() != str(counted):
                 raise _srf_refused(number, f"{kind} counts {fields[:1]} rows, the file has {counted}")
+        elif kind == "SF":
+            sections[-1].footer("SF", fields, number)
         elif kind == "RF":
+            report.footer("RF", fields, number)
             footer = True
-        elif kind not in ("RH", "FH", "SF", "FF"):
+        elif kind not in ("RH", "FH", "FF"):
             raise _srf_refused(number, f"unknown record type {kind!r}")
     if not footer:
         raise InvalidRequest("The PayPal settlement report has no RF report footer: it is incomplete.", param="file")
+    for section in sections:
+        section.unfooted("SF", "section")
+    report.unfooted("RF", "report")
     return SettlementReport(processor="paypal", start=start, end=end, lines=tuple(lines), payouts=tuple(payouts))
 
 
-def _srf_row(row: dict[str, str], number: int, lines: list, payouts: list) -> None:
+def _srf_figures(row: dict[str, str]) -> tuple[int, int, int, int]:
+    """A row already read, in the footers' terms: gross CR, gross DR, fee CR, fee DR (the file's hundredths)."""
+    gross, fee = (int(row.get(name, "").strip() or "0") for name in ("Gross Transaction Amount", "Fee Amount"))
+    gross_debit = row.get("Transaction Debit or Credit", "").strip() == "DR"
+    fee_debit = row.get("Fee Debit or Credit", "").strip() == "DR"
+    return (0 if gross_debit else gross, gross if gross_debit else 0, 0 if fee_debit else fee, fee if fee_debit else 0)
+
+
+def _digits(value: str) -> bool:
+    return value.isascii() and value.isdigit()
+
+
+class _SrfTotals:
+    """The SB rows of a section (or of the report) summed per currency, and the footers that stated them."""
+
+    def __init__(self, line: int) -> None:
+        self.line = line
+        self.sums: dict[str, tuple[int, ...]] = {}
+        self.footed: set[str] = set()
+
+    def add(self, currency: str, figures: tuple[int, int, int, int]) -> None:
+        summed = self.sums.get(currency, (0, 0, 0, 0))
+        self.sums[currency] = tuple(a + b for a, b in zip(summed, figures, strict=True))
+
+    def footer(self, kind: str, fields: list[str], line: int) -> None:
+        currency, stated = (fields[0].strip().upper() if fields else ""), [f.strip() for f in fields[1:5]]
+        if not (len(currency) == 3 and currency.isalpha() and len(stated) == 4 and all(_digits(f) for f in stated)):
+            raise _srf_refused(line, f"the {kind} footer {fields[:5]} is not a currency and four totals")
+        if currency in self.footed:
+            raise _srf_refused(line, f"a second {kind} footer for {currency}")
+        self.footed.add(currency)
+        for name, figure, summed in zip(SRF_TOTALS, stated, self.sums.get(currency, (0, 0, 0, 0)), strict=True):
+            if int(figure) != summed:
+                raise _srf_refused(line, f"{kind} {currency} {name} is {int(figure)}, the SB rows sum to {summed}")
+
+    def unfooted(self, kind: str, what: str) -> None:
+        missing = sorted(set(self.sums) - self.footed)
+        if missing:
+            raise _srf_refused(self.line, f"the {what} has {', '.join(missing)} rows but no {kind} footer for them")
+
+
+def _srf_row(row: dict[str, str], number: int, lines: list, payouts: list) -> str:
+    """Reads one SB row into lines or payouts; returns its currency."""
     transaction_id = row["Transaction ID"].strip()
     currency = row["Gross Transaction Currency"].strip().upper()
     if not transaction_id or not currency:
@@ -266,7 +339,7 @@ def _srf_row(row: dict[str, str], number: int, lines: list, payouts: list) -> No
                 arrival=_srf_when(completed, number) if completed else None,
             )
         )
-        return
+        return currency
     lines.append(
         SettlementLine(
             line_id=transaction_id,
@@ -282,3 +355,4 @@ def _srf_row(row: dict[str, str], number: int, lines: list, payouts: list) -> No
             charge_reference=row["PayPal Reference ID"].strip() or None,
         )
     )
+    return currency

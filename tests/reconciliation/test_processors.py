@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway.errors import InvalidRequest
 from ledger.models import EntryKind, JournalEntry
 from ledger.selectors import ledger_report
 from payments.models import AttemptOperation, AttemptStatus, Payment, PaymentAttempt, PaymentStatus, Refund
@@ -405,7 +406,11 @@ def _with_unknown_sale(text: str) -> str:
         '"CR",900,"USD","DR",56,"USD","","stranger@example.com","",""\n'
     )
     text = text.replace('"SF"', unknown + '"SF"', 1)
-    return text.replace('"SC",4', '"SC",5').replace('"RC",4', '"RC",5')
+    text = text.replace('"SC",4', '"SC",5').replace('"RC",4', '"RC",5')
+    # the USD footers now sum one more credit of 900 and one more fee debit of 56
+    return text.replace('"SF","USD",2000,1500,0,99', '"SF","USD",2900,1500,0,155').replace(
+        '"RF","USD",2000,1500,0,99', '"RF","USD",2900,1500,0,155'
+    )
 
 
 def test_a_sale_in_the_paypal_settlement_report_we_do_not_know_is_missing_in_gateway(tmp_path, merchant, paypal_books):
@@ -422,6 +427,38 @@ def test_a_sale_in_the_paypal_settlement_report_we_do_not_know_is_missing_in_gat
     assert (missing.processor_amount, missing.processor_currency) == (900, "USD")
 
 
+def _in_two_sections(text: str, *, second_usd_footer: str = "0,1000,0,0") -> str:
+    """The fixture's day as two sections, each with its own footers: the sale and its refund, then the
+    yen sale and the withdrawal; the RF footers and the RC count for the whole report."""
+    rh, fh, sh, ch, sale, refund, yen, withdrawal = text.splitlines()[:8]
+    records = [rh, fh, sh, ch, sale, refund, '"SF","USD",2000,500,0,99', '"SC",2', sh, ch, yen, withdrawal]
+    records += [f'"SF","USD",{second_usd_footer}', '"SF","JPY",100000,0,0,7500', '"SC",2']
+    records += ['"RF","USD",2000,1500,0,99', '"RF","JPY",100000,0,0,7500', '"RC",4', '"FF",01']
+    return "\n".join(records) + "\n"
+
+
+def test_each_section_footer_sums_its_own_rows_and_the_report_footer_all_of_them(tmp_path):
+    # Given the day as two sections with dollars in both, each footed with its own rows' totals
+    path = tmp_path / "STL-20260302.01.009.CSV"
+    path.write_text(_in_two_sections(SRF.read_text()))
+    # When it is read, Then it is the same report as the one-section file
+    one = settlement_file_read(path=str(SRF), processor="paypal", start=START, end=END)
+    two = settlement_file_read(path=str(path), processor="paypal", start=START, end=END)
+    assert (two.lines, two.payouts) == (one.lines, one.payouts)
+
+    # Given the second section's dollar footer stating the report's dollars instead of its own
+    path.write_text(_in_two_sections(SRF.read_text(), second_usd_footer="2000,1500,0,99"))
+    # Then it is refused: a section's footer is its own rows' sum
+    with pytest.raises(InvalidRequest) as refused:
+        settlement_file_read(path=str(path), processor="paypal", start=START, end=END)
+    assert "line 13: SF USD Total Gross Amount Credit is 2000, the SB rows sum to 0" in str(refused.value)
+
+
+def _without_the_refund(text: str) -> str:
+    refund = next(line for line in text.splitlines(keepends=True) if "1JU08902781691411" in line)
+    return text.replace(refund, "").replace('"SC",4', '"SC",3').replace('"RC",4', '"RC",3')
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
@@ -432,6 +469,33 @@ def test_a_sale_in_the_paypal_settlement_report_we_do_not_know_is_missing_in_gat
         (lambda t: t[: t.index('"RF"')], "no RF report footer"),
         (lambda t: t.replace('"Custom Field",', '"Custom",'), "lacks Custom Field"),
         (lambda t: t.replace('"2026/03/02 06:00:00 +0000"', '"yesterday"'), "not a date"),
+        # the footers' money (line 9 is the USD SF, 10 the JPY SF, 12 the USD RF): a row's amount altered,
+        # the count unchanged; a row cut with the counts mended; a direction flipped; a fee altered in a
+        # row, then in a footer; an RF total wrong under right SFs; a currency without its footer
+        (
+            lambda t: t.replace('"CR",2000,"USD"', '"CR",2100,"USD"'),
+            "line 9: SF USD Total Gross Amount Credit is 2000, the SB rows sum to 2100",
+        ),
+        (_without_the_refund, "line 8: SF USD Total Gross Amount Debit is 1500, the SB rows sum to 1000"),
+        (
+            lambda t: t.replace('"DR",1000,"USD"', '"CR",1000,"USD"'),
+            "line 9: SF USD Total Gross Amount Credit is 2000, the SB rows sum to 3000",
+        ),
+        (
+            lambda t: t.replace('"DR",99,"USD"', '"DR",98,"USD"'),
+            "line 9: SF USD Total Fee Amount Debit is 99, the SB rows sum to 98",
+        ),
+        (
+            lambda t: t.replace('"SF","JPY",100000,0,0,7500', '"SF","JPY",100000,0,0,7400'),
+            "line 10: SF JPY Total Fee Amount Debit is 7400, the SB rows sum to 7500",
+        ),
+        (
+            lambda t: t.replace('"RF","USD",2000,1500,0,99', '"RF","USD",2000,1500,0,98'),
+            "line 12: RF USD Total Fee Amount Debit is 98, the SB rows sum to 99",
+        ),
+        (lambda t: t.replace('"SF","JPY",100000,0,0,7500\n', ""), "line 3: the section has JPY rows but no SF footer"),
+        (lambda t: t.replace('"RF","JPY",100000,0,0,7500\n', ""), "the report has JPY rows but no RF footer"),
+        (lambda t: t.replace('"SF","USD",2000,', '"SF",2000,'), "is not a currency and four totals"),
     ],
 )
 def test_a_malformed_paypal_settlement_report_is_refused_and_changes_nothing(
