@@ -4,6 +4,9 @@ transaction of the change.
 
 * Add/change saves and deletes: Django's admin already runs them in ``transaction.atomic``; the
   entry holds the changed fields' old and new values (masked).
+* Inline rows (saved by ``save_related`` after ``save_model``) are listed in the same entry,
+  ``after["inlines"]``: ``changeform_view`` holds the entry ``save_model`` opens until the whole
+  form is saved, and holds its own transaction around Django's so the entry is written inside it.
 * Actions run in ``transaction.atomic`` with the entry; an action that answers with an
   intermediate page (a confirmation) changed nothing and leaves no entry.
 * Actions that call a processor cannot share a transaction with anything (the payments services
@@ -13,14 +16,27 @@ transaction of the change.
   read-only role (support) is offered no action at all.
 """
 
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from functools import wraps
 
 from django.contrib import admin
-from django.db import transaction
+from django.db import router, transaction
 from django.http import HttpResponseRedirect
 from django.http.response import HttpResponseBase
 
-from .services import actor_from_request, audit_scope, changed_fields, object_type_of, snapshot
+from .services import (
+    AuditScope,
+    actor_from_request,
+    audit_scope,
+    changed_fields,
+    object_type_of,
+    row_change,
+    row_values,
+    snapshot,
+)
 
 
 def _merchant_of(obj) -> str:
@@ -28,6 +44,33 @@ def _merchant_of(obj) -> str:
     if not value and obj._meta.model_name == "merchant":
         value = obj.pk
     return str(value or "")
+
+
+@dataclass
+class _ChangeForm:
+    """An admin add/change form being saved: its entry stays open (on ``closing``) until the view ends."""
+
+    closing: ExitStack
+    scope: AuditScope | None = None
+
+
+_change_form: ContextVar[_ChangeForm | None] = ContextVar("audited_change_form", default=None)
+
+
+def _inline_rows(formset, *, stored: dict, pks: dict) -> list[dict]:
+    """What ``formset.save()`` did, row by row: changed, deleted, added (``row_change``)."""
+    model, rows = formset.model, []
+    for obj, _ in getattr(formset, "changed_objects", []):
+        before = stored.get(obj.pk, {})
+        rows.append(
+            row_change(action="change", model=model, object_id=str(obj.pk), before=before, after=row_values(obj))
+        )
+    for obj in getattr(formset, "deleted_objects", []):
+        pk = pks.get(id(obj), obj.pk)
+        rows.append(row_change(action="delete", model=model, object_id=str(pk), before=stored.get(pk, {}), after={}))
+    for obj in getattr(formset, "new_objects", []):
+        rows.append(row_change(action="add", model=model, object_id=str(obj.pk), before={}, after=row_values(obj)))
+    return rows
 
 
 class AuditedAdmin(admin.ModelAdmin):
@@ -44,15 +87,54 @@ class AuditedAdmin(admin.ModelAdmin):
 
     # --- saves and deletes ------------------------------------------------------------------------
 
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        if request.method in ("GET", "HEAD", "OPTIONS", "TRACE"):
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        # Django's own atomic ends inside the view, before the entry (which waits for the inlines)
+        # is written: this one holds both. An invalid form never reaches save_model: no entry.
+        with transaction.atomic(using=router.db_for_write(self.model)), ExitStack() as closing:
+            token = _change_form.set(_ChangeForm(closing=closing))
+            try:
+                return super().changeform_view(request, object_id, form_url, extra_context)
+            finally:
+                _change_form.reset(token)
+
+    @contextmanager
+    def _entry(self, request, *, action: str, model) -> Iterator[AuditScope]:
+        """The change form's one entry (opened by its first save, written when the view ends), or,
+        outside a change form (list_editable saves), an entry of this save's own."""
+        form = _change_form.get()
+        if form is None:
+            with audit_scope(actor=actor_from_request(request), action=action, object_type=object_type_of(model)) as s:
+                yield s
+            return
+        if form.scope is None:
+            opened = audit_scope(actor=actor_from_request(request), action=action, object_type=object_type_of(model))
+            form.scope = form.closing.enter_context(opened)
+        yield form.scope
+
     def save_model(self, request, obj, form, change):
         stored = type(obj)._default_manager.filter(pk=obj.pk).first() if change and obj.pk else None
-        before = snapshot(stored) if stored is not None else {}
+        before = row_values(stored) if stored is not None else {}
         action = "admin.change" if change else "admin.add"
-        with audit_scope(actor=actor_from_request(request), action=action, object_type=object_type_of(type(obj))) as s:
+        with self._entry(request, action=action, model=type(obj)) as s:
             super().save_model(request, obj, form, change)
-            s.before, s.after = changed_fields(before, snapshot(obj))
+            s.before, s.after = changed_fields(before, row_values(obj))
             s.object_ids = [str(obj.pk)]
             s.merchant_id = _merchant_of(obj)
+
+    def save_formset(self, request, form, formset, change):
+        # Old values from the database: the forms' instances already hold the new ones, and a
+        # deleted row loses its pk.
+        deleting = formset.deleted_forms
+        touched = [f.instance for f in formset.initial_forms if f.instance.pk and (f.has_changed() or f in deleting)]
+        stored = {r.pk: row_values(r) for r in formset.model._default_manager.filter(pk__in=[o.pk for o in touched])}
+        pks = {id(obj): obj.pk for obj in touched}
+        with self._entry(request, action="admin.change" if change else "admin.add", model=type(form.instance)) as s:
+            super().save_formset(request, form, formset, change)
+            if not s.object_ids:  # an inline saved without its parent's save_model
+                s.object_ids, s.merchant_id = [str(form.instance.pk)], _merchant_of(form.instance)
+            s.inlines.extend(_inline_rows(formset, stored=stored, pks=pks))
 
     def delete_model(self, request, obj):
         before = snapshot(obj)
@@ -86,7 +168,7 @@ class AuditedAdmin(admin.ModelAdmin):
             model = queryset.model
             with transaction.atomic():
                 rows = list(queryset)
-                befores = {str(row.pk): snapshot(row) for row in rows}
+                befores = {str(row.pk): row_values(row) for row in rows}
                 actor = actor_from_request(request)
                 with audit_scope(actor=actor, action=f"admin.action.{name}", object_type=object_type_of(model)) as s:
                     result = func(modeladmin, request, queryset)
@@ -94,7 +176,8 @@ class AuditedAdmin(admin.ModelAdmin):
                         s.skip = True  # an intermediate page: nothing done yet
                         return result
                     afters = {
-                        str(row.pk): snapshot(row) for row in model._default_manager.filter(pk__in=[r.pk for r in rows])
+                        str(row.pk): row_values(row)
+                        for row in model._default_manager.filter(pk__in=[r.pk for r in rows])
                     }
                     s.object_ids = list(befores)
                     merchants = {_merchant_of(row) for row in rows}

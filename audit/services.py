@@ -4,7 +4,8 @@ change one once written).
 Every operator action leaves exactly one entry, written in the transaction of the change, so the
 entry and the change commit or roll back together:
 
-* admin actions, change and delete saves: ``audit.admin_mixins.AuditedAdmin``;
+* admin actions, change and delete saves: ``audit.admin_mixins.AuditedAdmin`` (the rows an admin
+  form's inlines add, change or delete are listed in the form's entry, ``after["inlines"]``);
 * state-changing management commands: ``audit.commands.AuditedCommand``;
 * key and processor-credential changes made by services (``audit_note``): folded into the
   operator's entry when one is open (``audit_scope``), else an entry of their own.
@@ -51,6 +52,7 @@ class AuditScope:
     before: dict[str, Any] = field(default_factory=dict)
     after: dict[str, Any] = field(default_factory=dict)
     notes: list[dict[str, Any]] = field(default_factory=list)
+    inlines: list[dict[str, Any]] = field(default_factory=list)  # rows saved by the form's inlines (row_change)
     outcome: str = ""
     confirmation_token: str | None = None
     skip: bool = False  # nothing happened (an intermediate confirmation page): no entry
@@ -85,20 +87,41 @@ def jsonable(value: Any) -> Any:
     return str(value)
 
 
+def row_values(obj: models.Model) -> dict[str, Any]:
+    """The row's values by field name (foreign keys by id), *not* masked: only to compare (a changed
+    secret must show as changed, which two masked values never do); never stored."""
+    return {f.name: jsonable(getattr(obj, f.attname)) for f in obj._meta.concrete_fields}
+
+
 def snapshot(obj: models.Model) -> dict[str, Any]:
     """The row's stored values by field name (foreign keys by id), masked."""
-    values = {f.name: jsonable(getattr(obj, f.attname)) for f in obj._meta.concrete_fields}
-    return masked(values)
+    return masked(row_values(obj))
 
 
 def changed_fields(before: dict[str, Any], after: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Only the fields whose value differs: (old values, new values)."""
+    """Only the fields whose value differs: (old values, new values), masked (a changed secret is
+    listed, as ``[masked]`` on both sides)."""
     names = sorted(name for name in set(before) | set(after) if before.get(name) != after.get(name))
-    return {n: before.get(n) for n in names if n in before}, {n: after.get(n) for n in names if n in after}
+    return masked({n: before[n] for n in names if n in before}), masked({n: after[n] for n in names if n in after})
 
 
 def object_type_of(model: type[models.Model]) -> str:
     return f"{model._meta.app_label}.{model._meta.model_name}"
+
+
+def row_change(
+    *, action: str, model: type[models.Model], object_id: str, before: dict[str, Any], after: dict[str, Any]
+) -> dict[str, Any]:
+    """One row an admin inline added, changed or deleted (``action``: add, change, delete), as listed
+    in the form's entry: ``changed`` maps each differing field to ``[old, new]`` (``None`` for the
+    side where the row does not exist), masked: a secret field shows as ``[masked]``."""
+    names = sorted(name for name in set(before) | set(after) if before.get(name) != after.get(name))
+    return {
+        "model": object_type_of(model),
+        "id": object_id,
+        "action": action,
+        "changed": masked({n: [before.get(n), after.get(n)] for n in names}),
+    }
 
 
 def audit_record(
@@ -154,6 +177,8 @@ def audit_scope(*, actor: Actor, action: str, object_type: str = "") -> Iterator
     after = dict(scope.after)
     if scope.notes:
         after["changes"] = scope.notes
+    if scope.inlines:
+        after["inlines"] = scope.inlines
     audit_record(
         actor=actor,
         action=scope.action,
