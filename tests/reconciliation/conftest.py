@@ -1,5 +1,6 @@
 """Reconciliation fixtures: sandbox payments made through the API (the sandbox books them in its own
-tables, as a processor would), today's UTC day as the period, and the command runner."""
+tables, as a processor would), today's UTC day as the period, the sandbox's settlement clock, and
+the two ways to reconcile (the command, and the services for the merchant's sandbox account)."""
 
 import json
 from datetime import UTC, datetime, timedelta
@@ -10,7 +11,10 @@ from django.core.management import call_command
 
 from merchants.models import Merchant
 from payments.models import Payment, Refund
+from reconciliation.models import ReconciliationItem, ReconciliationRun
 from reconciliation.periods import day_start
+from reconciliation.services import account_scope, reconcile, settlement_fetch
+from sandbox.models import SandboxCharge
 
 CARD = {"type": "card", "card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2034, "cvc": "737"}}
 
@@ -32,17 +36,36 @@ def period():
 
 
 @pytest.fixture
-def pay(secret_client):
-    """A captured sandbox card payment of ``amount``; returns its row."""
+def sandbox_clock(monkeypatch):
+    """Moves the time the sandbox's settlement sees (which days are over, which payouts arrived)."""
 
-    def pay(amount: int = 2000, currency: str = "usd") -> Payment:
-        response = secret_client.post(
-            "/v1/payments",
-            {"amount": amount, "currency": currency, "payment_method": CARD, "confirm": True},
-            format="json",
-        )
+    def move(to: datetime) -> None:
+        monkeypatch.setattr("sandbox.settlement.clock", lambda: to)
+
+    return move
+
+
+@pytest.fixture
+def pay(secret_client):
+    """A confirmed sandbox card payment of ``amount``, captured unless ``capture_method="manual"``;
+    with ``at``, made then on both sides (its row and the sandbox's charge). Returns its row."""
+
+    def pay(
+        amount: int = 2000, currency: str = "usd", *, capture_method: str | None = None, at: datetime | None = None
+    ) -> Payment:
+        body = {"amount": amount, "currency": currency, "payment_method": CARD, "confirm": True}
+        if capture_method:
+            body["capture_method"] = capture_method
+        response = secret_client.post("/v1/payments", body, format="json")
         assert response.status_code == 201, response.content
-        return Payment.objects.get(pk=response.json()["id"])
+        payment = Payment.objects.get(pk=response.json()["id"])
+        if at is not None:
+            # An automatic capture settled then too; a manual one is not captured yet.
+            captured_at = at if payment.capture_method == "automatic" else None
+            SandboxCharge.objects.filter(id=payment.processor_reference).update(created=at, captured_at=captured_at)
+            Payment.objects.filter(pk=payment.pk).update(created=at)
+            payment.refresh_from_db()
+        return payment
 
     return pay
 
@@ -76,3 +99,14 @@ def run_reconcile(*args: str) -> tuple[int, str]:
 def reconcile_json(*args: str) -> tuple[int, dict]:
     code, out = run_reconcile(*args, "--json")
     return code, json.loads(out[: out.rindex("}") + 1])
+
+
+def reconcile_sandbox(merchant: Merchant, period: tuple[datetime, datetime]) -> ReconciliationRun:
+    """The merchant's sandbox account reconciled over ``period`` through the services (no command)."""
+    scope = account_scope(merchant_id=merchant.id)
+    start, end = period
+    return reconcile(scope=scope, start=start, end=end, report=settlement_fetch(scope=scope, start=start, end=end))
+
+
+def items(classification: str) -> list[ReconciliationItem]:
+    return list(ReconciliationItem.objects.filter(classification=classification))

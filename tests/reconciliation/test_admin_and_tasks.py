@@ -10,6 +10,7 @@ from reconciliation import tasks
 from reconciliation.models import Classification, ReconciliationItem, ReconciliationRun
 from reconciliation.services import reconciliation_targets
 from sandbox.models import SandboxCharge
+from tests.factories import SandboxChargeFactory
 
 from .conftest import run_reconcile
 
@@ -18,17 +19,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def discrepancy(merchant, today):
-    SandboxCharge.objects.create(
-        merchant_id=merchant.id,
-        reference="att_unknown",
-        payment_method_type="card",
-        amount=900,
-        currency="USD",
-        capture_requested=True,
-        status="succeeded",
-        amount_authorized=900,
-        amount_captured=900,
-    )
+    SandboxChargeFactory(merchant_id=merchant.id, reference="att_unknown", amount=900)
     run_reconcile("--merchant", merchant.id, "--date", today)
     return ReconciliationItem.objects.get(classification=Classification.MISSING_IN_GATEWAY)
 

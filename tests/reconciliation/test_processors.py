@@ -3,6 +3,7 @@ shapes) and from settlement files: matched to our payments and refunds, fees and
 the books summing to the cent against the settlement data of the day."""
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,12 +21,14 @@ from tests.fakes.paypal import FakePayPal
 from tests.fakes.stripe import FakeStripe
 from tests.payments.factories import PaymentFactory
 from tests.processors.conftest import paypal_account_for, stripe_account_for
+from tests.processors.factories import ProcessorAccountFactory
 
-from .conftest import run_reconcile
+from .conftest import items, run_reconcile
 
 pytestmark = pytest.mark.django_db
 
 FIXTURES = Path(__file__).parent / "fixtures"
+SRF = FIXTURES / "STL-20260302.01.009.CSV"
 DAY = "2026-03-02"
 START, END = datetime(2026, 3, 2, tzinfo=UTC), datetime(2026, 3, 3, tzinfo=UTC)
 
@@ -83,6 +86,20 @@ def our_refund(payment, *, reference: str, amount: int) -> Refund:
     return refund
 
 
+def our_paypal_sales(merchant, account, *, dollars: str, yen: str) -> tuple[Payment, Payment]:
+    """The day's two PayPal sales as our payments, under the processor's ids given: 2000 USD, 1000 JPY."""
+    return (
+        our_payment(merchant, account, reference=dollars, amount=2000, attempt="att_pp_1"),
+        our_payment(merchant, account, reference=yen, amount=1000, currency="JPY", attempt="att_pp_2"),
+    )
+
+
+@pytest.fixture
+def paypal_file_account(merchant):
+    """A PayPal account whose settlement data comes only from files: no server behind it."""
+    return ProcessorAccountFactory(merchant=merchant, processor="paypal", display_name="PayPal")
+
+
 @pytest.fixture
 def stripe_books(merchant, fake_stripe):
     account = stripe_account_for(merchant.id, fake_stripe)
@@ -135,7 +152,7 @@ def test_stripe_charging_one_payment_twice_is_a_duplicate(merchant, stripe_books
 
     code, _ = run_reconcile("--account", account.id, "--date", DAY)
 
-    [item] = ReconciliationItem.objects.filter(classification=Classification.DUPLICATE)
+    [item] = items(Classification.DUPLICATE)
     assert (item.line_id, item.payment_id) == ("txn_1Z", first.id)
     assert code == 0
 
@@ -203,24 +220,16 @@ def test_a_stripe_itemized_payout_reconciliation_csv_is_reconciled(merchant, str
     assert row.fees == 263 and row.paid_out == 1912 + 3325
 
 
-def test_a_paypal_transaction_search_file_is_reconciled(merchant, settings):
-    from processors.services import processor_account_create
-
-    account = processor_account_create(
-        merchant_id=merchant.id,
-        processor="paypal",
-        display_name="PayPal",
-        credentials={"client_id": "cid", "client_secret": "secret"},
-    )
-    dollars = our_payment(merchant, account, reference="ORDER-1", amount=2000, attempt="att_pp_1")
-    yen = our_payment(merchant, account, reference="ORDER-2", amount=1000, currency="JPY", attempt="att_pp_2")
+def test_a_paypal_transaction_search_file_is_reconciled(merchant, paypal_file_account):
+    account = paypal_file_account
+    dollars, yen = our_paypal_sales(merchant, account, dollars="ORDER-1", yen="ORDER-2")
     path = FIXTURES / "paypal_transactions_2026-03-02.json"
 
     code, out = run_reconcile("--account", account.id, "--date", DAY, "--file", str(path))
 
     assert code == 0, out
     assert classes() == {Classification.MATCHED: 2, Classification.REFUND_OUTSIDE_GATEWAY: 1}
-    [outside] = ReconciliationItem.objects.filter(classification=Classification.REFUND_OUTSIDE_GATEWAY)
+    [outside] = items(Classification.REFUND_OUTSIDE_GATEWAY)
     assert (outside.payment_id, outside.processor_amount) == (dollars.id, -500)
     fees = dict(JournalEntry.objects.filter(kind=EntryKind.FEE).values_list("payment_id", "amount"))
     assert fees == {dollars.id: 99, yen.id: 75}
@@ -250,8 +259,7 @@ def fake_paypal():
 
 def test_paypal_transaction_search_through_the_fake_pages_and_matches(merchant, fake_paypal, monkeypatch):
     account = paypal_account_for(merchant.id, fake_paypal)
-    dollars = our_payment(merchant, account, reference="ORDER-1", amount=2000, attempt="att_pp_1")
-    our_payment(merchant, account, reference="ORDER-2", amount=1000, currency="JPY", attempt="att_pp_2")
+    dollars, _yen = our_paypal_sales(merchant, account, dollars="ORDER-1", yen="ORDER-2")
     monkeypatch.setattr("processors.paypal.settlement.PAGE_SIZE", 3)
 
     code, out = run_reconcile("--account", account.id, "--date", DAY)
@@ -331,28 +339,31 @@ def test_a_payout_the_books_refuse_is_an_item_and_the_run_still_completes(mercha
 
     # Then the run completes: one payout_refused item (blocking), the rest as before
     assert code == 1, out
-    [item] = ReconciliationItem.objects.filter(classification=Classification.PAYOUT_REFUSED)
+    [item] = items(Classification.PAYOUT_REFUSED)
     assert (item.key, item.kind) == ("payout:po_1E", "payout") and "2500" in item.detail
     assert classes() == {Classification.MATCHED: 3, Classification.PAYOUT_REFUSED: 1}
     assert JournalEntry.objects.get(operation_ref="po_1E", kind=EntryKind.PAYOUT).amount == 2000
 
 
-SRF = FIXTURES / "STL-20260302.01.009.CSV"
+@pytest.fixture
+def paypal_books(merchant, paypal_file_account):
+    """The Settlement Report fixture's two sales as our payments (its refund is each test's own)."""
+    account = paypal_file_account
+    dollars, yen = our_paypal_sales(merchant, account, dollars="8MC585209K746392H", yen="5TY05013RG002845M")
+    return account, dollars, yen
 
 
 @pytest.fixture
-def paypal_books(merchant):
-    from processors.services import processor_account_create
+def altered_srf(tmp_path) -> Callable[[Callable[[str], str]], Path]:
+    """Writes the Settlement Report fixture as ``change`` alters its text, under the fixture's file
+    name (as PayPal names it), in the test's tmp_path; returns the path."""
 
-    account = processor_account_create(
-        merchant_id=merchant.id,
-        processor="paypal",
-        display_name="PayPal",
-        credentials={"client_id": "cid", "client_secret": "secret"},
-    )
-    dollars = our_payment(merchant, account, reference="8MC585209K746392H", amount=2000, attempt="att_pp_1")
-    yen = our_payment(merchant, account, reference="5TY05013RG002845M", amount=1000, currency="JPY", attempt="att_pp_2")
-    return account, dollars, yen
+    def write(change: Callable[[str], str]) -> Path:
+        path = tmp_path / SRF.name
+        path.write_text(change(SRF.read_text()))
+        return path
+
+    return write
 
 
 def test_the_paypal_settlement_report_is_read_as_transaction_search_reads_the_same_day():
@@ -413,17 +424,18 @@ def _with_unknown_sale(text: str) -> str:
     )
 
 
-def test_a_sale_in_the_paypal_settlement_report_we_do_not_know_is_missing_in_gateway(tmp_path, merchant, paypal_books):
+def test_a_sale_in_the_paypal_settlement_report_we_do_not_know_is_missing_in_gateway(
+    merchant, paypal_books, altered_srf
+):
     account, dollars, _yen = paypal_books
     our_refund(dollars, reference="1JU08902781691411", amount=500)
-    path = tmp_path / "STL-20260302.01.009.CSV"
-    path.write_text(_with_unknown_sale(SRF.read_text()))
+    path = altered_srf(_with_unknown_sale)
 
     code, out = run_reconcile("--account", account.id, "--date", DAY, "--file", str(path))
 
     assert code == 1, out
     assert classes() == {Classification.MATCHED: 3, Classification.MISSING_IN_GATEWAY: 1}
-    [missing] = ReconciliationItem.objects.filter(classification=Classification.MISSING_IN_GATEWAY)
+    [missing] = items(Classification.MISSING_IN_GATEWAY)
     assert (missing.processor_amount, missing.processor_currency) == (900, "USD")
 
 
@@ -437,17 +449,16 @@ def _in_two_sections(text: str, *, second_usd_footer: str = "0,1000,0,0") -> str
     return "\n".join(records) + "\n"
 
 
-def test_each_section_footer_sums_its_own_rows_and_the_report_footer_all_of_them(tmp_path):
+def test_each_section_footer_sums_its_own_rows_and_the_report_footer_all_of_them(altered_srf):
     # Given the day as two sections with dollars in both, each footed with its own rows' totals
-    path = tmp_path / "STL-20260302.01.009.CSV"
-    path.write_text(_in_two_sections(SRF.read_text()))
+    path = altered_srf(_in_two_sections)
     # When it is read, Then it is the same report as the one-section file
     one = settlement_file_read(path=str(SRF), processor="paypal", start=START, end=END)
     two = settlement_file_read(path=str(path), processor="paypal", start=START, end=END)
     assert (two.lines, two.payouts) == (one.lines, one.payouts)
 
     # Given the second section's dollar footer stating the report's dollars instead of its own
-    path.write_text(_in_two_sections(SRF.read_text(), second_usd_footer="2000,1500,0,99"))
+    path = altered_srf(lambda text: _in_two_sections(text, second_usd_footer="2000,1500,0,99"))
     # Then it is refused: a section's footer is its own rows' sum
     with pytest.raises(InvalidRequest) as refused:
         settlement_file_read(path=str(path), processor="paypal", start=START, end=END)
@@ -499,11 +510,10 @@ def _without_the_refund(text: str) -> str:
     ],
 )
 def test_a_malformed_paypal_settlement_report_is_refused_and_changes_nothing(
-    tmp_path, merchant, paypal_books, change, message
+    merchant, paypal_books, altered_srf, change, message
 ):
     account, *_ = paypal_books
-    path = tmp_path / "STL-20260302.01.009.CSV"
-    path.write_text(change(SRF.read_text()))
+    path = altered_srf(change)
 
     code, out = run_reconcile("--account", account.id, "--date", DAY, "--file", str(path))
 

@@ -10,30 +10,21 @@ from django.db import transaction
 from events.models import Event
 from ledger.models import EntryKind, JournalEntry
 from ledger.selectors import ledger_report
-from payments.models import AttemptStatus, Payment, PaymentAttempt, PaymentStatus
+from payments.models import AttemptStatus, PaymentAttempt, PaymentStatus
 from payments.reconciliation import ledger_check
 from reconciliation.models import Classification, ReconciliationItem, ReconciliationRun
-from reconciliation.services import account_scope, reconcile, settlement_fetch
+from reconciliation.services import account_scope, settlement_fetch
 from sandbox.models import SandboxCharge, SandboxRefund
 from sandbox.settlement import sandbox_fee
+from tests.factories import SandboxChargeFactory
 
-from .conftest import reconcile_json, run_reconcile
+from .conftest import items, reconcile_json, reconcile_sandbox, run_reconcile
 
 pytestmark = pytest.mark.django_db
 
 
 def classes(run: ReconciliationRun) -> dict[str, int]:
     return {key: value for key, value in run.summary.items() if value}
-
-
-def items(classification: str) -> list[ReconciliationItem]:
-    return list(ReconciliationItem.objects.filter(classification=classification))
-
-
-def reconcile_sandbox(merchant, period) -> ReconciliationRun:
-    scope = account_scope(merchant_id=merchant.id)
-    start, end = period
-    return reconcile(scope=scope, start=start, end=end, report=settlement_fetch(scope=scope, start=start, end=end))
 
 
 def test_the_sandbox_fee_is_2_9_percent_rounded_half_up_plus_30():
@@ -45,13 +36,13 @@ def test_the_sandbox_fee_is_2_9_percent_rounded_half_up_plus_30():
 
 
 def test_a_clean_day_is_all_matched_with_fees_and_payout_in_the_books(
-    merchant, pay, refund, period, today, monkeypatch
+    merchant, pay, refund, period, today, sandbox_clock
 ):
     # Given a day of sandbox payments: three charges in two currencies and a partial refund
     first, second, euros = pay(2000), pay(5000), pay(1250, "eur")
     refund(second, 1500)
     # and the day is over and a day more, so the sandbox has paid it out and the payouts arrived
-    monkeypatch.setattr("sandbox.settlement.clock", lambda: period[1] + timedelta(days=1, hours=1))
+    sandbox_clock(period[1] + timedelta(days=1, hours=1))
 
     # When finance reconciles the day with one command
     code, out = reconcile_json("--merchant", merchant.id, "--date", today)
@@ -87,17 +78,7 @@ def test_a_clean_day_is_all_matched_with_fees_and_payout_in_the_books(
 def test_a_rerun_of_the_same_period_changes_nothing(merchant, pay, refund, period, django_capture_on_commit_callbacks):
     payment = pay(2000)
     refund(payment, 500)
-    SandboxCharge.objects.create(
-        merchant_id=merchant.id,
-        reference="outside",
-        payment_method_type="card",
-        amount=700,
-        currency="USD",
-        capture_requested=True,
-        status="succeeded",
-        amount_authorized=700,
-        amount_captured=700,
-    )
+    SandboxChargeFactory(merchant_id=merchant.id, reference="outside", amount=700)
     first = reconcile_sandbox(merchant, period)
     before = list(ReconciliationItem.objects.order_by("id").values())
     entries, events = JournalEntry.objects.count(), Event.objects.count()
@@ -112,17 +93,7 @@ def test_a_rerun_of_the_same_period_changes_nothing(merchant, pay, refund, perio
 def test_money_moved_that_we_do_not_know_of_is_missing_in_gateway_and_blocks(merchant, pay, today):
     # Given a charge at the processor that no payment of ours made
     pay(2000)
-    charge = SandboxCharge.objects.create(
-        merchant_id=merchant.id,
-        reference="att_from_nowhere",
-        payment_method_type="card",
-        amount=900,
-        currency="USD",
-        capture_requested=True,
-        status="succeeded",
-        amount_authorized=900,
-        amount_captured=900,
-    )
+    charge = SandboxChargeFactory(merchant_id=merchant.id, reference="att_from_nowhere", amount=900)
     # When the day is reconciled
     code, out = run_reconcile("--merchant", merchant.id, "--date", today)
     # Then it is found, the command fails, and the merchant is told
@@ -180,17 +151,12 @@ def test_a_refund_made_in_the_processors_dashboard_is_refund_outside_gateway(mer
 
 
 def test_a_lost_outcome_is_a_status_mismatch_handed_to_the_janitor(
-    merchant, secret_client, today, django_capture_on_commit_callbacks
+    merchant, pay, today, django_capture_on_commit_callbacks
 ):
     # Given a charge the sandbox made whose answer we lost: the payment is processing, its attempt unknown
     merchant.settings = {"sandbox": {"failure_mode": "unknown_after_charge", "fail_next": 1}}
     merchant.save(update_fields=["settings"])
-    from .conftest import CARD
-
-    response = secret_client.post(
-        "/v1/payments", {"amount": 2000, "currency": "usd", "payment_method": CARD, "confirm": True}, format="json"
-    )
-    payment = Payment.objects.get(pk=response.json()["id"])
+    payment = pay(2000)
     assert payment.status == PaymentStatus.PROCESSING
     assert PaymentAttempt.objects.get(payment=payment).status == AttemptStatus.UNKNOWN
 
@@ -213,17 +179,7 @@ def test_a_lost_outcome_is_a_status_mismatch_handed_to_the_janitor(
 
 def test_a_resolved_item_stops_blocking_and_keeps_its_resolution_across_reruns(merchant, pay, today):
     pay(2000)
-    SandboxCharge.objects.create(
-        merchant_id=merchant.id,
-        reference="att_unknown",
-        payment_method_type="card",
-        amount=900,
-        currency="USD",
-        capture_requested=True,
-        status="succeeded",
-        amount_authorized=900,
-        amount_captured=900,
-    )
+    SandboxChargeFactory(merchant_id=merchant.id, reference="att_unknown", amount=900)
     assert run_reconcile("--merchant", merchant.id, "--date", today)[0] == 1
     [item] = items(Classification.MISSING_IN_GATEWAY)
 
@@ -244,17 +200,7 @@ def test_resolving_needs_a_reason_and_happens_once(merchant, pay, today):
     from django.core.management import call_command
     from django.core.management.base import CommandError
 
-    SandboxCharge.objects.create(
-        merchant_id=merchant.id,
-        reference="att_unknown",
-        payment_method_type="card",
-        amount=900,
-        currency="USD",
-        capture_requested=True,
-        status="succeeded",
-        amount_authorized=900,
-        amount_captured=900,
-    )
+    SandboxChargeFactory(merchant_id=merchant.id, reference="att_unknown", amount=900)
     run_reconcile("--merchant", merchant.id, "--date", today)
     [item] = items(Classification.MISSING_IN_GATEWAY)
     with pytest.raises(CommandError, match="reason"):

@@ -11,17 +11,16 @@ from django.db import DatabaseError, transaction
 from events.models import Event
 from ledger.models import EntryKind, JournalEntry
 from ledger.selectors import ledger_problems, ledger_report
-from payments.models import Payment
 from payments.reconciliation import ledger_check
 from processors.base import SettlementUnavailable
 from reconciliation.models import ReconciliationItem
 from reconciliation.periods import day_start
-from reconciliation.services import account_scope, reconcile, settlement_fetch
+from reconciliation.services import account_scope, settlement_fetch
 from sandbox.connector import SandboxConnector
-from sandbox.models import SandboxCharge, SandboxPayout
+from sandbox.models import SandboxPayout, SandboxRefund
 from sandbox.settlement import sandbox_fee
 
-from .conftest import CARD
+from .conftest import reconcile_sandbox
 
 pytestmark = pytest.mark.django_db
 
@@ -31,41 +30,6 @@ def days():
     """(yesterday's period, today's period), UTC."""
     today = day_start(datetime.now(tz=UTC).date())
     return (today - timedelta(days=1), today), (today, today + timedelta(days=1))
-
-
-@pytest.fixture
-def sandbox_clock(monkeypatch):
-    def move(to: datetime) -> None:
-        monkeypatch.setattr("sandbox.settlement.clock", lambda: to)
-
-    return move
-
-
-def _reconcile(merchant, period):
-    scope = account_scope(merchant_id=merchant.id)
-    start, end = period
-    return reconcile(scope=scope, start=start, end=end, report=settlement_fetch(scope=scope, start=start, end=end))
-
-
-def _pay_at(secret_client, amount: int, *, capture_method: str, at: datetime) -> Payment:
-    response = secret_client.post(
-        "/v1/payments",
-        {
-            "amount": amount,
-            "currency": "usd",
-            "payment_method": CARD,
-            "confirm": True,
-            "capture_method": capture_method,
-        },
-        format="json",
-    )
-    assert response.status_code == 201, response.content
-    payment = Payment.objects.get(pk=response.json()["id"])
-    # Both sides made it then (an automatic capture settled then too).
-    charge = SandboxCharge.objects.filter(id=payment.processor_reference)
-    charge.update(created=at, captured_at=at if capture_method == "automatic" else None)
-    Payment.objects.filter(pk=payment.pk).update(created=at)
-    return Payment.objects.get(pk=payment.pk)
 
 
 def _snapshot():
@@ -78,15 +42,15 @@ def _snapshot():
 
 
 def test_a_late_capture_goes_into_the_next_payout_and_the_reported_day_never_changes(
-    merchant, secret_client, days, sandbox_clock
+    merchant, pay, secret_client, days, sandbox_clock
 ):
     (y_start, y_end), (t_start, t_end) = days
     # Given yesterday: an automatic payment of 2000 and a manual one authorized, not captured
-    paid = _pay_at(secret_client, 2000, capture_method="automatic", at=y_start + timedelta(hours=12))
-    held = _pay_at(secret_client, 5000, capture_method="manual", at=y_start + timedelta(hours=13))
+    paid = pay(2000, at=y_start + timedelta(hours=12))
+    held = pay(5000, capture_method="manual", at=y_start + timedelta(hours=13))
     # and yesterday reconciled once it was over: its payout is made, in transit
     sandbox_clock(t_start + timedelta(hours=1))
-    first = _reconcile(merchant, (y_start, y_end))
+    first = reconcile_sandbox(merchant, (y_start, y_end))
     y_payout_id = f"sbpayout_{y_start:%Y%m%d}_USD"
     [y_payout] = SandboxPayout.objects.all()
     assert (y_payout.payout_id, y_payout.amount) == (y_payout_id, 2000 - sandbox_fee(2000))
@@ -103,14 +67,14 @@ def test_a_late_capture_goes_into_the_next_payout_and_the_reported_day_never_cha
     assert before[3] == payouts_before
 
     # Then yesterday's payout is unchanged, and a rerun of yesterday changes nothing at all
-    again = _reconcile(merchant, (y_start, y_end))
+    again = reconcile_sandbox(merchant, (y_start, y_end))
     assert again.id == first.id and again.summary == {"matched": 1}
     assert _snapshot() == before
     assert not ReconciliationItem.objects.filter(classification="payout_refused").exists()
 
     # When today is over and a day more, and today is reconciled
     sandbox_clock(t_end + timedelta(hours=1))
-    today_run = _reconcile(merchant, (t_start, t_end))
+    today_run = reconcile_sandbox(merchant, (t_start, t_end))
 
     # Then the late capture is today's line and in today's payout (in transit), and yesterday's
     # payout, followed by id, arrived at the bank
@@ -135,25 +99,25 @@ def test_a_late_capture_goes_into_the_next_payout_and_the_reported_day_never_cha
     assert paid.amount_received == 2000
 
 
-def test_a_payout_is_followed_from_in_transit_to_paid(merchant, secret_client, days, sandbox_clock):
+def test_a_payout_is_followed_from_in_transit_to_paid(merchant, pay, days, sandbox_clock):
     (y_start, y_end), (t_start, t_end) = days
-    _pay_at(secret_client, 3000, capture_method="automatic", at=y_start + timedelta(hours=9))
+    pay(3000, at=y_start + timedelta(hours=9))
     payout_id = f"sbpayout_{y_start:%Y%m%d}_USD"
     connector = SandboxConnector(account_id="sandbox", config={"merchant_id": merchant.id})
 
     # Given yesterday's payout made at today's first report: in transit until a day after its cut-off
     sandbox_clock(t_start + timedelta(hours=1))
-    _reconcile(merchant, (y_start, y_end))
+    reconcile_sandbox(merchant, (y_start, y_end))
     assert connector.payout(payout_id=payout_id).status == "in_transit"
     assert JournalEntry.objects.filter(kind=EntryKind.PAYOUT, operation_ref=payout_id).count() == 1
     # Today's run (while it is still in transit) posts nothing more
-    _reconcile(merchant, (t_start, t_end))
+    reconcile_sandbox(merchant, (t_start, t_end))
     assert not JournalEntry.objects.filter(kind=EntryKind.PAYOUT_PAID).exists()
 
     # When the day has passed and today's run follows it
     sandbox_clock(t_end + timedelta(seconds=1))
     followed = connector.payout(payout_id=payout_id)
-    run = _reconcile(merchant, (t_start, t_end))
+    run = reconcile_sandbox(merchant, (t_start, t_end))
 
     # Then it is paid, the books moved it from in transit to the bank once, and the run is clean
     assert (followed.status, followed.amount, followed.arrival) == (
@@ -164,7 +128,7 @@ def test_a_payout_is_followed_from_in_transit_to_paid(merchant, secret_client, d
     [arrived] = JournalEntry.objects.filter(kind=EntryKind.PAYOUT_PAID)
     assert (arrived.operation_ref, arrived.amount) == (payout_id, 3000 - sandbox_fee(3000))
     assert "payout_refused" not in run.summary
-    _reconcile(merchant, (t_start, t_end))
+    reconcile_sandbox(merchant, (t_start, t_end))
     assert JournalEntry.objects.filter(kind=EntryKind.PAYOUT_PAID).count() == 1
     [row] = ledger_report(merchant_id=merchant.id, since=y_start, until=t_end)
     assert (row.in_transit, row.paid_out) == (0, 3000 - sandbox_fee(3000))
@@ -172,20 +136,17 @@ def test_a_payout_is_followed_from_in_transit_to_paid(merchant, secret_client, d
         connector.payout(payout_id="sbpayout_20000101_USD")
 
 
-def test_a_negative_day_is_carried_into_the_next_payout(merchant, secret_client, days, sandbox_clock):
+def test_a_negative_day_is_carried_into_the_next_payout(merchant, pay, refund, days, sandbox_clock):
     (y_start, _), (t_start, t_end) = days
     day_before = y_start - timedelta(days=1)
-    first = _pay_at(secret_client, 2000, capture_method="automatic", at=day_before + timedelta(hours=9))
+    first = pay(2000, at=day_before + timedelta(hours=9))
     sandbox_clock(y_start + timedelta(hours=1))
     settlement_fetch(scope=account_scope(merchant_id=merchant.id), start=day_before, end=y_start)
     assert [p.amount for p in SandboxPayout.objects.all()] == [2000 - sandbox_fee(2000)]
     # Given yesterday only a refund of 1000 (net -1000) and today a charge of 4000
-    refund = secret_client.post("/v1/refunds", {"payment": first.id, "amount": 1000}, format="json")
-    assert refund.status_code == 201, refund.content
-    from sandbox.models import SandboxRefund
-
+    refund(first, 1000)
     SandboxRefund.objects.update(created=y_start + timedelta(hours=10))
-    _pay_at(secret_client, 4000, capture_method="automatic", at=t_start + timedelta(hours=10))
+    pay(4000, at=t_start + timedelta(hours=10))
     # When both days are over
     sandbox_clock(t_end + timedelta(hours=1))
     settlement_fetch(scope=account_scope(merchant_id=merchant.id), start=y_start, end=t_end)
@@ -197,9 +158,9 @@ def test_a_negative_day_is_carried_into_the_next_payout(merchant, secret_client,
     }
 
 
-def test_the_database_refuses_to_change_or_remove_a_payout(merchant, secret_client, days, sandbox_clock):
+def test_the_database_refuses_to_change_or_remove_a_payout(merchant, pay, days, sandbox_clock):
     (y_start, y_end), (t_start, _) = days
-    _pay_at(secret_client, 2000, capture_method="automatic", at=y_start + timedelta(hours=9))
+    pay(2000, at=y_start + timedelta(hours=9))
     sandbox_clock(t_start + timedelta(hours=1))
     settlement_fetch(scope=account_scope(merchant_id=merchant.id), start=y_start, end=y_end)
     with pytest.raises(DatabaseError), transaction.atomic():
