@@ -1,10 +1,24 @@
 """The admin's sign-in form is throttled per client IP and per username (django-ratelimit, in the
 shared cache): past the rate it answers 429 without checking the password."""
 
+import time
+from types import SimpleNamespace
+
 import pytest
 from django.contrib.auth import get_user_model
 
 PASSWORD = "a-long-admin-password-1"
+
+
+@pytest.fixture(autouse=True)
+def _one_rate_window(monkeypatch):
+    """django-ratelimit counts in fixed windows of wall-clock time, each key's edge somewhere in the
+    minute: a test whose requests straddled that edge (more likely the slower the machine) would
+    see the count start again. Its clock is frozen, so a test's requests all fall in one window."""
+    import django_ratelimit.core
+
+    now = time.time()
+    monkeypatch.setattr(django_ratelimit.core, "time", SimpleNamespace(time=lambda: now))
 
 
 @pytest.fixture

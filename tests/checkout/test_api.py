@@ -15,14 +15,16 @@ pytestmark = pytest.mark.django_db
 
 
 def test_create_for_an_amount_answers_an_open_unpaid_session(create_session):
+    started = time.monotonic()
     session = create_session(metadata={"cart": "42"}, locale="de")
+    took = time.monotonic() - started  # between the expiry's "now" and the row's creation, at most
     assert session["object"] == "checkout_session"
     assert session["id"].startswith("cs_") and len(session["id"]) == 55
     assert session["url"].endswith(f"/pay/{session['id']}")
     assert (session["status"], session["payment_status"], session["payment"]) == ("open", "unpaid", None)
     assert (session["amount_total"], session["currency"]) == (2500, "USD")
     assert session["payment_method_types"] == ["card", "paypal"]  # the sandbox takes both in test mode
-    assert session["expires_at"] - session["created"] == pytest.approx(24 * 3600, abs=5)
+    assert 24 * 3600 - took - 1 <= session["expires_at"] - session["created"] <= 24 * 3600
     assert session["metadata"] == {"cart": "42"} and session["locale"] == "de"
 
 
@@ -57,7 +59,8 @@ def test_bad_input_is_a_400_naming_the_parameter(create_session, body, param, co
 
 def test_expires_at_between_30_minutes_and_a_day(create_session):
     now = int(time.time())
-    assert create_session(expires_at=now + 1800)["expires_at"] == pytest.approx(now + 1800, abs=5)
+    # accepted; 30 minutes from the server's "now", which is at least ours (however slow the request)
+    assert now + 1800 <= create_session(expires_at=now + 1800)["expires_at"] <= int(time.time()) + 1800
     create_session(expected=400, expires_at=now + 600)
     create_session(expected=400, expires_at=now + 2 * 86400)
 

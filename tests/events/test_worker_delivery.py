@@ -2,7 +2,7 @@
 
 The worker runs with small delays (``webhook_env``): retries after 0.3 s, 0.6 s, ..., and
 deliveries counted as stuck 1 s after they were due. Its attempt timeout is a generous 30 s,
-except where a test needs one to expire. Every wait is for a condition, with a deadline only
+also where a test waits for one to expire. Every wait is for a condition, with a deadline only
 a broken build reaches.
 """
 
@@ -59,7 +59,10 @@ def test_a_flaky_receiver_gets_the_event_once_with_a_valid_signature(events_work
     assert DeliveryAttempt.objects.filter(delivery=delivery).count() == 3
 
 
-ATTEMPT_TIMEOUT = 5.0  # half the 10 s default, so the bound below tells the two apart
+# The held attempt ends at this timeout, and the test says the other deliveries all ended before
+# it: so it is as generous as the attempts' usual 30 s (a loaded worker still delivers them in
+# time), and above the 10 s default, so the lower bound on its latency tells the two apart.
+ATTEMPT_TIMEOUT = 30.0
 
 
 @pytest.mark.parametrize("webhook_env", [{"WEBHOOK_TIMEOUT_SECONDS": ATTEMPT_TIMEOUT}], indirect=True)
@@ -83,8 +86,8 @@ def test_a_receiver_that_never_answers_does_not_block_other_endpoints(events_wor
         lambda: DeliveryAttempt.objects.filter(delivery__endpoint=silent_endpoint, succeeded=False).first()
     )
     assert attempt.status_code is None and attempt.error.startswith("timeout")
-    # the configured timeout, not the default (a lower bound load cannot break; 5 s of margin above)
-    assert ATTEMPT_TIMEOUT * 1000 - 500 <= attempt.latency_ms < 10_000
+    # the configured timeout, not the 10 s default (a lower bound: load only makes it longer)
+    assert attempt.latency_ms >= ATTEMPT_TIMEOUT * 1000 - 500
     wait_until(lambda: len(silent.accepted()) == 3, message="retry after the timeout")
     assert {r.event["id"] for r in silent.accepted()} == {e.id for e in events}
     silent.release()

@@ -120,7 +120,8 @@ def smtp_server(monkeypatch, settings):
     and the SMTP timeout is generous (nothing here waits for it to expire)."""
     handler = FlakySMTPHandler()
     port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    # aiosmtpd gives its thread 5 s to start and answer by default, "too busy" for a loaded machine
+    controller = Controller(handler, hostname="127.0.0.1", port=port, ready_timeout=WAIT_SECONDS)
     controller.start()
     env = {
         "EMAIL_HOST": "127.0.0.1",

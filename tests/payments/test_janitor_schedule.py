@@ -52,7 +52,9 @@ def attempt_of(payment_id: str) -> PaymentAttempt:
 def test_a_stopped_worker_and_a_busy_beat_advance_the_schedule_by_one_step(
     create_payment, merchant_keys, schedule, stopped_worker
 ):
-    # Given an unknown outcome whose first status query is due
+    # Given an unknown outcome whose first status query is due, the second one long after it (the
+    # 40 s below, and however long the machine takes to run them, stay before it)
+    schedule.PAYMENTS_SYNC_SCHEDULE_SECONDS = [STEP_SECONDS, 10 * STEP_SECONDS, STEP_SECONDS]
     pid = unknown_charge(create_payment, merchant_keys)
     clock_advance()
 
@@ -71,10 +73,10 @@ def test_a_stopped_worker_and_a_busy_beat_advance_the_schedule_by_one_step(
     for payment_id in [*stopped_worker, pid]:
         services.payment_sync(payment_id=payment_id)
 
-    # Then the schedule advanced by exactly one step: one query counted, the next a step after the first
+    # Then the schedule advanced by exactly one step: one query counted, the next is the second one
     attempt = attempt_of(pid)
     assert attempt.sync_attempts == 1 and attempt.flagged_at is None
-    assert attempt.next_sync_at == attempt.created + timedelta(seconds=2 * STEP_SECONDS)
+    assert attempt.next_sync_at == attempt.created + timedelta(seconds=11 * STEP_SECONDS)
     assert Payment.objects.get(pk=pid).sync_enqueued_at is None
     assert attempt.status == AttemptStatus.UNKNOWN
 

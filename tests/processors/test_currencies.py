@@ -14,6 +14,7 @@ from payments.models import Payment, PaymentAttempt
 from payments.reconciliation import ledger_check
 from processors.services import processor_account_create, processor_route_set
 from sandbox.models import SandboxCharge
+from tests.conftest import REQUEST_TIMEOUT_SECONDS
 from tests.fakes import paypal_spec, stripe_spec
 
 from .conftest import paypal_account_for, stripe_account_for
@@ -99,7 +100,9 @@ def _paypal_case(client, browser, fake, currency: str, amount: int) -> str | Non
     body = response.json()
     if response.status_code != 201 or body.get("status") != "requires_action":
         return f"expected a PayPal order, got {response.status_code} {body}"
-    page = requests.get(body["next_action"]["redirect_to_url"]["url"], allow_redirects=False, timeout=10)
+    page = requests.get(
+        body["next_action"]["redirect_to_url"]["url"], allow_redirects=False, timeout=REQUEST_TIMEOUT_SECONDS
+    )
     location = urlsplit(page.headers["Location"])
     browser.get(f"{location.path}?{location.query}")
     payment = Payment.objects.get(pk=body["id"])
@@ -278,7 +281,9 @@ def test_refunds_obey_the_processors_rules(secret_client, api_client, paypal_rou
     assert (refund["status"], refund["amount"]) == ("succeeded", 250)
     # Given 1500 HUF paid at PayPal: 50.50 HUF cannot be refunded there, 50 HUF is sent as "50"
     body = _pay(secret_client, amount=150000, currency="HUF", method={"type": "paypal"}).json()
-    page = requests.get(body["next_action"]["redirect_to_url"]["url"], allow_redirects=False, timeout=10)
+    page = requests.get(
+        body["next_action"]["redirect_to_url"]["url"], allow_redirects=False, timeout=REQUEST_TIMEOUT_SECONDS
+    )
     location = urlsplit(page.headers["Location"])
     api_client.get(f"{location.path}?{location.query}")
     refused = secret_client.post("/v1/refunds", {"payment": body["id"], "amount": 5050}, format="json")

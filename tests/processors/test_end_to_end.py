@@ -24,6 +24,7 @@ from tests.payments.schedule import clock_advance_to_due
 from .conftest import (
     BREAKER_RESET_TIMEOUT,
     SHORT_READ_TIMEOUT,
+    only_held_call_times_out,
     paypal_account_for,
     short_read_timeout,
     stripe_account_for,
@@ -180,7 +181,7 @@ def test_paypal_buyer_cancel_leaves_payment_retryable(secret_client, api_client,
 def test_latency_past_timeout_is_processing_then_synced_without_double_charge(secret_client, routed, fake_stripe):
     # Stripe holds the charge request past our read timeout
     fake_stripe.inject("hold", path="/v1/payment_intents")
-    with short_read_timeout(routed["stripe"]):
+    with short_read_timeout(routed["stripe"], path="/v1/payment_intents"):
         response = _pay(secret_client, _card(SUCCESS), amount=1234, key="order-42")
     payment_id = _payment_id(response)
     [attempt] = _attempts(payment_id)
@@ -267,7 +268,8 @@ def test_never_falls_back_after_an_ambiguous_outcome(secret_client, merchant_key
             merchant_id=merchant_keys.merchant_id, payment_method_type="card", account_ids=[slow.id, spare.id]
         )
         fake_stripe.inject("hold", path="/v1/payment_intents")
-        payment_id = _payment_id(_pay(secret_client, _card(SUCCESS)))
+        with only_held_call_times_out(path="/v1/payment_intents"):  # not the PaymentMethod call before it
+            payment_id = _payment_id(_pay(secret_client, _card(SUCCESS)))
         assert Payment.objects.get(pk=payment_id).status == "processing"
         assert [(a.processor_account_id, a.error_code) for a in _attempts(payment_id)] == [(slow.id, "timeout")]
         assert other.log == []  # the second processor was never asked

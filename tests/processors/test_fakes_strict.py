@@ -8,6 +8,7 @@ import pytest
 import requests
 
 from processors.stripe import TEST_PAYMENT_METHODS
+from tests.conftest import REQUEST_TIMEOUT_SECONDS
 from tests.fakes import stripe as fake_stripe_module
 from tests.fakes.stripe_spec import OPERATIONS
 
@@ -29,7 +30,7 @@ def _stripe(fake, method: str, path: str, body: str = "", *, content_type: str |
     sent = {"Authorization": f"Bearer {fake.secret_key}", **headers}
     if content_type:
         sent["Content-Type"] = "application/x-www-form-urlencoded" if content_type == "form" else content_type
-    return requests.request(method, f"{fake.base_url}{path}", data=body, headers=sent, timeout=10)
+    return requests.request(method, f"{fake.base_url}{path}", data=body, headers=sent, timeout=REQUEST_TIMEOUT_SECONDS)
 
 
 PAY = "amount=2000&currency=usd&confirm=true&payment_method=pm_card_visa&payment_method_types[0]=card"
@@ -127,7 +128,7 @@ def _paypal_token(fake) -> str:
         f"{fake.base_url}/v1/oauth2/token",
         data={"grant_type": "client_credentials"},
         auth=(fake.client_id, fake.client_secret),
-        timeout=10,
+        timeout=REQUEST_TIMEOUT_SECONDS,
     )
     return reply.json()["access_token"]
 
@@ -137,7 +138,7 @@ def _paypal(fake, path: str, body: Any = None, *, raw: bytes | None = None, requ
     if request_id:
         headers["PayPal-Request-Id"] = request_id
     data = raw if raw is not None else (None if body is None else json.dumps(body))
-    return requests.post(f"{fake.base_url}{path}", data=data, headers=headers, timeout=10)
+    return requests.post(f"{fake.base_url}{path}", data=data, headers=headers, timeout=REQUEST_TIMEOUT_SECONDS)
 
 
 def _order(value: str = "10.00", currency: str = "USD", **changes: Any) -> dict[str, Any]:

@@ -204,7 +204,7 @@ def test_create_order_failures_are_failed_because_no_money_can_move(paypal, payp
     fake_paypal.inject("status", path="/v2/checkout/orders", status=500)
     assert paypal.authorize(paypal_request()).outcome is Outcome.FAILED  # and the token is cached
     fake_paypal.inject("hold", path="/v2/checkout/orders")
-    with short_read_timeout(paypal_account):
+    with short_read_timeout(paypal_account, path="/v2/checkout/orders"):
         connector = connector_for_account(merchant_id=merchant_keys.merchant_id, account_id=paypal_account.id)
         timed_out = connector.authorize(paypal_request())
     assert (timed_out.outcome, timed_out.error_code) == (Outcome.FAILED, "timeout")
@@ -275,13 +275,6 @@ def test_webhook_verification_unavailable(paypal, fake_paypal):
 # --- 409: an earlier call still in progress is an unknown outcome, never a decline -----------------
 
 
-def _short(account, merchant_keys):
-    """The account's connector with a short read timeout, for the one call a test holds at the fake
-    (2 s: the order read before it must still be answered in time on a loaded machine)."""
-    with short_read_timeout(account, 2.0):
-        return connector_for_account(merchant_id=merchant_keys.merchant_id, account_id=account.id)
-
-
 def test_refund_retried_after_a_timeout_meets_409_then_ends_with_one_refund(
     paypal, paypal_account, merchant_keys, fake_paypal
 ):
@@ -290,7 +283,10 @@ def test_refund_retried_after_a_timeout_meets_409_then_ends_with_one_refund(
     paypal.complete(reference="c10", processor_reference=created.processor_reference, capture=True)
     fake_paypal.inject("hold", path="/v2/payments/captures/")
     refund = {"reference": "r10", "processor_reference": created.processor_reference, "amount": 400, "currency": "USD"}
-    first = _short(paypal_account, merchant_keys).refund(**refund)
+    with short_read_timeout(paypal_account, path="/v2/payments/captures/"):  # the refund, not the order read
+        first = connector_for_account(merchant_id=merchant_keys.merchant_id, account_id=paypal_account.id).refund(
+            **refund
+        )
     assert (first.outcome, first.error_code) == (Outcome.UNKNOWN, "timeout")
 
     # When the refund is retried with the same PayPal-Request-Id while the first is still running
@@ -311,8 +307,11 @@ def test_void_retried_after_a_timeout_meets_409_then_is_voided_once(paypal, payp
     _, created = _approved_order(paypal, fake_paypal, capture=False)
     paypal.complete(reference="a10", processor_reference=created.processor_reference, capture=False)
     [auth_id] = fake_paypal.authorizations
-    fake_paypal.inject("hold", path=f"/v2/payments/authorizations/{auth_id}/void")
-    first = _short(paypal_account, merchant_keys).void(reference="v10", processor_reference=created.processor_reference)
+    void_path = f"/v2/payments/authorizations/{auth_id}/void"
+    fake_paypal.inject("hold", path=void_path)
+    with short_read_timeout(paypal_account, path=void_path):  # the void, not the order read
+        connector = connector_for_account(merchant_id=merchant_keys.merchant_id, account_id=paypal_account.id)
+        first = connector.void(reference="v10", processor_reference=created.processor_reference)
     assert (first.outcome, first.error_code) == (Outcome.UNKNOWN, "timeout")
 
     # When the void is retried while the first is still running: 409, unknown, never a decline

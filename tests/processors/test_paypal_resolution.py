@@ -13,6 +13,7 @@ from payments.models import Payment, Refund
 from payments.reconciliation import ledger_check
 from payments.services import payment_sync
 from processors.services import processor_route_set
+from tests.conftest import REQUEST_TIMEOUT_SECONDS
 from tests.payments.schedule import clock_advance_to_due
 
 from .conftest import paypal_account_for, short_read_timeout
@@ -35,7 +36,9 @@ def _paid(secret_client, api_client, amount: int, currency: str = "usd") -> Paym
         format="json",
     ).json()
     assert body["status"] == "requires_action", body
-    page = requests.get(body["next_action"]["redirect_to_url"]["url"], allow_redirects=False, timeout=10)
+    page = requests.get(
+        body["next_action"]["redirect_to_url"]["url"], allow_redirects=False, timeout=REQUEST_TIMEOUT_SECONDS
+    )
     location = urlsplit(page.headers["Location"])
     api_client.get(f"{location.path}?{location.query}")
     payment = Payment.objects.get(pk=body["id"])
@@ -49,7 +52,7 @@ def test_refund_retried_after_a_timeout_through_a_409_ends_with_one_refund(
     # Given a paid PayPal payment and PayPal slow to answer its refund (held past our read timeout)
     payment = _paid(secret_client, api_client, 1000)
     fake_paypal.inject("hold", path="/v2/payments/captures/")
-    with short_read_timeout(paypal_routed, 2.0):  # the order read before the refund is answered in time
+    with short_read_timeout(paypal_routed, path="/v2/payments/captures/"):
         pending = secret_client.post("/v1/refunds", {"payment": payment.id, "amount": 400}, format="json").json()
     assert pending["status"] == "pending"
 

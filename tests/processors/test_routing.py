@@ -10,7 +10,7 @@ from processors.models import ProcessorAccount
 from processors.selectors import SANDBOX_ACCOUNT_ID, connector_for_account, route_for
 from processors.services import processor_account_create, processor_route_set
 
-from .conftest import paypal_account_for, stripe_account_for
+from .conftest import only_held_call_times_out, paypal_account_for, stripe_account_for
 from .factories import ProcessorRouteFactory, card_request
 
 pytestmark = pytest.mark.django_db
@@ -101,7 +101,8 @@ def test_routed_connector_reaches_the_processor_with_its_timeouts(merchant_keys,
     processor_route_set(merchant_id=merchant_keys.merchant_id, payment_method_type="card", account_ids=[account.id])
     [entry] = route_for(merchant_id=merchant_keys.merchant_id, payment_method_type="card", currency="USD")
     fake_stripe.inject("hold", path="/v1/payment_intents")  # no reply until the client has given up
-    result = entry.connector.authorize(card_request())
+    with only_held_call_times_out(path="/v1/payment_intents"):  # not the PaymentMethod call before it
+        result = entry.connector.authorize(card_request())
     assert (result.outcome, result.error_code) == (Outcome.UNKNOWN, "timeout")
     assert result.message == "stripe: no reply within 0.5 s"  # the account's read timeout, not the default
     assert result.latency_ms >= 450  # the read timeout was waited for, and recorded

@@ -9,6 +9,7 @@ import requests
 from processors.base import Outcome, WebhookVerificationError
 from processors.selectors import connector_for_account
 from processors.stripe import StripeConnector, form_encode, stripe_signature_header
+from tests.conftest import REQUEST_TIMEOUT_SECONDS
 from tests.fakes.stripe import form_decode
 
 from .conftest import short_read_timeout, stripe_account_for
@@ -27,7 +28,7 @@ def _raw_post(fake_stripe, path: str, body: str) -> requests.Response:
         "Authorization": f"Bearer {fake_stripe.secret_key}",
         "Content-Type": "application/x-www-form-urlencoded",
     }
-    return requests.post(f"{fake_stripe.base_url}{path}", data=body, headers=headers, timeout=10)
+    return requests.post(f"{fake_stripe.base_url}{path}", data=body, headers=headers, timeout=REQUEST_TIMEOUT_SECONDS)
 
 
 def test_form_encoding_nests_like_stripe():
@@ -346,7 +347,7 @@ def test_read_timeout_is_unknown_charge_made_once(stripe, stripe_account, mercha
     # given Stripe answers only after our read timeout (the charge is made, the reply comes late)
     fake_stripe.inject("hold", path="/v1/payment_intents")
     request = card_request(amount=1234)
-    with short_read_timeout(stripe_account):
+    with short_read_timeout(stripe_account, path="/v1/payment_intents"):
         result = connector_for_account(merchant_id=merchant_keys.merchant_id, account_id=stripe_account.id).authorize(
             request
         )
@@ -454,9 +455,9 @@ def test_a_retry_while_the_first_request_runs_meets_409_and_stays_unknown(
     # Given Stripe still processing our PaymentIntent (held past the read timeout)
     request = card_request(amount=2500)
     fake_stripe.inject("hold", path="/v1/payment_intents")
-    with short_read_timeout(stripe_account, 2.0):  # the PaymentMethod call before it is answered in time
+    with short_read_timeout(stripe_account, path="/v1/payment_intents"):
         held = connector_for_account(merchant_id=merchant_keys.merchant_id, account_id=stripe_account.id)
-    first = held.authorize(request)
+        first = held.authorize(request)
     assert (first.outcome, first.error_code) == (Outcome.UNKNOWN, "timeout")
     # When the same reference is retried meanwhile: Stripe's 409 (key in use) is unknown, not a decline
     retried = stripe.authorize(request)

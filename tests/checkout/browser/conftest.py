@@ -10,7 +10,6 @@ go to ``test-artifacts/checkout/`` (git-ignored).
 import os
 import subprocess
 import sys
-import time
 import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,10 +18,10 @@ from threading import Thread
 from urllib.parse import urlsplit
 
 import pytest
-import requests
 
-from tests.conftest import REPO_ROOT, WorkerProcess, free_port, make_merchant_keys, service_env
+from tests.conftest import REPO_ROOT, WorkerProcess, free_port, make_merchant_keys, service_env, wait_for_http
 from tests.events.helpers import Receiver, wait_until
+from tests.waiting import WAIT_SECONDS
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -113,18 +112,11 @@ def stack(django_db_setup, django_db_blocker, tmp_path_factory):
     with open(gunicorn_log, "ab") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "gateway_project.wsgi:application", "--bind", f"127.0.0.1:{port}",
-             "--workers", "2", "--threads", "4", "--timeout", "60", "--access-logfile", "-"],
+             # --timeout: a worker importing Django on a loaded machine must not be killed as silent
+             "--workers", "2", "--threads", "4", "--timeout", "120", "--access-logfile", "-"],
             cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            requests.get(f"{base_url}/healthz", timeout=5)
-            break
-        except requests.RequestException:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"gunicorn did not start: {gunicorn_log.read_text()[-2000:]}") from None
-            time.sleep(0.2)
+    wait_for_http(f"{base_url}/healthz", process, lambda: f"gunicorn did not start: {gunicorn_log.read_text()[-2000:]}")
     with django_db_blocker.unblock():
         worker = WorkerProcess(queue, logs / "worker.log")
         worker.start()
@@ -212,7 +204,6 @@ class Shop:
     def wait_for_event(self, type: str, object_id: str) -> dict:
         return wait_until(
             lambda: next((e for e in self.events(type) if e["data"]["object"]["id"] == object_id), None),
-            timeout=30,
             message=f"webhook {type} for {object_id}",
         )
 
@@ -227,7 +218,9 @@ def shop(stack, browser, transactional_db, request):
     assert response.status_code == 201, response.content
     options = dict(getattr(request, "param", {}) or {})
     context = browser.new_context(**options)
-    context.set_default_timeout(20_000)
+    # Every wait of the browser (navigation, element, URL) returns as soon as it holds: a deadline
+    # long enough for Chromium, gunicorn and the worker sharing a loaded machine costs nothing.
+    context.set_default_timeout(WAIT_SECONDS * 1000)
     try:
         yield Shop(stack, keys, receiver, context)
     finally:

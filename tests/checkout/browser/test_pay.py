@@ -76,6 +76,7 @@ def test_decline_stays_on_the_page_then_another_card_succeeds(shop):
     page.click("#pay-card")
     page.wait_for_selector("#alert")
     assert "insufficient funds" in page.inner_text("#alert").lower()
+    page.wait_for_load_state()  # the page's script moves the focus once the document is parsed
     assert page.evaluate("document.activeElement.id") == "alert"
     assert page.input_value("#card-number") == ""  # the number is never sent back
     shop.screenshot(page, "decline-message")

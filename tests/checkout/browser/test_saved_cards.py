@@ -17,6 +17,7 @@ PASSWORD = "correct horse battery staple"
 
 
 def _sign_in(page):
+    page.wait_for_load_state()  # is_visible does not wait: the whole page must be there
     if not page.is_visible("#login-email"):  # the form stays open after a failed attempt
         page.click("summary")
     page.fill("#login-email", "ada@example.com")
