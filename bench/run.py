@@ -27,10 +27,10 @@ import urllib.request
 from base64 import urlsafe_b64encode
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from deploy.ports import reserve_port
-
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from deploy.ports import reserve_port  # noqa: E402
+
 PY = sys.executable
 PG = "postgres://postgres@127.0.0.1:5432"
 GATEWAY_DB = "gateway_bench"
@@ -229,10 +229,11 @@ def main() -> int:
     pooled_env = dict(
         env, DATABASE_URL=f"postgres://postgres@127.0.0.1:{bouncer_port}/{GATEWAY_DB}", DB_TRANSACTION_POOLING="1"
     )
+    # (name, gunicorn options, workers, environment, also measure the GETs under it)
     gunicorns = (
-        (f"gateway ({args.workers} sync)", (), args.workers, env),
-        ("gateway (3 gthread x4)", ("--worker-class", "gthread", "--threads", "4"), 3, env),
-        (f"gateway ({args.workers} sync) PgBouncer", (), args.workers, pooled_env),
+        (f"gateway ({args.workers} sync)", (), args.workers, env, True),
+        ("gateway (3 gthread x4)", ("--worker-class", "gthread", "--threads", "4"), 3, env, False),
+        (f"gateway ({args.workers} sync) PgBouncer", (), args.workers, pooled_env, False),
     )
     try:
         run_gateways(wrk, run, args, keys, gunicorns, results)
@@ -293,7 +294,7 @@ def start_pgbouncer(*, pool_size: int) -> tuple[subprocess.Popen, int]:
 
 
 def run_gateways(wrk: str, run: str, args, keys: dict, gunicorns, results: dict) -> None:
-    for name, extra, workers, env in gunicorns:
+    for name, extra, workers, env, with_gets in gunicorns:
         proc, url = start_gunicorn("bench.bare_app:application", env, workers, extra)
         try:
             run_wrk(wrk, url + "/v1/payments", keys["secret_key"], 3, args.connections, f"{run}-warm-{name}")
@@ -306,7 +307,7 @@ def run_gateways(wrk: str, run: str, args, keys: dict, gunicorns, results: dict)
                 f"{run}-{name}",
                 master=proc.pid,
             )
-            if extra or env.get("DB_TRANSACTION_POOLING") == "1":
+            if not with_gets:
                 continue
             payment_id = payment_created(url, keys["secret_key"])
             for label, path in (

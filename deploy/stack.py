@@ -50,11 +50,6 @@ PG_HOST, PG_PORT = "127.0.0.1", 5432
 REDIS_BASE = "redis://127.0.0.1:6379"
 
 
-def free_port() -> int:
-    """A port for a server this stack starts, reserved against every other run (deploy/ports.py)."""
-    return reserve_port()
-
-
 def render(template: Path, values: dict[str, str]) -> str:
     """envsubst restricted to the given names: ``${NAME}`` replaced, nginx's own ``$vars`` kept."""
 
@@ -227,7 +222,7 @@ class Stack:
         self.logs.mkdir(exist_ok=True)
         for name in ("balancer", "pgbouncer", "smtp", "webhooks", *self.instance_names):
             self.ports[name] = (
-                free_port() if name != "balancer" or not self.config.balancer_port else (self.config.balancer_port)
+                reserve_port() if name != "balancer" or not self.config.balancer_port else (self.config.balancer_port)
             )
         self.secrets = self._secrets()
         self._tls_certificate()
