@@ -26,7 +26,12 @@ from payments.services import PaymentDeclined, ProcessorUnavailable, payment_con
 
 from .locks import checkout_session_lock
 from .models import CheckoutSession, SessionStatus
-from .services import checkout_session_enqueue_sync, checkout_session_sync, redirect_url_for
+from .services import (
+    PAID_PAYMENT_STATUSES,
+    checkout_session_enqueue_sync,
+    checkout_session_sync,
+    redirect_url_for,
+)
 
 logger = logging.getLogger("checkout")
 
@@ -165,6 +170,10 @@ def checkout_outcome(session: CheckoutSession) -> PayOutcome:
         url = ((payment.next_action or {}).get("redirect_to_url") or {}).get("url")
         return PayOutcome("redirect", session, redirect_url=url)
     if payment.status == "processing":
+        return PayOutcome("processing", session)
+    if payment.status in PAID_PAYMENT_STATUSES:
+        # Paid after the caller's sync read it (another tab's confirmation finished in between):
+        # never the form again; the page's next poll or refresh syncs and completes the session.
         return PayOutcome("processing", session)
     if payment.status in ("failed", "canceled"):
         return PayOutcome("failed", session, message=NOT_PAYABLE)

@@ -622,7 +622,10 @@ def _port_open(port: int) -> bool:
 def _read_jsonl(path: Path) -> list[dict]:
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    # A sink appends each record with its newline last: a final line without one is still being
+    # written (a long line can take more than one write), so it is read next time, not parsed now.
+    complete = path.read_text().rpartition("\n")[0]
+    return [json.loads(line) for line in complete.splitlines() if line.strip()]
 
 
 def _down_detached(run_dir: Path) -> None:

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from checkout import state
 from checkout.models import CheckoutSession
-from checkout.pay import checkout_pay
+from checkout.pay import checkout_outcome, checkout_pay
 from checkout.services import checkout_session_sync
 from checkout.tasks import checkout_sessions_sweep
 from events.models import Event
@@ -120,6 +120,25 @@ def test_a_payment_the_janitor_resolves_completes_the_session_by_the_sweep(creat
     row = CheckoutSession.objects.get(pk=session["id"])
     assert (row.status, row.payment_status, row.payment_pending) == ("complete", "paid", False)
     assert_books_balance()
+
+
+def test_a_payment_paid_after_the_pages_sync_is_followed_never_offered_again(create_session, merchant):
+    """Two tabs: the second's sync read the payment processing, then the first tab's confirmation
+    succeeded before the second built its page. The stress run of 2026-12-07 showed it the card
+    form again, with nothing polling, although the session was paid a moment later."""
+    # Given a session whose payment is with the processor, as the second tab's sync saw it
+    session = create_session()
+    sandbox_fault_plan_set(merchant_id=merchant.id, count=1, mode="unknown_after_charge", operations=["authorize"])
+    checkout_pay(session_id=session["id"], payment_method=_card(), method_type="card")
+    seen = checkout_session_sync(session_id=session["id"])
+    assert seen.is_open and seen.payment_pending
+    # When the payment succeeds before that tab decides what to show
+    payment_sync(payment_id=Payment.objects.get().id, scheduled=False)
+    assert Payment.objects.get().status == "succeeded"
+    # Then it follows the payment (polls, and the next sync completes the session): no form again
+    assert checkout_outcome(seen).kind == "processing"
+    followed = checkout_outcome(checkout_session_sync(session_id=session["id"]))
+    assert followed.kind == "complete" and followed.redirect_url
 
 
 @pytest.mark.django_db

@@ -23,6 +23,25 @@ pytestmark = pytest.mark.slow
 NO_JS = {"java_script_enabled": False}
 
 
+def _tab_state(tab) -> str:
+    """Where a tab stands, for a failure message: its URL, heading and status line."""
+    try:
+        text = " ".join(tab.inner_text("body", timeout=1000).split())[:600]
+    except Exception as exc:  # navigating meanwhile
+        text = f"<{type(exc).__name__}>"
+    return f"{tab.url} text={text!r}"
+
+
+def _served(shop, session_id: str) -> list[str]:
+    """gunicorn's access-log lines for this session (request line and status)."""
+    served = []
+    for line in shop.stack.gunicorn_log.read_text(errors="replace").splitlines():
+        parts = line.split('"')
+        if session_id in line and len(parts) > 2 and parts[2].split():
+            served.append(f"{parts[1]} {parts[2].split()[0]}")
+    return served[-12:]
+
+
 def _finished(tab) -> bool:
     try:
         return "/done?session=" in tab.url or tab.inner_text("h1", timeout=1000) == "Payment complete"
@@ -53,8 +72,17 @@ def test_two_tabs_pay_the_session_once(shop):
     second.click("#pay-card", no_wait_after=True)
     # The slower tab is refused by the payment's state machine and follows the other tab's
     # payment: to the success URL, or (already complete when it looks) the "Payment complete" page.
-    for tab in (first, second):
-        wait_until(lambda tab=tab: _finished(tab), message="both tabs finished")
+    try:
+        for tab in (first, second):
+            wait_until(lambda tab=tab: _finished(tab), message="both tabs finished")
+    except AssertionError as exc:
+        payments = list(Payment.objects.filter(metadata__checkout_session=session["id"]).values_list("id", "status"))
+        row = CheckoutSession.objects.get(pk=session["id"])
+        tabs = "; ".join(_tab_state(tab) for tab in (first, second))
+        raise AssertionError(
+            f"{exc}: tabs {tabs}; session {row.status}/{row.payment_status}; payments {payments};"
+            f" console {shop.console[-10:]}; served {_served(shop, session['id'])}"
+        ) from None
     shop.screenshot(second, "two-tabs-second")
     payment = _assert_paid(shop, session)
     assert payment.attempts.filter(operation="authorize").count() == 1
