@@ -9,13 +9,14 @@ for both sides: each side runs in a savepoint rolled back afterwards, from an em
 """
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
 import redis.connection
 from django.core.cache import cache
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 from django.test import TestCase
 from django.test.utils import CaptureQueriesContext
 from django_redis import get_redis_connection
@@ -58,6 +59,7 @@ def _fast_path_awake():
 class World:
     merchant_id: str
     secret_raw_key: str
+    other_raw_key: str
     own: str  # a succeeded test-mode payment of the merchant
     others: str  # another merchant's payment
     clients: dict[str, APIClient]
@@ -96,6 +98,7 @@ def world() -> World:
     return World(
         merchant_id=keys.merchant_id,
         secret_raw_key=keys.secret_key,
+        other_raw_key=other_keys.secret_key,
         own=own.json()["id"],
         others=others.json()["id"],
         clients=clients,
@@ -353,3 +356,54 @@ def test_a_connection_redis_closed_costs_one_answer_by_the_view(world):
     fastread._resting_until = 0.0
     second = world.clients["secret"].get(f"/v1/payments/{world.own}")
     assert second.wsgi_request.gateway_fast_read and second.content == first.content
+
+
+def test_without_redis_the_view_answers(world, settings):
+    # Given the embedded mode's cache (in-process, no Redis to share a bucket or a cache token)
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    world.warm()
+
+    response = world.clients["secret"].get(f"/v1/payments/{world.own}")
+
+    assert response.status_code == 200 and not getattr(response.wsgi_request, "gateway_fast_read", False)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_hits_of_two_merchants_each_get_their_own(world, settings):
+    # Given two merchants' payments cached, hit from several threads at once (gthread workers:
+    # each thread has its own connection, so no thread can read another's reply)
+    settings.RATE_LIMIT_BURST = 1000
+    cache.delete_pattern("ratelimit:*")  # buckets made under the smaller burst keep their tokens
+    world.warm()
+    expected = {}
+    for raw_key, payment_id in ((world.secret_raw_key, world.own), (world.other_raw_key, world.others)):
+        expected[raw_key] = (
+            world.clients["secret" if payment_id == world.own else "other"].get(f"/v1/payments/{payment_id}").content
+        )
+    failures: list[str] = []
+
+    def hammer() -> None:
+        clients = []
+        for raw_key, payment_id in ((world.secret_raw_key, world.own), (world.other_raw_key, world.others)):
+            client = APIClient()
+            client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
+            clients.append((client, raw_key, payment_id))
+        try:
+            for _ in range(25):
+                for client, raw_key, payment_id in clients:
+                    response = client.get(f"/v1/payments/{payment_id}")
+                    if not getattr(response.wsgi_request, "gateway_fast_read", False):
+                        failures.append(f"not a fast answer: {response.status_code}")
+                    elif response.content != expected[raw_key]:
+                        failures.append(f"{payment_id}: another body {response.content[:60]!r}")
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=hammer) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    # Then every answer was the fast path's, and each merchant's own payment
+    assert failures == []
