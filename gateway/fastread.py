@@ -200,7 +200,10 @@ def _match(path: str) -> tuple[_Route, str] | None:
 
 def _learn(backend, key: str, cached: bytes | None, credentials: _Credentials) -> tuple[bytes, Principal] | None:
     """Remember the principal ``cached`` (the bytes in Redis) stands for; None when it stands for none."""
-    principal = None if cached is None else credentials.principal(backend.client.decode(cached))
+    try:
+        principal = None if cached is None else credentials.principal(backend.client.decode(cached))
+    except Exception:  # not a resolution this release reads: the view's authentication decides
+        principal = None
     if principal is None:
         _known.pop(key, None)
         return None
