@@ -33,18 +33,24 @@ CARD_BODY = {
 }
 
 
-def configure() -> None:
+def configure(
+    *,
+    database: str = DATABASE,
+    redis_url: str = "redis://127.0.0.1:6379/9",
+    broker_url: str = "redis://127.0.0.1:6379/10",
+) -> None:
+    """Production settings on a new, empty ``database`` (dropped first) and a fresh key prefix in Redis."""
     import psycopg
 
     with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{DATABASE}"')
+        conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{database}"')
     os.environ.update(
         DJANGO_SETTINGS_MODULE="gateway_project.settings.production",
         SECRET_KEY=secrets.token_urlsafe(64),
-        DATABASE_URL=f"{PG}/{DATABASE}",
-        REDIS_URL="redis://127.0.0.1:6379/9",
-        CELERY_BROKER_URL="redis://127.0.0.1:6379/10",
+        DATABASE_URL=f"{PG}/{database}",
+        REDIS_URL=redis_url,
+        CELERY_BROKER_URL=broker_url,
         CACHE_KEY_PREFIX=f"cost{uuid.uuid4().hex[:6]}",
         ALLOWED_HOSTS="testserver",
         SECURE_SSL_REDIRECT="0",

@@ -3,6 +3,7 @@ principal. The classes themselves live with the credentials they check:
 ``merchants.authentication.ApiKeyAuthentication`` (``sk_``/``pk_``) and
 ``customers.authentication.CustomerTokenAuthentication`` (``cst_``)."""
 
+from django.http import HttpRequest
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import APIException
 from rest_framework.request import Request
@@ -11,7 +12,7 @@ from gateway.context import merchant_id_var
 from gateway.principal import Principal
 
 
-def bearer_token(request: Request) -> str | None:
+def bearer_token(request: Request | HttpRequest) -> str | None:
     header = request.META.get("HTTP_AUTHORIZATION", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -21,7 +22,12 @@ def bearer_token(request: Request) -> str | None:
 
 def principal_attach(request: Request, principal: Principal) -> None:
     """Expose the principal to middleware (logging) and log context."""
-    request._request.gateway_principal = principal
+    principal_attach_http(request._request, principal)
+
+
+def principal_attach_http(request: HttpRequest, principal: Principal) -> None:
+    """``principal_attach`` for a request answered without DRF (``gateway.fastread``)."""
+    request.gateway_principal = principal
     merchant_id_var.set(principal.merchant_id)
 
 

@@ -8,8 +8,14 @@ whatever the interleaving (a plain delete-on-write leaves that race open).
 The owner (merchant and mode) is part of every data key, so a cached object is only ever served
 to its own merchant's keys of its own mode (test or live). With Redis down, ``get`` answers None
 and reads go to the database (django-redis ignores cache errors).
+
+Tokens are random integers: django-redis stores an int as its digits (anything else pickled), so a
+Lua script can build the data key from the token it reads (``gateway.fastread`` reads token and
+entry in one round trip). A token of another form (pickled, left by an older release) is simply
+never found by such a script: a miss, served by ``read``.
 """
 
+import secrets
 import threading
 import time
 from collections.abc import Callable
@@ -17,12 +23,17 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.db import transaction
 
 from .ids import new_id
 
 T = TypeVar("T")
+
+
+def _new_token() -> int:
+    # 63 random bits: a rotation that drew the token it replaces is not a concern.
+    return secrets.randbits(63)
 
 
 @dataclass(frozen=True)
@@ -39,15 +50,15 @@ class GenerationalCache:
     def _token_key(self, object_id: str) -> str:
         return f"{self.namespace}:{object_id}:token"
 
-    def _data_key(self, object_id: str, token: str, *, merchant_id: str, livemode: bool, view: str) -> str:
+    def _data_key(self, object_id: str, token: str | int, *, merchant_id: str, livemode: bool, view: str) -> str:
         # Who may be served the entry (merchant and mode), and which representation of the object.
         owner = f"{merchant_id}:{'live' if livemode else 'test'}"
         return f"{self.namespace}:{object_id}:{view + ':' if view else ''}{owner}:{token}"
 
-    def _token(self, object_id: str) -> str | None:
+    def _token(self, object_id: str) -> str | int | None:
         token = cache.get(self._token_key(object_id))
         if token is None:
-            cache.add(self._token_key(object_id), new_id("tok"), timeout=self._timeout())
+            cache.add(self._token_key(object_id), _new_token(), timeout=self._timeout())
             token = cache.get(self._token_key(object_id))
         return token
 
@@ -75,11 +86,22 @@ class GenerationalCache:
             return None
         return cache.get(self._data_key(object_id, token, merchant_id=merchant_id, livemode=livemode, view=view))
 
+    def redis_keys(self, *, object_id: str, merchant_id: str, livemode: bool, view: str = "") -> tuple[str, str] | None:
+        """The Redis keys a script reads an entry by: the token's key, and the data key without the
+        token at its end (the script appends the token it read). None when the cache's key
+        function does not end the data key with the token."""
+        mark = "\x00token\x00"
+        backend = caches["default"]  # ``cache`` itself, looked up once: this runs on every fast read
+        data = backend.make_key(self._data_key(object_id, mark, merchant_id=merchant_id, livemode=livemode, view=view))
+        if not data.endswith(mark):
+            return None
+        return backend.make_key(self._token_key(object_id)), data[: -len(mark)]
+
     def invalidate(self, *, object_id: str) -> None:
         """Call inside the transaction of a change: the new token is set once the change is visible."""
 
         def rotate() -> None:
-            cache.set(self._token_key(object_id), new_id("tok"), timeout=self._timeout())
+            cache.set(self._token_key(object_id), _new_token(), timeout=self._timeout())
 
         transaction.on_commit(rotate, robust=True)
 

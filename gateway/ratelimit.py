@@ -21,30 +21,40 @@ from django.core.cache import cache, caches
 
 logger = logging.getLogger("gateway.ratelimit")
 
-# KEYS[1] bucket; ARGV rate (tokens/s), burst (capacity). Uses the Redis clock so every
-# app instance shares one notion of time. Returns {allowed, tokens*1000}.
-_TOKEN_BUCKET_LUA = """
-local rate = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local data = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
-local tokens = tonumber(data[1])
-local ts = tonumber(data[2])
-if tokens == nil then
-  tokens = burst
-  ts = now
+# One Lua function taking a token: every script that takes one (this module's, and the cached
+# reads' in gateway.fastread) shares it, so a bucket behaves the same whoever takes from it. Uses
+# the Redis clock so every app instance shares one notion of time. Returns allowed (0/1), tokens left.
+TOKEN_BUCKET_TAKE_LUA = """
+local function bucket_take(key, rate, burst)
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+  local data = redis.call('HMGET', key, 'tokens', 'ts')
+  local tokens = tonumber(data[1])
+  local ts = tonumber(data[2])
+  if tokens == nil then
+    tokens = burst
+    ts = now
+  end
+  tokens = math.min(burst, tokens + math.max(0, now - ts) * rate)
+  local allowed = 0
+  if tokens >= 1 then
+    tokens = tokens - 1
+    allowed = 1
+  end
+  redis.call('HSET', key, 'tokens', tostring(tokens), 'ts', tostring(now))
+  redis.call('PEXPIRE', key, math.ceil(burst / rate * 1000) + 1000)
+  return allowed, tokens
 end
-tokens = math.min(burst, tokens + math.max(0, now - ts) * rate)
-local allowed = 0
-if tokens >= 1 then
-  tokens = tokens - 1
-  allowed = 1
-end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
-redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
+"""
+
+# KEYS[1] bucket; ARGV rate (tokens/s), burst (capacity). Returns {allowed, tokens*1000}.
+_TOKEN_BUCKET_LUA = (
+    TOKEN_BUCKET_TAKE_LUA
+    + """
+local allowed, tokens = bucket_take(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]))
 return {allowed, math.floor(tokens * 1000)}
 """
+)
 
 
 @dataclass(frozen=True)
@@ -64,6 +74,21 @@ class BucketResult:
         if not self.allowed:
             headers["Retry-After"] = str(self.retry_after_seconds)
         return headers
+
+
+def bucket_parameters(*, rate: float | None, burst: int | None) -> tuple[float, int]:
+    """A principal's rate and burst, or the gateway's defaults where it has none (or 0)."""
+    return float(rate or settings.RATE_LIMIT_PER_SECOND), int(burst or settings.RATE_LIMIT_BURST)
+
+
+def bucket_redis_key(key: str) -> str:
+    """The Redis key of the bucket named ``key`` (``key:<api key id>``, ``cst:...``, ``ip:...``)."""
+    return cache.make_key(f"ratelimit:{key}")
+
+
+def bucket_result(*, allowed: int, millitokens: int, rate: float, burst: int) -> BucketResult:
+    """What a script's ``{allowed, tokens * 1000}`` means for the client."""
+    return _result(bool(allowed), int(millitokens) / 1000, rate, burst)
 
 
 def _result(allowed: bool, tokens: float, rate: float, burst: int) -> BucketResult:
@@ -107,12 +132,14 @@ def _redis_take(key: str, rate: float, burst: int) -> tuple[bool, float]:
     client = get_redis_connection("default")
     if _script is None:
         _script = client.register_script(_TOKEN_BUCKET_LUA)
-    allowed, millitokens = _script(keys=[cache.make_key(f"ratelimit:{key}")], args=[rate, burst], client=client)
+    allowed, millitokens = _script(keys=[bucket_redis_key(key)], args=[rate, burst], client=client)
     return bool(allowed), int(millitokens) / 1000
 
 
-def _uses_redis() -> bool:
-    return caches["default"].__class__.__module__.startswith("django_redis")
+def uses_redis(backend=None) -> bool:
+    """True when the default cache (or ``backend``, the caller's handle on it) is Redis, shared by
+    every instance; the embedded mode has none."""
+    return (backend or caches["default"]).__class__.__module__.startswith("django_redis")
 
 
 def bucket_take(*, key: str, rate: float | None = None, burst: int | None = None) -> BucketResult | None:
@@ -120,10 +147,9 @@ def bucket_take(*, key: str, rate: float | None = None, burst: int | None = None
     global _last_warning
     if not settings.RATE_LIMIT_ENABLED:
         return None
-    rate = float(rate or settings.RATE_LIMIT_PER_SECOND)
-    burst = int(burst or settings.RATE_LIMIT_BURST)
+    rate, burst = bucket_parameters(rate=rate, burst=burst)
     try:
-        allowed, tokens = _redis_take(key, rate, burst) if _uses_redis() else _local.take(key, rate, burst)
+        allowed, tokens = _redis_take(key, rate, burst) if uses_redis() else _local.take(key, rate, burst)
     except Exception as exc:  # Redis down: fail open, loudly but not once per request
         now = time.monotonic()
         if now - _last_warning > 10:
@@ -237,7 +263,7 @@ def window_take(*, limits: list[WindowLimit], fail_open: bool = True) -> int | N
     global _last_warning
     now = clock()
     try:
-        wait = _redis_window_take(limits, now) if _uses_redis() else _local_windows.take(limits, now)
+        wait = _redis_window_take(limits, now) if uses_redis() else _local_windows.take(limits, now)
     except Exception as exc:  # Redis down
         if time.monotonic() - _last_warning > 10:
             _last_warning = time.monotonic()

@@ -47,7 +47,11 @@ class GatewayAPIView(APIView):
         self.check_permissions(request)
 
     def _rate_limit(self, request, principal) -> None:
-        if principal is not None:
+        taken = getattr(request._request, "gateway_bucket_taken", None)
+        if principal is not None and taken is not None and taken[0] == principal.rate_limit_key:
+            # gateway.fastread took this principal's token already and handed the request over.
+            result = taken[1]
+        elif principal is not None:
             result = bucket_take(
                 key=principal.rate_limit_key,
                 rate=principal.rate_limit_per_second,

@@ -20,7 +20,7 @@ def principal_for_api_key(*, raw_key: str) -> Principal | None:
     if cached == _REVOKED:
         return None
     if isinstance(cached, dict):
-        return Principal(**cached)
+        return principal_from_cached(cached)
     api_key = ApiKey.objects.select_related("merchant").filter(key_hash=key_hash).first()
     if api_key is None or api_key.revoked_at is not None or not api_key.merchant.is_active:
         cache.set(cache_key, _REVOKED, timeout=settings.API_KEY_CACHE_SECONDS)
@@ -35,6 +35,17 @@ def principal_for_api_key(*, raw_key: str) -> Principal | None:
     }
     cache.set(cache_key, data, timeout=settings.API_KEY_CACHE_SECONDS)
     return Principal(**data)
+
+
+def principal_from_cached(cached: object) -> Principal | None:
+    """The principal a cached resolution (``api_key_cache_key``) stands for; None for a revoked or
+    unknown key's entry (or anything else)."""
+    return Principal(**cached) if isinstance(cached, dict) else None
+
+
+def api_key_cache_key_for(*, raw_key: str) -> str:
+    """Where a presented key's resolution is cached."""
+    return api_key_cache_key(api_key_hash(raw_key))
 
 
 def merchant_get(*, merchant_id: str) -> Merchant:

@@ -24,9 +24,9 @@ class Clock:
 def clock(request, monkeypatch, settings) -> Clock:
     if request.param == "in-process":
         settings.CACHES = LOCMEM
-        assert not gateway.ratelimit._uses_redis()
+        assert not gateway.ratelimit.uses_redis()
     else:
-        assert gateway.ratelimit._uses_redis()
+        assert gateway.ratelimit.uses_redis()
     clock = Clock()
     monkeypatch.setattr(gateway.ratelimit, "clock", clock)
     yield clock

@@ -1,0 +1,362 @@
+"""A cache hit of ``GET`` (or ``HEAD``) of an API object, answered in one Redis round trip without DRF.
+
+Through its DRF view, a hit of ``GET /v1/payments/{id}`` costs four Redis round trips (the API
+key's cached resolution, the token bucket, the cache's token, the entry) plus DRF's request
+wrapping, negotiation and rendering: about seven times the CPU of a bare Django view
+(docs/performance.md). This middleware answers such a hit with one Lua script doing those four
+steps atomically, and hands every other request to the view, which answers it as it always has:
+
+* credential: the script compares the key's cached resolution with the bytes this process last
+  decoded a principal from (kept per process, by key hash). Equal: the principal is exactly the
+  one the view's authentication would build from the cache. Different or absent (revoked, expired,
+  limits changed): nothing is taken and the view answers (resolving the key as always);
+* bucket: the same Lua function as ``gateway.ratelimit.bucket_take``, on the same key with the same
+  rate and burst. A refusal, and a miss after a token was taken, go to the view with the result
+  (``request.gateway_bucket_taken``): no request takes two tokens;
+* entry: the token, then the data key under that token, which names merchant and mode (the
+  generational cache's rule, ``gateway.cache``). Another merchant's object, or the other mode's,
+  is a miss, answered by the view (its 404);
+* answer: the entry rendered by DRF's JSON renderer with the headers the view sets (Content-Type,
+  Allow). This middleware sits last in ``MIDDLEWARE``, so every other middleware (request id,
+  instance, Cache-Control, rate-limit headers, security headers, the access log) treats both alike;
+  the principal is attached for logging and used (``api_key_touch``) as authentication does.
+
+Only plain requests qualify: GET or HEAD, no query string, an ``Accept`` the view answers with
+plain ``application/json``, a bearer token of a registered kind whose principal the view's
+permissions admit, an id of letters, digits and ``_``. Redis failing (down, slow): the view
+answers (cache reads fall back to the database, the limiter fails open) and the fast path rests
+for a second, so a dead Redis is not waited for twice per request. ``FAST_READS_ENABLED=0`` turns
+it off.
+
+Apps register from their ``AppConfig.ready``: what may be read this way (``fast_read_register``: a
+named URL and the cache its view answers from) and how their credentials are cached
+(``fast_read_credentials_register``). The script builds the data key from the token it reads:
+standalone Redis (what django-redis's default client speaks), not Redis Cluster.
+"""
+
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.core.cache import caches
+from django.http import HttpRequest, HttpResponse
+from django.urls import resolve, reverse
+from rest_framework.renderers import JSONRenderer
+
+from .authentication import bearer_token, principal_attach_http
+from .cache import GenerationalCache
+from .permissions import principal_kinds
+from .principal import Principal
+from .ratelimit import (
+    TOKEN_BUCKET_TAKE_LUA,
+    BucketResult,
+    bucket_parameters,
+    bucket_redis_key,
+    bucket_result,
+    uses_redis,
+)
+
+logger = logging.getLogger("gateway.fastread")
+
+# KEYS: the credential's cached resolution, the principal's bucket, the object's token.
+# ARGV: the resolution's bytes as this process knows them, rate ('' with the limiter off), burst,
+# the data key without the token at its end.
+# Returns {0, resolution}: not the known one, nothing done; else {1, allowed, tokens * 1000, entry}
+# (no entry when refused, or when token or entry is missing).
+_READ_LUA = (
+    TOKEN_BUCKET_TAKE_LUA
+    + """
+local seen = redis.call('GET', KEYS[1])
+if seen ~= ARGV[1] then
+  return {0, seen}
+end
+local allowed, tokens = 1, 0
+if ARGV[2] ~= '' then
+  allowed, tokens = bucket_take(KEYS[2], tonumber(ARGV[2]), tonumber(ARGV[3]))
+  if allowed == 0 then
+    return {1, 0, math.floor(tokens * 1000)}
+  end
+end
+local token = redis.call('GET', KEYS[3])
+if not token then
+  return {1, allowed, math.floor(tokens * 1000)}
+end
+return {1, allowed, math.floor(tokens * 1000), redis.call('GET', ARGV[4] .. token)}
+"""
+)
+
+# What DRF's negotiation answers with plain ``application/json`` (a parameter such as indent, or
+# a browser's list, goes to the view).
+_PLAIN_ACCEPT = frozenset({"*/*", "application/json"})
+_ID = re.compile(r"[A-Za-z0-9_]{1,100}")
+_MARK = "fastreadmark"  # an id placeholder matching _ID, to find where the URL carries the id
+_REST_SECONDS = 1.0
+_KNOWN_MAX = 10_000
+
+
+@dataclass(frozen=True)
+class _Credentials:
+    prefixes: tuple[str, ...]
+    cache_key: Callable[[str], str]
+    principal: Callable[[Any], Principal | None]
+    used: Callable[[Principal], None]
+
+
+@dataclass(frozen=True)
+class _Registration:
+    url_name: str
+    kwarg: str
+    cache: GenerationalCache
+    view: str
+
+
+@dataclass(frozen=True)
+class _Route:
+    prefix: str
+    suffix: str
+    cache: GenerationalCache
+    view: str
+    allow: str
+    kinds: frozenset[str]
+
+
+_credentials: list[_Credentials] = []
+_registrations: list[_Registration] = []
+_routes: list[_Route] | None = None
+_known: dict[str, tuple[bytes, Principal]] = {}  # credential cache key -> (cached bytes, principal)
+# Cached entry -> its rendering. The body is a function of the entry's bytes alone, so an entry
+# read again (a payment polled for its status) is not unpickled and rendered again.
+_rendered: dict[bytes, bytes] = {}
+_RENDERED_MAX = 1_000
+_renderer = JSONRenderer()
+_script_sha: str | None = None
+_resting_until = 0.0
+_last_warning = 0.0
+
+
+def fast_read_register(*, url_name: str, kwarg: str, cache: GenerationalCache, view: str = "") -> None:
+    """The view at ``url_name`` answers GET with ``cache``'s entry for the object whose id is the
+    URL's ``kwarg``, for the caller's merchant and mode, under ``view``; a hit may be answered here."""
+    global _routes
+    _registrations.append(_Registration(url_name=url_name, kwarg=kwarg, cache=cache, view=view))
+    _routes = None
+
+
+def fast_read_credentials_register(
+    *,
+    prefixes: tuple[str, ...],
+    cache_key: Callable[[str], str],
+    principal: Callable[[Any], Principal | None],
+    used: Callable[[Principal], None],
+) -> None:
+    """Bearer tokens starting with ``prefixes`` resolve through the cache: ``cache_key(token)`` is
+    where the resolution is cached, ``principal(cached value)`` the principal authentication builds
+    from it (None: refused), ``used(principal)`` what authentication does on each use."""
+    _credentials.append(_Credentials(prefixes=prefixes, cache_key=cache_key, principal=principal, used=used))
+
+
+def _route(registration: _Registration) -> _Route | None:
+    try:
+        path = reverse(registration.url_name, kwargs={registration.kwarg: _MARK})
+        view_class = resolve(path).func.view_class
+    except Exception:  # not in this URLconf: its requests go to whatever view answers them
+        logger.warning("fast read not used: no such URL", extra={"url_name": registration.url_name})
+        return None
+    prefix, _, suffix = path.partition(_MARK)
+    view = view_class()
+    if hasattr(view, "get") and not hasattr(view, "head"):
+        view.head = view.get  # as Django's View.setup does before DRF computes Allow
+    renderers = view.get_renderers()
+    if len(renderers) != 1 or type(renderers[0]) is not JSONRenderer:
+        logger.warning("fast read not used: the view negotiates", extra={"url_name": registration.url_name})
+        return None
+    return _Route(
+        prefix=prefix,
+        suffix=suffix,
+        cache=registration.cache,
+        view=registration.view,
+        allow=", ".join(view.allowed_methods),
+        kinds=principal_kinds(view),
+    )
+
+
+def _match(path: str) -> tuple[_Route, str] | None:
+    global _routes
+    if _routes is None:
+        _routes = [route for route in map(_route, _registrations) if route is not None]
+    for route in _routes:
+        if path.startswith(route.prefix) and path.endswith(route.suffix):
+            object_id = path[len(route.prefix) : len(path) - len(route.suffix)]
+            if _ID.fullmatch(object_id):
+                return route, object_id
+    return None
+
+
+def _learn(backend, key: str, cached: bytes | None, credentials: _Credentials) -> tuple[bytes, Principal] | None:
+    """Remember the principal ``cached`` (the bytes in Redis) stands for; None when it stands for none."""
+    try:
+        principal = None if cached is None else credentials.principal(backend.client.decode(cached))
+    except Exception:  # not a resolution this release reads: the view's authentication decides
+        principal = None
+    if principal is None:
+        _known.pop(key, None)
+        return None
+    if len(_known) >= _KNOWN_MAX:
+        _known.clear()
+    _known[key] = (cached, principal)
+    return cached, principal
+
+
+class _Link(threading.local):
+    """This thread's own connection to Redis for the script, made like the pool's connections
+    (address, database, credentials, TLS, timeouts) but used without the pool and the client:
+    borrowing from redis-py's pool and going through its client costs twice the round trip's own
+    CPU (locks, a poll of the socket, metrics). One more connection per worker thread."""
+
+    connection: Any = None
+    pool: Any = None
+    pid = 0
+    used_at = 0.0
+
+
+_link = _Link()
+_IDLE_CHECK_SECONDS = 1.0
+
+
+def _connection(client):
+    pool, now = client.connection_pool, time.monotonic()
+    if _link.connection is None or _link.pool is not pool or _link.pid != os.getpid():
+        if _link.connection is not None and _link.pid == os.getpid():
+            _link.connection.disconnect()
+        _link.connection = pool.connection_class(**pool.connection_kwargs)
+        _link.pool, _link.pid = pool, os.getpid()
+    elif now - _link.used_at > _IDLE_CHECK_SECONDS and _link.connection.can_read():
+        # Idle a while: Redis may have closed it (its ``timeout``), which shows as readable (EOF).
+        _link.connection.disconnect()
+    _link.used_at = now
+    return _link.connection
+
+
+def _run(client, keys: list[str], args: list) -> list:
+    """The script's reply, in one round trip (two after Redis lost the script: a restart)."""
+    global _script_sha
+    from redis.exceptions import NoScriptError
+
+    connection = _connection(client)
+    if _script_sha is None:
+        _script_sha = client.script_load(_READ_LUA)
+    try:
+        connection.send_packed_command(connection.pack_command("EVALSHA", _script_sha, len(keys), *keys, *args))
+        return connection.read_response()
+    except NoScriptError:
+        _script_sha = client.script_load(_READ_LUA)
+        connection.send_packed_command(connection.pack_command("EVALSHA", _script_sha, len(keys), *keys, *args))
+        return connection.read_response()
+
+
+def _rest(exc: Exception) -> None:
+    global _resting_until, _last_warning
+    now = time.monotonic()
+    _resting_until = now + _REST_SECONDS
+    if now - _last_warning > 10:
+        _last_warning = now
+        logger.warning("fast reads unavailable, views answer", extra={"error": type(exc).__name__})
+
+
+def _answer(request: HttpRequest) -> HttpResponse | None:
+    """The response to a cache hit, or None: the view answers (told of any token taken)."""
+    meta = request.META
+    if meta.get("QUERY_STRING") or meta.get("HTTP_ACCEPT", "*/*") not in _PLAIN_ACCEPT:
+        return None
+    found = _match(request.path)  # with the script prefix, as reverse() spelled the route
+    if found is None:
+        return None
+    route, object_id = found
+    raw_token = bearer_token(request)
+    if raw_token is None:
+        return None
+    credentials = next((c for c in _credentials if raw_token.startswith(c.prefixes)), None)
+    backend = caches["default"]
+    if credentials is None or time.monotonic() < _resting_until or not uses_redis(backend):
+        return None
+    key = backend.make_key(credentials.cache_key(raw_token))
+    try:
+        client = backend.client.get_client(write=True)
+        known = _known.get(key) or _learn(backend, key, client.get(key), credentials)
+        if known is None:
+            return None  # not cached, or refused: the view's authentication decides
+        cached, principal = known
+        keys = route.cache.redis_keys(
+            object_id=object_id, merchant_id=principal.merchant_id, livemode=principal.livemode, view=route.view
+        )
+        if principal.kind not in route.kinds or keys is None:
+            return None
+        rate, burst = bucket_parameters(rate=principal.rate_limit_per_second, burst=principal.rate_limit_burst)
+        limited = settings.RATE_LIMIT_ENABLED
+        reply = _run(
+            client,
+            [key, bucket_redis_key(principal.rate_limit_key), keys[0]],
+            [cached, rate if limited else "", burst, keys[1]],
+        )
+    except Exception as exc:  # Redis down or slow: the view answers as it does without Redis
+        _rest(exc)
+        return None
+    if reply[0] == 0:
+        _learn(backend, key, reply[1], credentials)  # changed: the view resolves it this time
+        return None
+    result = bucket_result(allowed=reply[1], millitokens=reply[2], rate=rate, burst=burst) if limited else None
+    if result is not None:
+        request.gateway_bucket_taken = (principal.rate_limit_key, result)
+    entry = reply[3] if len(reply) > 3 else None
+    if entry is None:
+        return None  # refused, or a miss: the view answers, with the token already taken
+    body = _rendered.get(entry)
+    if body is None:
+        try:
+            body = _renderer.render(backend.client.decode(entry))
+        except Exception:  # an entry this release cannot read: the view reads it (or the database)
+            logger.warning("fast read: cached entry not readable", extra={"object_id": object_id})
+            return None
+        if len(_rendered) >= _RENDERED_MAX:
+            _rendered.clear()
+        _rendered[entry] = body
+    return _respond(request, route, body, principal, credentials, result)
+
+
+def _respond(
+    request: HttpRequest,
+    route: _Route,
+    body: bytes,
+    principal: Principal,
+    credentials: _Credentials,
+    result: BucketResult | None,
+) -> HttpResponse:
+    # What the view's Response and DRF's finalize_response set; the rest is the middleware's.
+    response = HttpResponse(body, content_type="application/json")
+    response["Allow"] = route.allow
+    credentials.used(principal)
+    principal_attach_http(request, principal)
+    if result is not None:
+        request.gateway_ratelimit_headers = result.headers()
+    request.gateway_fast_read = True  # for tests and debugging: which path answered
+    return response
+
+
+class FastReadMiddleware:
+    """Last in ``MIDDLEWARE``: answers registered cache hits (module docstring), passes the rest on."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest):
+        if request.method in ("GET", "HEAD") and _registrations and settings.FAST_READS_ENABLED:
+            response = _answer(request)
+            if response is not None:
+                return response
+        return self.get_response(request)
