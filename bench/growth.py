@@ -1,26 +1,33 @@
 """Cost as work grows: create+confirm throughput and ``GET /v1/payments?limit=100`` (newest first,
-with and without a ``starting_after`` cursor deep in the list) on an empty database, then again
-after seeding 1,000,000 payments with their attempts, events and ledger entries and lines.
+with and without a ``starting_after`` cursor deep in the list) in a database seeded with 1,000,000
+payments (their attempts, events and ledger entries and lines) against an empty one, measured in
+alternate rounds so that the machine's drift falls on both alike.
 
 Usage: .venv/bin/python bench/growth.py [--payments 1000000] [--requests 150]   (make bench-growth)
 
-In-process (Django's test client, production settings) on its own database ``gateway_bench_growth``
-and Redis dbs 9/10, like bench/cost.py. The seed is SQL (INSERT ... SELECT generate_series copying
-one real payment's rows, triggers off for the copy, as a restore would), so it takes a few minutes
-at most; every phase is bounded by its request count. Prints the EXPLAIN of the list queries: the
-indexes that keep them flat. Loopback only.
+In-process (Django's test client, production settings) on its own databases
+``gateway_bench_growth`` (grown) and ``gateway_bench_growth_empty``, and Redis dbs 9/10, like
+bench/cost.py. The seed is SQL (INSERT ... SELECT generate_series copying one real payment's rows,
+triggers off for the copy, as a restore would), so it takes a few minutes at most; every phase is
+bounded by its request count. Prints the EXPLAIN of the list queries: the indexes that keep them
+flat. Loopback only.
 """
 
 import argparse
+import statistics
 import sys
 import time
 import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import cost  # same configuration as bench/cost.py: production settings, own database
 
-cost.DATABASE = "gateway_bench_growth"
+GROWN = "gateway_bench_growth"
+EMPTY = "gateway_bench_growth_empty"  # the reference, measured in alternate rounds
+
+ROUNDS = 5
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -74,14 +81,31 @@ def seed(cursor, *, payment_id: str, count: int) -> None:
     cursor.execute("SET session_replication_role = DEFAULT")
 
 
+@dataclass
+class Target:
+    """One database of the comparison, with its own merchant and API key."""
+
+    label: str
+    database: str
+    client: object = None
+    merchant_id: str = ""
+    deep_cursor: str = ""
+    rates: list[float] = field(default_factory=list)
+    times: dict[str, list[float]] = field(default_factory=dict)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--payments", type=int, default=1_000_000)
     parser.add_argument("--requests", type=int, default=150)
     args = parser.parse_args()
-    cost.configure()
+    cost.configure(database=GROWN)
     import django
+    import psycopg
 
+    with psycopg.connect(f"{cost.PG}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{EMPTY}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{EMPTY}"')
     django.setup()
     from django.core.management import call_command
     from django.db import connection
@@ -89,56 +113,91 @@ def main() -> int:
 
     from merchants.services import merchant_create
 
-    call_command("migrate", verbosity=0)
-    created = merchant_create(name="Growth")
-    client = Client(HTTP_AUTHORIZATION=f"Bearer {created.secret_key.raw_key}")
+    grown = Target(f"{args.payments} payments", GROWN)
+    empty = Target("empty database", EMPTY)
 
-    def pay() -> str:
-        response = client.post(
+    def use(target: Target) -> None:
+        # One process, two databases: the default connection is pointed at the other one.
+        connection.close()
+        connection.settings_dict["NAME"] = target.database
+
+    def pay(target: Target) -> str:
+        response = target.client.post(
             "/v1/payments", cost.CARD_BODY, content_type="application/json", HTTP_IDEMPOTENCY_KEY=uuid.uuid4().hex
         )
         assert response.status_code == 201, response.content
         return response.json()["id"]
 
-    def measure(label: str, deep_cursor: str | None) -> dict[str, float]:
-        made = [pay() for _ in range(20)]  # warm-up
-        start = time.perf_counter()
-        made += [pay() for _ in range(args.requests)]
-        rate = args.requests / (time.perf_counter() - start)
-        figures = {"create+confirm/s": rate}
-        if deep_cursor is None:
-            # The empty database's cursor: a payment with at least 100 older ones (the one template
-            # payment and those made above), so both databases serialize full pages of 100.
-            deep_cursor = made[min(110, len(made) - 1)]
-        for name, query in (("list p99 ms", ""), ("list deep-cursor p99 ms", f"&starting_after={deep_cursor}")):
-            times = []
-            for _ in range(args.requests):
-                begin = time.perf_counter()
-                response = client.get(f"/v1/payments?limit=100{query}")
-                times.append((time.perf_counter() - begin) * 1000)
-                assert response.status_code == 200, response.content
-            figures[name] = percentile(times, 99)
-        print(f"{label}: " + ", ".join(f"{k} {v:.1f}" for k, v in figures.items()), flush=True)
-        return figures
-
-    template = pay()
-    empty = measure("empty database", None)
+    for target in (grown, empty):
+        use(target)
+        call_command("migrate", verbosity=0)
+        created = merchant_create(name="Growth")
+        target.client = Client(HTTP_AUTHORIZATION=f"Bearer {created.secret_key.raw_key}")
+        target.merchant_id = created.merchant.id
+        # The empty database's deep cursor: a payment with 110 older ones, so both databases
+        # serialize full pages of 100 after it.
+        made = [pay(target) for _ in range(130)]
+        target.deep_cursor = made[110]
+    use(grown)
+    template = pay(grown)
     seed_start = time.perf_counter()
     with connection.cursor() as cursor:
         cursor.execute("SET statement_timeout = '600s'")
         seed(cursor, payment_id=template, count=args.payments)
-        cursor.execute("ANALYZE")
     print(f"seeded {args.payments} payments in {time.perf_counter() - seed_start:.0f} s", flush=True)
-    deep = f"pay_00{args.payments // 2:010d}"
-    grown = measure(f"{args.payments} payments", deep)
-    print("\nratio grown/empty: " + ", ".join(f"{k} {grown[k] / empty[k]:.2f}" for k in empty))
-    print("targets: create+confirm within 10 % (ratio >= 0.90); list p99 within 2x (ratio <= 2.0)")
+    settle_start = time.perf_counter()
     with connection.cursor() as cursor:
-        for cursor_filter in ("", f" AND id < '{deep}'"):
+        # A database that grew to this size over months has been vacuumed and checkpointed many
+        # times; one written a moment ago has not: autovacuum (inserts trigger it) and the
+        # checkpoint of 6 M fresh rows would run during the measurement and count as its size.
+        cursor.execute("VACUUM (FREEZE, ANALYZE)")
+        cursor.execute("CHECKPOINT")
+    print(f"vacuumed and checkpointed in {time.perf_counter() - settle_start:.0f} s", flush=True)
+    grown.deep_cursor = f"pay_00{args.payments // 2:010d}"
+
+    # Rounds alternate between the two databases: this VM's speed drifts by tens of percent within
+    # minutes (docs/performance.md), which a before/after pair would count as the data's size.
+    lists = (("list p99 ms", ""), ("list deep-cursor p99 ms", "&starting_after={cursor}"))
+    for _ in range(ROUNDS):
+        for target in (grown, empty):
+            use(target)
+            for _ in range(10):  # warm the connection and the process's caches
+                pay(target)
+            start = time.perf_counter()
+            for _ in range(args.requests):
+                pay(target)
+            target.rates.append(args.requests / (time.perf_counter() - start))
+            for name, query in lists:
+                url = f"/v1/payments?limit=100{query.format(cursor=target.deep_cursor)}"
+                for _ in range(args.requests):
+                    begin = time.perf_counter()
+                    response = target.client.get(url)
+                    target.times.setdefault(name, []).append((time.perf_counter() - begin) * 1000)
+                    assert response.status_code == 200 and len(response.json()["data"]) == 100, response.content
+
+    figures = {}
+    for target in (empty, grown):
+        figures[target.label] = {"create+confirm/s": statistics.median(target.rates)} | {
+            name: percentile(times, 99) for name, times in target.times.items()
+        }
+        rounds = ", ".join(f"{rate:.1f}" for rate in target.rates)
+        print(
+            f"{target.label}: " + ", ".join(f"{k} {v:.1f}" for k, v in figures[target.label].items()),
+            f"(create+confirm/s by round: {rounds})",
+            flush=True,
+        )
+    print(
+        "\nratio grown/empty: "
+        + ", ".join(f"{k} {figures[grown.label][k] / figures[empty.label][k]:.2f}" for k in figures[empty.label])
+    )
+    print("targets: create+confirm within 10 % (ratio >= 0.90); list p99 within 2x (ratio <= 2.0)")
+    use(grown)
+    with connection.cursor() as cursor:
+        for cursor_filter in ("", f" AND id < '{grown.deep_cursor}'"):
             cursor.execute(
                 "EXPLAIN SELECT * FROM payments_payment WHERE merchant_id = %s AND NOT livemode"
                 f"{cursor_filter} ORDER BY id DESC LIMIT 101",
-                [created.merchant.id],
+                [grown.merchant_id],
             )
             print("\n".join(row[0] for row in cursor.fetchall()))
     return 0
