@@ -33,6 +33,15 @@ CARD_BODY = {
 }
 
 
+def recreate_database(name: str) -> None:
+    """A new, empty database ``name`` on the local cluster (dropped first, whoever is connected)."""
+    import psycopg
+
+    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
 def configure(
     *,
     database: str = DATABASE,
@@ -40,11 +49,7 @@ def configure(
     broker_url: str = "redis://127.0.0.1:6379/10",
 ) -> None:
     """Production settings on a new, empty ``database`` (dropped first) and a fresh key prefix in Redis."""
-    import psycopg
-
-    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{database}"')
+    recreate_database(database)
     os.environ.update(
         DJANGO_SETTINGS_MODULE="gateway_project.settings.production",
         SECRET_KEY=secrets.token_urlsafe(64),

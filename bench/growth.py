@@ -100,12 +100,9 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=150)
     args = parser.parse_args()
     cost.configure(database=GROWN)
+    cost.recreate_database(EMPTY)
     import django
-    import psycopg
 
-    with psycopg.connect(f"{cost.PG}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{EMPTY}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{EMPTY}"')
     django.setup()
     from django.core.management import call_command
     from django.db import connection

@@ -32,6 +32,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.cost import recreate_database  # noqa: E402
 from deploy.ports import reserve_port  # noqa: E402
 
 PY = sys.executable
@@ -65,14 +66,6 @@ def ensure_wrk() -> str:
         ["apt-get", "install", "-y", "-qq", "wrk"], check=True, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     )
     return shutil.which("wrk") or "wrk"
-
-
-def recreate_database(name: str) -> None:
-    import psycopg
-
-    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def gateway_env() -> dict[str, str]:
