@@ -48,7 +48,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.http import HttpResponse, JsonResponse
 from django.utils import timezone
 from rest_framework.renderers import JSONRenderer
@@ -58,6 +58,7 @@ from .context import idempotency_claim_var, idempotency_key_var
 from .errors import IDEMPOTENCY, ApiError, Conflict, InvalidRequest
 from .models import IdempotencyKey
 from .principal import Principal
+from .statements import row_update, rows_insert
 
 HEADER = "HTTP_IDEMPOTENCY_KEY"
 MAX_KEY_LENGTH = 255
@@ -139,22 +140,8 @@ def _claim_columns(request, fingerprint: str) -> dict[str, Any]:
 def _insert_if_absent(columns: dict[str, Any]) -> int | None:
     """INSERT the key row unless (merchant, scope, key) exists (committed or not: waits for a
     concurrent insert to end); its id, or None. One statement."""
-    meta = IdempotencyKey._meta
-    instance = IdempotencyKey(**columns)
-    fields = [f for f in meta.concrete_fields if not f.primary_key]
-    values = [f.get_db_prep_save(f.pre_save(instance, add=True), connection) for f in fields]
-    quote = connection.ops.quote_name
-    # Identifiers come from the model's metadata; every value is a parameter.
-    sql = (
-        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "  # noqa: S608
-        f"VALUES ({', '.join(['%s'] * len(fields))}) "
-        f"ON CONFLICT ({', '.join(quote(name) for name in ('merchant_id', 'scope', 'key'))}) DO NOTHING "
-        f"RETURNING {quote(meta.pk.column)}"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, values)
-        inserted = cursor.fetchone()
-    return inserted[0] if inserted else None
+    inserted = rows_insert([IdempotencyKey(**columns)], on_conflict_do_nothing=["merchant_id", "scope", "key"])
+    return inserted[0][0] if inserted else None
 
 
 def _claim(*, principal: Principal, key: str, request, fingerprint: str) -> tuple[IdempotencyKey, bool]:
@@ -213,6 +200,13 @@ def _owned(row: IdempotencyKey | Claim):
     return IdempotencyKey.objects.filter(pk=row.pk, claim_token=row.claim_token)
 
 
+def _owned_update(row: IdempotencyKey | Claim, **values: Any) -> int:
+    """UPDATE the key row if this execution still owns it (its claim token): rows changed, 0 or 1."""
+    if isinstance(row, Claim):
+        return row_update(IdempotencyKey, pk=row.row_id, values=values, condition={"claim_token": row.token})
+    return row_update(IdempotencyKey, pk=row.pk, values=values, condition={"claim_token": row.claim_token})
+
+
 def _answer_columns(status: int, body: bytes, content_type: str) -> dict[str, Any]:
     return {
         "response_status": status,
@@ -224,16 +218,17 @@ def _answer_columns(status: int, body: bytes, content_type: str) -> dict[str, An
 
 def _store(row: IdempotencyKey | Claim, response: HttpResponse) -> None:
     """Keep the answer for retries, unless another execution took the key over meanwhile."""
-    _owned(row).update(
+    _owned_update(
+        row,
         **_answer_columns(
             response.status_code, bytes(response.content), response.get("Content-Type", "application/json")
-        )
+        ),
     )
 
 
 def _release(row: IdempotencyKey | Claim) -> None:
     """No stored answer and no running request: the next retry recovers (or runs again)."""
-    _owned(row).update(locked_at=None)
+    _owned_update(row, locked_at=None)
 
 
 # object type -> recoverer(merchant_id=, livemode=, object_id=) -> (API representation, settled).
@@ -258,7 +253,7 @@ def idempotency_recovery_point(*, object_type: str, object_id: str, created: boo
         # A service called on the way to another kind of answer (expiring a checkout session
         # cancels its payment): that object is not this request's answer, so it is no recovery
         # point; the write still takes the key row and proves this execution still owns it.
-        if claim.row_id is not None and not _owned(claim).update(claim_token=claim.token):
+        if claim.row_id is not None and not _owned_update(claim, claim_token=claim.token):
             raise Conflict(
                 "This request's Idempotency-Key was taken over by a retry; nothing was done here.",
                 error_type=IDEMPOTENCY,
@@ -278,7 +273,7 @@ def idempotency_recovery_point(*, object_type: str, object_id: str, created: boo
         recorded = claim.row_id is not None
         claim.lost = not recorded
     else:
-        recorded = _owned(claim).update(**point)
+        recorded = _owned_update(claim, **point)
     if recorded:
         claim.recovery = (object_type, object_id, point["recovery_status"])
     else:
@@ -301,7 +296,7 @@ def idempotency_answer_offer(*, object_type: str, object_id: str, data: dict[str
         return
     status = claim.recovery[2]
     body = JSONRenderer().render(data)
-    if _owned(claim).update(**_answer_columns(status, body, "application/json")):
+    if _owned_update(claim, **_answer_columns(status, body, "application/json")):
         claim.answer = (status, body)
 
 

@@ -20,6 +20,7 @@ Each helper must run inside a transaction; the row stays locked until it ends.
 """
 
 from gateway.errors import NotFound, not_found
+from gateway.statements import LOCK_FOR_NO_KEY_UPDATE, row_select
 from orders.services import order_lock as orders_order_lock
 
 from .models import Payment, PaymentMethod
@@ -37,12 +38,9 @@ def order_lock(*, merchant_id: str, order_id: str, livemode: bool):
 
 def payment_lock(*, payment_id: str, merchant_id: str | None = None, livemode: bool | None = None) -> Payment:
     """Second in the order: the payment (scoped to the merchant and mode when given), or a 404."""
-    queryset = Payment.objects.select_for_update(**_FOR_UPDATE).filter(pk=payment_id)
-    if merchant_id is not None:
-        queryset = queryset.filter(merchant_id=merchant_id)
-    if livemode is not None:
-        queryset = queryset.filter(livemode=livemode)
-    payment = queryset.first()
+    # The hottest read of a payment's life: its SQL built once (gateway.statements), not per call.
+    where = {"pk": payment_id, "merchant_id": merchant_id, "livemode": livemode}
+    payment = row_select(Payment, where={k: v for k, v in where.items() if v is not None}, lock=LOCK_FOR_NO_KEY_UPDATE)
     if payment is None:
         raise not_found("payment", payment_id)
     return payment

@@ -6,12 +6,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Case, Exists, Value, When
 from django.utils import timezone
 
 from gateway.context import current_idempotency_key, current_request_id
 from gateway.errors import InvalidRequest, not_found
 from gateway.ids import new_id
+from gateway.statements import rows_insert
 
 from ..models import Delivery, Event, WebhookEndpoint
 from .endpoints import endpoint_for_update
@@ -58,32 +58,38 @@ def _insert_marking_unsubscribed(events: list[Event], connection) -> bool:
 
     ``deliveries_scheduled_at`` is set in the INSERT itself when no enabled, undeleted endpoint of
     the merchant exists in the events' mode (EXISTS evaluated by that statement), and read back
-    with RETURNING: one round trip for the whole batch.
+    with RETURNING: one round trip for the whole batch, its SQL built once (gateway.statements).
     """
     if not connection.features.can_return_columns_from_insert:
         Event.objects.bulk_create(events)
         return True
     first = events[0]
-    has_endpoint = Exists(
-        WebhookEndpoint.objects.filter(
-            merchant_id=first.merchant_id, livemode=first.livemode, enabled=True, deleted_at__isnull=True
-        )
+    field, quote = Event._meta.get_field("deliveries_scheduled_at"), connection.ops.quote_name
+    scheduled = _UNSUBSCRIBED_SQL.format(
+        table=quote(WebhookEndpoint._meta.db_table),
+        **{name: quote(WebhookEndpoint._meta.get_field(name).column) for name in _ENDPOINT_COLUMNS},
     )
-    field = Event._meta.get_field("deliveries_scheduled_at")
-    now = timezone.now()
-    for event in events:
-        event.deliveries_scheduled_at = Case(
-            When(has_endpoint, then=Value(None, output_field=field)),
-            default=Value(now, output_field=field),
-            output_field=field,
-        )
-    fields = [f for f in Event._meta.local_concrete_fields if not f.generated]
-    returned = Event._base_manager._insert(events, fields=fields, returning_fields=[field], using=connection.alias)
+    returned = rows_insert(
+        events,
+        returning=["deliveries_scheduled_at"],
+        column_sql={
+            "deliveries_scheduled_at": (
+                scheduled,
+                [first.merchant_id, first.livemode, True, field.get_db_prep_save(timezone.now(), connection)],
+            )
+        },
+    )
     for event, (scheduled_at,) in zip(events, returned, strict=True):
         event.deliveries_scheduled_at = scheduled_at
-        event._state.adding = False
-        event._state.db = connection.alias
     return returned[0][0] is None
+
+
+# NULL (a fan-out is due) when an enabled, undeleted endpoint of the merchant exists in the mode.
+_ENDPOINT_COLUMNS = ("merchant", "livemode", "enabled", "deleted_at")
+_UNSUBSCRIBED_SQL = (
+    "CASE WHEN EXISTS (SELECT 1 FROM {table} WHERE {merchant} = %s AND {livemode} = %s AND {enabled} = %s"
+    " AND {deleted_at} IS NULL) THEN NULL ELSE %s END"
+)
 
 
 def _fan_out_on_commit(event_id: str, connection) -> None:

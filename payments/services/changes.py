@@ -5,6 +5,7 @@ import copy
 from typing import Any
 
 from events.services import event_record
+from gateway.statements import instance_update
 
 from ..cache import PAYMENT_CACHE
 from ..models import Payment

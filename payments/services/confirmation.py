@@ -15,6 +15,7 @@ from events.services import events_record
 from gateway.context import current_idempotency_key
 from gateway.errors import Conflict, InvalidRequest, NotFound, not_found
 from gateway.idempotency import idempotency_recovery_point
+from gateway.statements import rows_insert
 from orders.selectors import order_outstanding
 from processors.base import AuthorizeRequest, CardDetails, Outcome, ProcessorResult
 from processors.selectors import RouteEntry, route_for
@@ -104,7 +105,7 @@ def payment_create(
         attempt = card = route = None
         if confirm:
             attempt, card, route = _confirm_begin(payment=payment, method=given.method)
-        payment.save(force_insert=True)
+        rows_insert([payment])
         # Same transaction: a retry of this request answers this payment, and a presumed-dead
         # execution that is in fact still running cannot commit a second one (409 here).
         idempotency_recovery_point(object_type="payment", object_id=payment.id, created=True)
@@ -115,7 +116,7 @@ def payment_create(
             ("payment.created", data | {"status": created_status, "last_payment_error": None, "next_action": None})
         ]
         if attempt is not None:
-            attempt.save(force_insert=True)
+            rows_insert([attempt])
             events.append(("payment.processing", data))
         events_record(merchant_id=merchant_id, livemode=livemode, events=events)
     if attempt is None:
@@ -195,7 +196,7 @@ def payment_confirm(
             payment.save_payment_method = save_payment_method
         attempt, card, route = _confirm_begin(payment=payment, method=method)
         payment_save_changed(payment, before)
-        attempt.save(force_insert=True)
+        rows_insert([attempt])
         idempotency_recovery_point(object_type="payment", object_id=payment.id, created=False)
         payment_changed(payment, "payment.processing")
     return _authorize(payment=payment, attempt=attempt, route=route, card=card)

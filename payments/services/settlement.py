@@ -19,6 +19,7 @@ from django.utils import timezone
 from events.services import event_record
 from gateway.errors import API, CARD, ApiError
 from gateway.idempotency import idempotency_answer_offer
+from gateway.statements import row_update
 from ledger.services import ledger_post_capture, ledger_post_refund
 from orders.selectors import order_outstanding
 from orders.services import order_mark_paid, order_record_refund
@@ -78,7 +79,9 @@ def attempt_settle(*, payment: Payment, attempt: PaymentAttempt, result: Process
     with transaction.atomic():
         order, payment = payment_lock_with_order(payment=payment)
         fields = attempt_fields(attempt, result, resolution, source)
-        claimed = PaymentAttempt.objects.filter(pk=attempt.id, status__in=UNRESOLVED_ATTEMPT_STATUSES).update(**fields)
+        claimed = row_update(
+            PaymentAttempt, pk=attempt.id, values=fields, condition={"status": UNRESOLVED_ATTEMPT_STATUSES}
+        )
         if not claimed:
             _late_result_check(attempt=attempt, resolution=resolution)
             return Settlement(payment, None, attempt)

@@ -10,6 +10,8 @@ import requests
 
 from tests.conftest import REPO_ROOT, REQUEST_TIMEOUT_SECONDS, free_port, wait_for_http
 
+CARD = {"type": "card", "card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2034, "cvc": "123"}}
+
 
 @pytest.mark.slow
 def test_embedded_mode_serves_the_api_with_no_services(tmp_path):
@@ -40,6 +42,18 @@ def test_embedded_mode_serves_the_api_with_no_services(tmp_path):
         assert account.status_code == 200 and account.json()["id"] == keys["merchant_id"]
         ready = requests.get(f"http://127.0.0.1:{port}/readyz", timeout=REQUEST_TIMEOUT_SECONDS)
         assert ready.json()["checks"] == {"database": "ok"}
+        # A card payment, created and confirmed: the hot path's statements (gateway.statements) on SQLite.
+        paid = requests.post(
+            f"http://127.0.0.1:{port}/v1/payments",
+            headers=headers | {"Idempotency-Key": "demo-1"},
+            json={"amount": 1999, "currency": "usd", "confirm": True, "payment_method": CARD},
+            timeout=REQUEST_TIMEOUT_SECONDS,
+        )
+        assert paid.status_code == 201 and paid.json()["status"] == "succeeded", paid.text
+        read = requests.get(
+            f"http://127.0.0.1:{port}/v1/payments/{paid.json()['id']}", headers=headers, timeout=REQUEST_TIMEOUT_SECONDS
+        )
+        assert read.json()["amount_received"] == 1999
     finally:
         server.terminate()
         try:
