@@ -137,6 +137,28 @@ def workers_cpu_seconds(master: int) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def processes_cpu_seconds(comm: str) -> float:
+    """utime + stime of every process named ``comm`` (PostgreSQL's backends, Redis), with the CPU of
+    their children already reaped (a PostgreSQL backend that ended is counted in the postmaster's)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            head, tail = stat.read_text().rsplit(")", 1)
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if head.split("(", 1)[1] == comm:
+            fields = tail.split()
+            total += sum(int(fields[i]) for i in (11, 12, 13, 14))  # utime, stime, cutime, cstime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds this machine spent not idle (all cores, every process: wrk included)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle, iowait = values[3], values[4]
+    return (sum(values[:8]) - idle - iowait) / os.sysconf("SC_CLK_TCK")
+
+
 def database_transactions(name: str) -> int:
     import psycopg
 
@@ -149,14 +171,36 @@ def database_transactions(name: str) -> int:
 
 
 def measured(
-    wrk: str, url: str, key: str, duration: int, connections: int, run: str, *, master: int, script="post.lua"
+    wrk: str,
+    url: str,
+    key: str,
+    duration: int,
+    connections: int,
+    run: str,
+    *,
+    master: int,
+    script="post.lua",
+    database: str = GATEWAY_DB,
 ):
-    """One wrk run with the workers' CPU and the gateway database's transactions around it."""
-    cpu, xacts = workers_cpu_seconds(master), database_transactions(GATEWAY_DB)
+    """One wrk run with the CPU per request around it: the gunicorn workers', PostgreSQL's, Redis's
+    and the whole machine's; and the database's transactions per request."""
+
+    def sample() -> tuple[float, ...]:
+        return (
+            workers_cpu_seconds(master),
+            processes_cpu_seconds("postgres"),
+            processes_cpu_seconds("redis-server"),
+            machine_busy_seconds(),
+        )
+
+    before, xacts = sample(), database_transactions(database)
     stats = run_wrk(wrk, url, key, duration, connections, run, script=script)
+    after = sample()
     time.sleep(0.6)  # PostgreSQL flushes its statistics every 500 ms or so
-    stats["cpu_ms"] = (workers_cpu_seconds(master) - cpu) * 1000 / max(stats["requests"], 1)
-    stats["xacts"] = (database_transactions(GATEWAY_DB) - xacts) / max(stats["requests"], 1)
+    requests = max(stats["requests"], 1)
+    for name, start, end in zip(("cpu_ms", "pg_ms", "redis_ms", "all_ms"), before, after, strict=True):
+        stats[name] = (end - start) * 1000 / requests
+    stats["xacts"] = (database_transactions(database) - xacts) / requests
     return stats
 
 
@@ -219,8 +263,15 @@ def main() -> int:
     proc, url = start_gunicorn("bench.baseline_app:application", baseline_env, args.workers)
     try:
         run_wrk(wrk, url + "/v1/payments", keys["secret_key"], 3, args.connections, f"{run}-warm-baseline")
-        results["baseline"] = run_wrk(
-            wrk, url + "/v1/payments", keys["secret_key"], args.duration, args.connections, f"{run}-baseline"
+        results["baseline"] = measured(
+            wrk,
+            url + "/v1/payments",
+            keys["secret_key"],
+            args.duration,
+            args.connections,
+            f"{run}-baseline",
+            master=proc.pid,
+            database=BASELINE_DB,
         )
     finally:
         stop(proc)
@@ -242,18 +293,22 @@ def main() -> int:
 
     print(
         f"\n{'target':<32} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'p99/p50':>8}"
-        f" {'CPU ms/req':>10} {'xacts/req':>9} {'non-2xx':>8}"
+        f" {'CPU ms/req':>10} {'xacts/req':>9} {'non-2xx':>8}   CPU ms/req of: PostgreSQL, Redis, machine"
     )
     for name, stats in results.items():
-        cpu = f"{stats['cpu_ms']:.2f}" if "cpu_ms" in stats else "-"
-        xacts = f"{stats['xacts']:.2f}" if "xacts" in stats else "-"
         print(
             f"{name:<32} {stats['rps']:>9.1f} {stats['p50_us'] / 1000:>8.2f} {stats['p99_us'] / 1000:>8.2f}"
-            f" {stats['p99_us'] / max(stats['p50_us'], 1):>8.1f} {cpu:>10} {xacts:>9}"
+            f" {stats['p99_us'] / max(stats['p50_us'], 1):>8.1f} {stats['cpu_ms']:>10.2f} {stats['xacts']:>9.2f}"
             f" {stats['non2xx'] + stats['socket_errors']:>8}"
+            f"   {stats['pg_ms']:>6.2f} {stats['redis_ms']:>6.2f} {stats['all_ms']:>6.2f}"
         )
-    sync = results[gunicorns[0][0]]
-    print(f"\ncreate+confirm ratio gateway/baseline: {sync['rps'] / results['baseline']['rps']:.2f} (target >= 0.20)")
+    sync, baseline = results[gunicorns[0][0]], results["baseline"]
+    print(f"\ncreate+confirm ratio gateway/baseline: {sync['rps'] / baseline['rps']:.2f} (target >= 0.20)")
+    print(
+        f"  machine CPU per request: baseline {baseline['all_ms']:.2f} ms, gateway {sync['all_ms']:.2f} ms"
+        f" (of it: workers {sync['cpu_ms']:.2f}, PostgreSQL {sync['pg_ms']:.2f}, Redis {sync['redis_ms']:.2f});"
+        f" 0.20x needs the gateway's at most {baseline['all_ms'] / 0.2:.2f} ms"
+    )
     print(f"  through PgBouncer (transaction pooling) / direct: {results[gunicorns[2][0]]['rps'] / sync['rps']:.2f}")
     print(f"  gthread (3 x 4 threads) / sync: {results[gunicorns[1][0]]['rps'] / sync['rps']:.2f}")
     print(

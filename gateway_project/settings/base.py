@@ -89,6 +89,14 @@ DB_TRANSACTION_POOLING = env_bool("DB_TRANSACTION_POOLING", False)
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
     DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = DB_TRANSACTION_POOLING
+    # Parameters sent apart from the SQL and, after DB_PREPARE_THRESHOLD runs of the same text on a
+    # connection, prepared statements: PostgreSQL parses and plans a hot statement once per
+    # connection (issue 14). Not behind PgBouncer in transaction pooling (1.18 in Debian 12 has no
+    # prepared statements across server connections).
+    if not DB_TRANSACTION_POOLING and env_bool("DB_SERVER_SIDE_BINDING", True):
+        DATABASES["default"].setdefault("OPTIONS", {}).update(
+            server_side_binding=True, prepare_threshold=env_int("DB_PREPARE_THRESHOLD", 5)
+        )
 else:
     DATABASES = {
         "default": {

@@ -33,12 +33,17 @@ _SAVED_FIELDS = [f for f in Payment._meta.concrete_fields if not f.primary_key]
 
 
 def payment_snapshot(payment: Payment) -> dict[str, Any]:
-    """The locked payment's column values before a change (``payment_save_changed`` compares)."""
-    return {f.attname: copy.deepcopy(getattr(payment, f.attname)) for f in _SAVED_FIELDS}
+    """The locked payment's column values before a change (``payment_save_changed`` compares).
+    Only a JSON column's value can be changed in place: only those are copied (deeply)."""
+    snapshot = {}
+    for f in _SAVED_FIELDS:
+        value = getattr(payment, f.attname)
+        snapshot[f.attname] = copy.deepcopy(value) if isinstance(value, dict | list) else value
+    return snapshot
 
 
 def payment_save_changed(payment: Payment, before: dict[str, Any]) -> None:
     """UPDATE only the columns that changed since ``before`` (and ``updated``): the hot row is not
     rewritten column by column, 37 of them, for the three or four a settlement moves."""
     changed = [f.name for f in _SAVED_FIELDS if getattr(payment, f.attname) != before[f.attname]]
-    payment.save(update_fields=sorted({*changed, "updated"}))
+    instance_update(payment, fields={*changed, "updated"})

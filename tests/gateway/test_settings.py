@@ -95,3 +95,29 @@ def test_check_deploy_is_clean_with_production_settings():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+_PREPARED_AFTER_SIX_RUNS = (
+    "import django, json; django.setup(); from django.db import connection;"
+    "[connection.cursor().execute('SELECT count(*) FROM pg_class WHERE relname = %s', ['pg_type']) for _ in range(6)];"
+    "c = connection.cursor(); c.execute('SELECT count(*) FROM pg_prepared_statements');"
+    "print(json.dumps([c.fetchone()[0], connection.settings_dict['DISABLE_SERVER_SIDE_CURSORS']]))"
+)
+
+
+@pytest.mark.parametrize(
+    ("pooling", "expected"),
+    [("0", [1, False]), ("1", [0, True])],
+    ids=["direct: hot statements prepared", "PgBouncer transaction pooling: nothing kept on the session"],
+)
+def test_statements_are_prepared_per_connection_only_when_not_behind_transaction_pooling(pooling, expected):
+    # Given the production settings' database options, connected straight to PostgreSQL
+    result = run_python(
+        _PREPARED_AFTER_SIX_RUNS,
+        DJANGO_SETTINGS_MODULE="gateway_project.settings.base",
+        DATABASE_URL="postgres://postgres@127.0.0.1:5432/postgres",
+        DB_TRANSACTION_POOLING=pooling,
+    )
+    # When one statement runs six times, then: prepared (psycopg's threshold is 5) unless pooled
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == expected
