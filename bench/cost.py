@@ -42,6 +42,21 @@ def recreate_database(name: str) -> None:
         conn.execute(f'CREATE DATABASE "{name}"')
 
 
+def processes_cpu_seconds(comm: str) -> float:
+    """utime + stime of every process named ``comm`` (PostgreSQL's backends, Redis), with the CPU of
+    their children already reaped (a PostgreSQL backend that ended is counted in the postmaster's)."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            head, tail = stat.read_text().rsplit(")", 1)
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if head.split("(", 1)[1] == comm:
+            fields = tail.split()
+            total += sum(int(fields[i]) for i in (11, 12, 13, 14))  # utime, stime, cutime, cstime
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def configure(
     *,
     database: str = DATABASE,
@@ -182,11 +197,13 @@ def main() -> int:
     statements.clear()
     transactions[0] = 0
     redis_counter.count = 0
+    pg_before = processes_cpu_seconds("postgres")
     cpu_before, wall_before = time.process_time(), time.perf_counter()
     for _ in range(args.payments):
         pay()
     cpu = time.process_time() - cpu_before
     wall = time.perf_counter() - wall_before
+    pg_cpu = processes_cpu_seconds("postgres") - pg_before
     n_statements, n_redis = len(statements), redis_counter.count
     blocks = transactions[0]
     own_autocommit = sum(1 for sql, in_block in statements if not in_block and not _is_sandbox(sql))
@@ -198,6 +215,9 @@ def main() -> int:
     measurement_xacts = 2  # the two counters() reads after the run are themselves transactions
     print(f"create+confirm (card 4242, automatic capture), {n} payments, production settings, in-process")
     print(f"{'application CPU per payment':<34} {cpu * 1000 / n:8.2f} ms   (wall {wall * 1000 / n:.2f} ms)")
+    print(
+        f"{'PostgreSQL CPU per payment':<34} {pg_cpu * 1000 / n:8.2f} ms   (every backend: run this on a quiet machine)"
+    )
     print(f"{'SQL statements per payment':<34} {n_statements / n:8.2f}   (without BEGIN/COMMIT)")
     print(f"{'  with BEGIN and COMMIT':<34} {(n_statements + 2 * blocks) / n:8.2f}")
     print(

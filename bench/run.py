@@ -32,7 +32,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from bench.cost import recreate_database  # noqa: E402
+from bench.cost import processes_cpu_seconds, recreate_database  # noqa: E402
 from deploy.ports import reserve_port  # noqa: E402
 
 PY = sys.executable
@@ -134,21 +134,6 @@ def workers_cpu_seconds(master: int) -> float:
             except FileNotFoundError:
                 continue
             total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
-    return total / os.sysconf("SC_CLK_TCK")
-
-
-def processes_cpu_seconds(comm: str) -> float:
-    """utime + stime of every process named ``comm`` (PostgreSQL's backends, Redis), with the CPU of
-    their children already reaped (a PostgreSQL backend that ended is counted in the postmaster's)."""
-    total = 0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            head, tail = stat.read_text().rsplit(")", 1)
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-        if head.split("(", 1)[1] == comm:
-            fields = tail.split()
-            total += sum(int(fields[i]) for i in (11, 12, 13, 14))  # utime, stime, cutime, cstime
     return total / os.sysconf("SC_CLK_TCK")
 
 
