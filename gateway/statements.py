@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any, TypeVar
 
-from django.db import DatabaseError, connections, router
+from django.db import DatabaseError, NotSupportedError, connections, router, transaction
 from django.db.models import Field, Model
 from django.db.transaction import TransactionManagementError
 
@@ -93,11 +93,13 @@ def rows_insert(
     ``get_db_prep_save``; the objects are marked saved. ``column_sql`` replaces a column's
     placeholder in every row by an SQL fragment with its own parameters (the outbox's EXISTS).
     ``on_conflict_do_nothing`` names the unique columns of ``ON CONFLICT ... DO NOTHING`` (one
-    row: not inserted, nothing is returned). Returned values are as the database sends them (no
-    converters). An auto-incremented primary key is assigned by the database and set on the objects
-    (and returned first in each row).
+    row: not inserted, nothing is returned). Returned values go through the converters a queryset
+    applies (as the ORM's INSERT ... RETURNING). An auto-incremented primary key is assigned by the
+    database and set on the objects (and returned first in each row).
     """
     model = type(objs[0])
+    if model._meta.proxy or model._meta.parents:
+        raise TypeError(f"rows_insert: {model.__name__} is a proxy or inherits a table (the ORM saves its parents)")
     auto = model._meta.auto_field
     if on_conflict_do_nothing is not None and len(objs) != 1:
         raise ValueError("rows_insert: ON CONFLICT DO NOTHING for one row only (which rows came back is unknown)")
@@ -124,17 +126,40 @@ def rows_insert(
                 params.extend(replaced[field.attname][1])
             else:
                 params.append(field.get_db_prep_save(value, connection))
-    with connection.cursor() as cursor:
+    # As save() and update(): an error marks the caller's atomic block for rollback.
+    with transaction.mark_for_rollback_on_error(using=connection.alias), connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall() if returned_columns else []
-    if not rows and on_conflict_do_nothing is not None:
-        return rows  # not inserted: the object stays unsaved
+        inserted = cursor.rowcount
+    if on_conflict_do_nothing is not None and inserted < 1:
+        return []  # not inserted: the object stays unsaved
+    if rows:
+        rows = _converted(model, returned_columns, rows, connection)
     for index, obj in enumerate(objs):
         if auto is not None:
             setattr(obj, auto.attname, rows[index][0])
         obj._state.adding = False
         obj._state.db = connection.alias
     return rows
+
+
+def _converted(model: type[Model], columns: tuple[str, ...], rows: list[tuple], connection) -> list[tuple]:
+    converters = []
+    for index, name in enumerate(columns):
+        col = _field(model, name).get_col(model._meta.db_table)
+        found = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
+        if found:
+            converters.append((index, col, found))
+    if not converters:
+        return rows
+    converted = []
+    for row in rows:
+        values = list(row)
+        for index, col, found in converters:
+            for converter in found:
+                values[index] = converter(values[index], col, connection)
+        converted.append(tuple(values))
+    return converted
 
 
 def _condition_sql(quote, model: type[Model], condition: tuple[tuple[str, int | None], ...]) -> str:
@@ -191,15 +216,19 @@ def row_update(
 
     As ``QuerySet.filter(pk=pk, **condition).update(**values)``: values converted by
     ``get_db_prep_save``, no ``pre_save`` (an ``auto_now`` column changes only when given). A
-    condition value is an equality, a list or tuple (IN) or None (IS NULL).
+    condition value is an equality, a list or tuple (IN) or None (IS NULL). Values are plain
+    (a foreign key by its id, a related object refused), as every value is a parameter.
     """
     connection = _connection(model, write=True)
     condition = condition or {}
+    for name, value in (*values.items(), *condition.items()):
+        if isinstance(value, Model) or hasattr(value, "resolve_expression"):
+            raise TypeError(f"row_update: {name} must be a plain value, not {type(value).__name__}")
     sql = _update_sql(connection.alias, model, tuple(values), _condition_shape(condition))
     params = [_field(model, name).get_db_prep_save(value, connection) for name, value in values.items()]
     params.append(model._meta.pk.get_db_prep_value(pk, connection, prepared=False))
     params.extend(_condition_params(model, condition, connection))
-    with connection.cursor() as cursor:
+    with transaction.mark_for_rollback_on_error(using=connection.alias), connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount
 
@@ -251,10 +280,14 @@ def row_select(model: type[M], *, where: Mapping[str, Any], lock: str | None = N
     if lock is not None:
         if lock not in (LOCK_FOR_UPDATE, LOCK_FOR_NO_KEY_UPDATE):
             raise ValueError(f"statements: unknown lock {lock!r}")
-        if not connection.features.has_select_for_update:
-            lock = None
-        elif lock == LOCK_FOR_NO_KEY_UPDATE and not connection.features.has_select_for_no_key_update:
-            lock = LOCK_FOR_UPDATE
+        features = connection.features
+        if not features.has_select_for_update:
+            lock = None  # SQLite: no row locks (as select_for_update there)
+        elif not features.has_select_for_update_of or (
+            lock == LOCK_FOR_NO_KEY_UPDATE and not features.has_select_for_no_key_update
+        ):
+            # As the ORM: a stronger lock than asked for could deadlock (the lock modules' contract).
+            raise NotSupportedError(f"row_select: {connection.vendor} cannot lock {lock} OF a table")
         if lock is not None and not connection.in_atomic_block:
             # As select_for_update: a lock outside a transaction would end with its statement.
             raise TransactionManagementError("row_select with a lock must run inside a transaction")

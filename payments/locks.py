@@ -39,8 +39,9 @@ def order_lock(*, merchant_id: str, order_id: str, livemode: bool):
 def payment_lock(*, payment_id: str, merchant_id: str | None = None, livemode: bool | None = None) -> Payment:
     """Second in the order: the payment (scoped to the merchant and mode when given), or a 404."""
     # The hottest read of a payment's life: its SQL built once (gateway.statements), not per call.
-    where = {"pk": payment_id, "merchant_id": merchant_id, "livemode": livemode}
-    payment = row_select(Payment, where={k: v for k, v in where.items() if v is not None}, lock=LOCK_FOR_NO_KEY_UPDATE)
+    scope = {"merchant_id": merchant_id, "livemode": livemode}
+    where = {"pk": payment_id} | {name: value for name, value in scope.items() if value is not None}
+    payment = row_select(Payment, where=where, lock=LOCK_FOR_NO_KEY_UPDATE) if payment_id else None
     if payment is None:
         raise not_found("payment", payment_id)
     return payment

@@ -8,15 +8,18 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from django.db import DatabaseError, OperationalError, connection, connections, transaction
+from django.db import DatabaseError, IntegrityError, OperationalError, connection, connections, transaction
+from django.db.models import F
 from django.db.models.signals import post_init, post_save, pre_save
 from django.db.transaction import TransactionManagementError
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from events.models import Event
+from gateway.errors import NotFound
 from gateway.models import IdempotencyKey
 from gateway.statements import LOCK_FOR_NO_KEY_UPDATE, instance_update, row_select, row_update, rows_insert
+from payments.locks import payment_lock
 from payments.models import AttemptStatus, Payment, PaymentAttempt, PaymentStatus
 from sandbox.models import SandboxCharge
 from tests.factories import MerchantFactory
@@ -79,6 +82,7 @@ def test_several_rows_go_in_one_statement_and_come_back_in_order():
         returned = rows_insert(events, returning=["id", "data"])
     assert [q["sql"].split()[0] for q in queries.captured_queries] == ["INSERT"]  # execute wrappers see it
     assert [row[0] for row in returned] == [e.id for e in events]
+    assert [row[1] for row in returned] == [{"object": {"n": n}} for n in range(3)]  # converted, as the ORM's
     assert [Event.objects.get(pk=e.id).data for e in events] == [{"object": {"n": n}} for n in range(3)]
 
 
@@ -208,6 +212,44 @@ def test_an_instance_update_writes_the_named_columns_stamps_updated_and_refuses_
 def test_no_model_written_here_has_signal_receivers_the_helpers_would_skip(model):
     for signal in (pre_save, post_save, post_init):
         assert not signal.has_listeners(model), (signal, model)
+
+
+def test_an_expression_or_a_related_object_as_a_value_is_refused_not_written():
+    attempt = InFlightAttemptFactory()
+    with pytest.raises(TypeError):
+        row_update(PaymentAttempt, pk=attempt.pk, values={"sync_attempts": F("sync_attempts") + 1})
+    with pytest.raises(TypeError):
+        row_update(PaymentAttempt, pk=attempt.pk, values={"status": "failed"}, condition={"payment": attempt.payment})
+    assert PaymentAttempt.objects.get(pk=attempt.pk).status == AttemptStatus.STARTED
+
+
+def test_a_conflict_without_returning_is_told_by_the_row_count_and_an_error_dooms_the_block():
+    merchant = MerchantFactory()
+    columns = {
+        "merchant_id": merchant.id,
+        "reference": "att_1",
+        "payment_method_type": "card",
+        "amount": 100,
+        "currency": "USD",
+        "capture_requested": True,
+    }
+    first, again = SandboxCharge(id="sbch_1", **columns), SandboxCharge(id="sbch_2", **columns)
+    unique = ["merchant_id", "reference"]
+
+    rows_insert([first], on_conflict_do_nothing=unique)
+    assert rows_insert([again], on_conflict_do_nothing=unique) == []
+    assert not first._state.adding and again._state.adding
+    # As save(): a failed statement caught inside an atomic block marks it for rollback.
+    with transaction.atomic():
+        with pytest.raises(IntegrityError):
+            rows_insert([SandboxCharge(id="sbch_3", **columns)])
+        assert transaction.get_connection().needs_rollback
+
+
+def test_a_payment_lock_without_an_id_is_a_404_never_any_payment():
+    payment = PaymentFactory()
+    with transaction.atomic(), pytest.raises(NotFound):
+        payment_lock(payment_id="", merchant_id=payment.merchant_id)
 
 
 def test_rows_of_two_models_in_one_insert_are_refused():
