@@ -246,10 +246,11 @@ def test_a_conflict_without_returning_is_told_by_the_row_count_and_an_error_doom
         assert transaction.get_connection().needs_rollback
 
 
-def test_a_payment_lock_without_an_id_is_a_404_never_any_payment():
+@pytest.mark.parametrize("missing", ["", None])
+def test_a_payment_lock_without_an_id_is_a_404_never_any_payment(missing):
     payment = PaymentFactory()
     with transaction.atomic(), pytest.raises(NotFound):
-        payment_lock(payment_id="", merchant_id=payment.merchant_id)
+        payment_lock(payment_id=missing, merchant_id=payment.merchant_id)
 
 
 def test_rows_of_two_models_in_one_insert_are_refused():
