@@ -194,17 +194,20 @@ def _replay(row: IdempotencyKey) -> HttpResponse:
     return response
 
 
+def _owner(row: IdempotencyKey | Claim) -> tuple[int | None, uuid.UUID | None]:
+    """The key row's id and the claim token this execution holds it by."""
+    return (row.row_id, row.token) if isinstance(row, Claim) else (row.pk, row.claim_token)
+
+
 def _owned(row: IdempotencyKey | Claim):
-    if isinstance(row, Claim):
-        return IdempotencyKey.objects.filter(pk=row.row_id, claim_token=row.token)
-    return IdempotencyKey.objects.filter(pk=row.pk, claim_token=row.claim_token)
+    pk, token = _owner(row)
+    return IdempotencyKey.objects.filter(pk=pk, claim_token=token)
 
 
 def _owned_update(row: IdempotencyKey | Claim, **values: Any) -> int:
     """UPDATE the key row if this execution still owns it (its claim token): rows changed, 0 or 1."""
-    if isinstance(row, Claim):
-        return row_update(IdempotencyKey, pk=row.row_id, values=values, condition={"claim_token": row.token})
-    return row_update(IdempotencyKey, pk=row.pk, values=values, condition={"claim_token": row.claim_token})
+    pk, token = _owner(row)
+    return row_update(IdempotencyKey, pk=pk, values=values, condition={"claim_token": token})
 
 
 def _answer_columns(status: int, body: bytes, content_type: str) -> dict[str, Any]:

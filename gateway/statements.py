@@ -134,32 +134,13 @@ def rows_insert(
     if on_conflict_do_nothing is not None and inserted < 1:
         return []  # not inserted: the object stays unsaved
     if rows:
-        rows = _converted(model, returned_columns, rows, connection)
+        rows = [_converted(row, model, returned_columns, connection) for row in rows]
     for index, obj in enumerate(objs):
         if auto is not None:
             setattr(obj, auto.attname, rows[index][0])
         obj._state.adding = False
         obj._state.db = connection.alias
     return rows
-
-
-def _converted(model: type[Model], columns: tuple[str, ...], rows: list[tuple], connection) -> list[tuple]:
-    converters = []
-    for index, name in enumerate(columns):
-        col = _field(model, name).get_col(model._meta.db_table)
-        found = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
-        if found:
-            converters.append((index, col, found))
-    if not converters:
-        return rows
-    converted = []
-    for row in rows:
-        values = list(row)
-        for index, col, found in converters:
-            for converter in found:
-                values[index] = converter(values[index], col, connection)
-        converted.append(tuple(values))
-    return converted
 
 
 def _condition_sql(quote, model: type[Model], condition: tuple[tuple[str, int | None], ...]) -> str:
@@ -255,20 +236,38 @@ def _select_sql(alias: str, model: type[Model], condition, lock: str | None) -> 
     return sql
 
 
-def _converters(model: type[Model], connection) -> tuple[tuple[int, tuple], ...]:
-    """Per column (index, converters): the backend's and the field's, as a queryset applies them.
-    Kept on the connection (a backend's converters may be its own bound methods)."""
+def _column_converters(model: type[Model], columns: tuple[str, ...], connection) -> tuple[tuple[int, Any, tuple], ...]:
+    """Per column that has any, (index, column expression, converters): the backend's and the
+    field's, as a queryset applies them. Kept on the connection (a backend's converters may be its
+    own bound methods), per model and column list."""
     cache = connection.__dict__.setdefault("_gateway_statement_converters", {})
-    if model in cache:
-        return cache[model]
-    result = []
-    for index, field in enumerate(model._meta.concrete_fields):
-        col = field.get_col(model._meta.db_table)
-        found = tuple(connection.ops.get_db_converters(col) + col.get_db_converters(connection))
-        if found:
-            result.append((index, tuple((converter, col) for converter in found)))
-    cache[model] = tuple(result)
-    return cache[model]
+    key = (model, columns)
+    if key not in cache:
+        found = []
+        for index, name in enumerate(columns):
+            col = _field(model, name).get_col(model._meta.db_table)
+            converters = tuple(connection.ops.get_db_converters(col) + col.get_db_converters(connection))
+            if converters:
+                found.append((index, col, converters))
+        cache[key] = tuple(found)
+    return cache[key]
+
+
+def _converted(row: tuple, model: type[Model], columns: tuple[str, ...], connection) -> tuple:
+    """``row`` (values of ``columns``, as the database sent them) through the columns' converters."""
+    converters = _column_converters(model, columns, connection)
+    if not converters:
+        return row
+    values = list(row)
+    for index, col, found in converters:
+        for converter in found:
+            values[index] = converter(values[index], col, connection)
+    return tuple(values)
+
+
+@lru_cache(maxsize=256)
+def _concrete_attnames(model: type[Model]) -> tuple[str, ...]:
+    return tuple(f.attname for f in model._meta.concrete_fields)
 
 
 def row_select(model: type[M], *, where: Mapping[str, Any], lock: str | None = None) -> M | None:
@@ -297,10 +296,5 @@ def row_select(model: type[M], *, where: Mapping[str, Any], lock: str | None = N
         row = cursor.fetchone()
     if row is None:
         return None
-    values = list(row)
-    for index, converters in _converters(model, connection):
-        value = values[index]
-        for converter, col in converters:
-            value = converter(value, col, connection)
-        values[index] = value
-    return model.from_db(connection.alias, [f.attname for f in model._meta.concrete_fields], values)
+    columns = _concrete_attnames(model)
+    return model.from_db(connection.alias, list(columns), list(_converted(row, model, columns, connection)))

@@ -3,9 +3,10 @@ one ``Delivery`` per subscribed endpoint (once per event, also when it runs late
 the enqueuing of the Celery tasks that do the work (always after commit)."""
 
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
-from django.db import transaction
+from django.db import connections, transaction
 from django.utils import timezone
 
 from gateway.context import current_idempotency_key, current_request_id
@@ -64,17 +65,13 @@ def _insert_marking_unsubscribed(events: list[Event], connection) -> bool:
         Event.objects.bulk_create(events)
         return True
     first = events[0]
-    field, quote = Event._meta.get_field("deliveries_scheduled_at"), connection.ops.quote_name
-    scheduled = _UNSUBSCRIBED_SQL.format(
-        table=quote(WebhookEndpoint._meta.db_table),
-        **{name: quote(WebhookEndpoint._meta.get_field(name).column) for name in _ENDPOINT_COLUMNS},
-    )
+    field = Event._meta.get_field("deliveries_scheduled_at")
     returned = rows_insert(
         events,
         returning=["deliveries_scheduled_at"],
         column_sql={
             "deliveries_scheduled_at": (
-                scheduled,
+                _unsubscribed_sql(connection.alias),
                 [first.merchant_id, first.livemode, True, field.get_db_prep_save(timezone.now(), connection)],
             )
         },
@@ -84,12 +81,17 @@ def _insert_marking_unsubscribed(events: list[Event], connection) -> bool:
     return returned[0][0] is None
 
 
-# NULL (a fan-out is due) when an enabled, undeleted endpoint of the merchant exists in the mode.
-_ENDPOINT_COLUMNS = ("merchant", "livemode", "enabled", "deleted_at")
-_UNSUBSCRIBED_SQL = (
-    "CASE WHEN EXISTS (SELECT 1 FROM {table} WHERE {merchant} = %s AND {livemode} = %s AND {enabled} = %s"
-    " AND {deleted_at} IS NULL) THEN NULL ELSE %s END"
-)
+@lru_cache(maxsize=8)
+def _unsubscribed_sql(alias: str) -> str:
+    """NULL (a fan-out is due) when an enabled, undeleted endpoint of the merchant exists in the
+    mode, else the time given; parameters: merchant, mode, True, the time."""
+    quote, meta = connections[alias].ops.quote_name, WebhookEndpoint._meta
+    column = {name: quote(meta.get_field(name).column) for name in ("merchant", "livemode", "enabled", "deleted_at")}
+    return (
+        f"CASE WHEN EXISTS (SELECT 1 FROM {quote(meta.db_table)} WHERE {column['merchant']} = %s"  # noqa: S608
+        f" AND {column['livemode']} = %s AND {column['enabled']} = %s AND {column['deleted_at']} IS NULL)"
+        " THEN NULL ELSE %s END"
+    )
 
 
 def _fan_out_on_commit(event_id: str, connection) -> None:
