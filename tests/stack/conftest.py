@@ -160,6 +160,9 @@ def merchant_client(stack: Stack, name: str = "Stack Merchant") -> ApiClient:
 
 @pytest.fixture
 def merchant(stack) -> ApiClient:
+    # Every instance in rotation first: after test_failover restarts web1, nginx skips it for
+    # fail_timeout (10 s), and CI once ran the whole walk-through on web2 inside that window.
+    stack.wait_balanced()
     return merchant_client(stack, f"Merchant {uuid.uuid4().hex[:6]}")
 
 
