@@ -1,7 +1,12 @@
 """Baseline for the payments benchmark: a minimal WSGI app doing the same kind of work as
 create+confirm in one raw-SQL transaction (about five writes), with no framework at all.
-
 Served by the same gunicorn settings as the gateway so the ratio measures our own overhead.
+
+``BASELINE_STEPS=3``: the same writes in the three transactions the gateway's guarantees ask for
+(issue 14: claim the key and commit the payment and its attempt before the processor is called;
+the processor's own book, which the sandbox writes; then the result, the event and the stored
+response), each commit durable. It prices that structure in raw SQL: what no framework change
+can take back.
 """
 
 import json
@@ -12,6 +17,7 @@ import psycopg
 
 DSN = os.environ["BASELINE_DSN"]
 _conn: psycopg.Connection | None = None
+STEPS = int(os.environ.get("BASELINE_STEPS", "1"))
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS bl_idempotency (merchant text, key text, status int, body text, PRIMARY KEY (merchant, key));
@@ -20,6 +26,8 @@ CREATE TABLE IF NOT EXISTS bl_payment (id text PRIMARY KEY, merchant text, amoun
 CREATE TABLE IF NOT EXISTS bl_attempt (id text PRIMARY KEY, payment_id text, status text,
                                        created timestamptz DEFAULT now());
 CREATE TABLE IF NOT EXISTS bl_event (id text PRIMARY KEY, payment_id text, type text, data jsonb);
+CREATE TABLE IF NOT EXISTS bl_charge (id text PRIMARY KEY, amount bigint, currency text,
+                                      created timestamptz DEFAULT now());
 """
 
 
@@ -39,28 +47,48 @@ def application(environ, start_response):
     key = environ.get("HTTP_IDEMPOTENCY_KEY") or uuid.uuid4().hex
     payment_id, attempt_id = "pay_" + uuid.uuid4().hex, "att_" + uuid.uuid4().hex
     conn = _connection()
-    with conn.transaction():
-        conn.execute("INSERT INTO bl_idempotency (merchant, key) VALUES ('m', %s)", (key,))
-        conn.execute(
-            "INSERT INTO bl_payment (id, merchant, amount, currency, status) VALUES (%s, 'm', %s, %s, 'processing')",
-            (payment_id, body.get("amount", 0), body.get("currency", "usd")),
-        )
-        conn.execute(
-            "INSERT INTO bl_attempt (id, payment_id, status) VALUES (%s, %s, 'succeeded')", (attempt_id, payment_id)
-        )
-        conn.execute("UPDATE bl_payment SET status = 'succeeded' WHERE id = %s", (payment_id,))
-        out = {"id": payment_id, "status": "succeeded", "amount": body.get("amount", 0)}
-        conn.execute(
-            "INSERT INTO bl_event (id, payment_id, type, data) VALUES (%s, %s, 'payment.succeeded', %s)",
-            ("evt_" + uuid.uuid4().hex, payment_id, json.dumps(out)),
-        )
-        conn.execute(
-            "UPDATE bl_idempotency SET status = 201, body = %s WHERE merchant = 'm' AND key = %s",
-            (json.dumps(out), key),
-        )
+    amount, currency = body.get("amount", 0), body.get("currency", "usd")
+    out = {"id": payment_id, "status": "succeeded", "amount": amount}
+    if STEPS == 3:
+        with conn.transaction():  # the key claimed with the payment and its attempt, committed
+            _claim(conn, key, payment_id, attempt_id, amount, currency, attempt_status="processing")
+        with conn.transaction():  # the processor's book
+            conn.execute(
+                "INSERT INTO bl_charge (id, amount, currency) VALUES (%s, %s, %s)",
+                ("ch_" + uuid.uuid4().hex, amount, currency),
+            )
+        with conn.transaction():  # the result, the event, the stored response
+            conn.execute("UPDATE bl_attempt SET status = 'succeeded' WHERE id = %s", (attempt_id,))
+            _finish(conn, payment_id, key, out)
+    else:
+        with conn.transaction():
+            _claim(conn, key, payment_id, attempt_id, amount, currency, attempt_status="succeeded")
+            _finish(conn, payment_id, key, out)
     payload = json.dumps(out).encode()
     start_response("201 Created", [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))])
     return [payload]
+
+
+def _claim(conn, key, payment_id, attempt_id, amount, currency, *, attempt_status: str) -> None:
+    conn.execute("INSERT INTO bl_idempotency (merchant, key) VALUES ('m', %s)", (key,))
+    conn.execute(
+        "INSERT INTO bl_payment (id, merchant, amount, currency, status) VALUES (%s, 'm', %s, %s, 'processing')",
+        (payment_id, amount, currency),
+    )
+    conn.execute(
+        "INSERT INTO bl_attempt (id, payment_id, status) VALUES (%s, %s, %s)", (attempt_id, payment_id, attempt_status)
+    )
+
+
+def _finish(conn: psycopg.Connection, payment_id: str, key: str, out: dict) -> None:
+    conn.execute("UPDATE bl_payment SET status = 'succeeded' WHERE id = %s", (payment_id,))
+    conn.execute(
+        "INSERT INTO bl_event (id, payment_id, type, data) VALUES (%s, %s, 'payment.succeeded', %s)",
+        ("evt_" + uuid.uuid4().hex, payment_id, json.dumps(out)),
+    )
+    conn.execute(
+        "UPDATE bl_idempotency SET status = 201, body = %s WHERE merchant = 'm' AND key = %s", (json.dumps(out), key)
+    )
 
 
 def create_schema() -> None:
