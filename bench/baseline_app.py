@@ -69,7 +69,16 @@ def application(environ, start_response):
     return [payload]
 
 
-def _claim(conn, key, payment_id, attempt_id, amount, currency, *, attempt_status: str) -> None:
+def _claim(
+    conn: psycopg.Connection,
+    key: str,
+    payment_id: str,
+    attempt_id: str,
+    amount: int,
+    currency: str,
+    *,
+    attempt_status: str,
+) -> None:
     conn.execute("INSERT INTO bl_idempotency (merchant, key) VALUES ('m', %s)", (key,))
     conn.execute(
         "INSERT INTO bl_payment (id, merchant, amount, currency, status) VALUES (%s, 'm', %s, %s, 'processing')",

@@ -300,15 +300,11 @@ class Stack:
         max_fails times is skipped for fail_timeout (10 s) though its own /readyz already answers:
         nginx's passive health check, so a test that needs both instances waits for this."""
         seen: set[str] = set()
-        context = ssl.create_default_context(cafile=self.ca_file)
 
         def every_instance_served() -> bool:
-            try:
-                with urllib.request.urlopen(f"{self.url}/readyz", timeout=5, context=context) as response:
-                    if response.status == 200:
-                        seen.add(response.headers.get("Gateway-Instance", ""))
-            except OSError:  # HTTPError included: not ready yet, asked again
-                pass
+            status, instance = self._get_served(f"{self.url}/readyz")
+            if status == 200:
+                seen.add(instance)
             return set(self.instance_names) <= seen
 
         self._wait(
@@ -416,14 +412,18 @@ class Stack:
         process.start()
 
     def _get(self, url: str) -> int:
+        return self._get_served(url)[0]
+
+    def _get_served(self, url: str) -> tuple[int, str]:
+        """A GET's status (0: no answer) and the instance that served it (``Gateway-Instance``)."""
         context = ssl.create_default_context(cafile=self.ca_file)
         try:
             with urllib.request.urlopen(url, timeout=5, context=context) as response:
-                return response.status
+                return response.status, response.headers.get("Gateway-Instance", "")
         except urllib.error.HTTPError as exc:
-            return exc.code
+            return exc.code, exc.headers.get("Gateway-Instance", "")
         except OSError:
-            return 0
+            return 0, ""
 
     def _wait(self, what: str, condition, *, processes: list[str], deadline: float = 90) -> None:
         end = time.monotonic() + deadline
