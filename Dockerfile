@@ -25,4 +25,6 @@ EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
   CMD python -c "import urllib.request,sys; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2).status == 200 else 1)"
 
-CMD ["gunicorn", "gateway_project.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--threads", "4", "--timeout", "30", "--access-logfile", "-"]
+# --keep-alive above nginx's upstream keepalive_timeout (deploy/nginx.conf.template): the balancer
+# closes an idle connection first, never sends a request on one gunicorn is closing.
+CMD ["gunicorn", "gateway_project.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--threads", "4", "--timeout", "30", "--keep-alive", "75", "--access-logfile", "-"]

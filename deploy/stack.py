@@ -48,6 +48,11 @@ ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
 PG_HOST, PG_PORT = "127.0.0.1", 5432
 REDIS_BASE = "redis://127.0.0.1:6379"
+# gunicorn keeps an idle connection from the balancer longer than nginx does (the upstream's
+# keepalive_timeout in nginx.conf.template), so nginx closes it first. The other way round (gunicorn's
+# default is 2 s), nginx can send a request on a connection gunicorn is closing: a POST then answers
+# 502 (CI, 2026-12-07). The Dockerfile's CMD passes the same option.
+GUNICORN_KEEP_ALIVE = ("--keep-alive", "75")
 
 
 def render(template: Path, values: dict[str, str]) -> str:
@@ -284,6 +289,7 @@ class Stack:
                 "30",
                 "--graceful-timeout",
                 "10",
+                *GUNICORN_KEEP_ALIVE,
             ],
             self.gateway_env(GATEWAY_INSTANCE=name),
             self.logs / f"{name}.log",

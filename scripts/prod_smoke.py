@@ -217,6 +217,8 @@ def main() -> int:
                 "4",
                 "--timeout",
                 "30",
+                "--keep-alive",
+                "75",
                 "--access-logfile",
                 "-",
             ],

@@ -1,6 +1,7 @@
 """One source of truth for the balancer and the pooler: docker-compose.yml and deploy/stack.py
 render the same templates, and the settings that carry the guarantees are in them."""
 
+import json
 import re
 import shutil
 import subprocess
@@ -8,7 +9,7 @@ import subprocess
 import pytest
 import yaml
 
-from deploy.stack import DEPLOY, ROOT, render
+from deploy.stack import DEPLOY, GUNICORN_KEEP_ALIVE, ROOT, render
 
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 NGINX_TEMPLATE = DEPLOY / "nginx.conf.template"
@@ -51,6 +52,21 @@ def test_posts_are_never_passed_to_a_second_instance():
     assert directives and all("non_idempotent" not in d for d in directives)
     # the client's X-Forwarded-For is overwritten, never appended to
     assert re.search(r"proxy_set_header X-Forwarded-For \$remote_addr;", text)
+
+
+def _keep_alive(command: list[str]) -> int:
+    return int(command[command.index("--keep-alive") + 1])
+
+
+def test_nginx_closes_an_idle_upstream_connection_before_any_instance_does():
+    # nginx's idle timeout for its connections to the instances ...
+    upstream = re.search(r"^upstream gateway \{(.*?)^\}", NGINX_TEMPLATE.read_text(), re.M | re.S).group(1)
+    nginx_seconds = int(re.search(r"^\s*keepalive_timeout\s+(\d+)s;", upstream, re.M).group(1))
+    # ... below gunicorn's keep-alive wherever an instance runs: the image, the stack, the smoke test
+    image = json.loads(re.search(r"^CMD (\[.*\])$", (ROOT / "Dockerfile").read_text(), re.M).group(1))
+    smoke = re.findall(r'"--keep-alive",\s*"(\d+)"', (ROOT / "scripts" / "prod_smoke.py").read_text())
+    instances = [_keep_alive(image), _keep_alive(list(GUNICORN_KEEP_ALIVE)), *map(int, smoke)]
+    assert len(instances) == 3 and all(seconds > nginx_seconds for seconds in instances), (nginx_seconds, instances)
 
 
 def test_render_substitutes_only_gateway_variables_and_refuses_missing_ones():
