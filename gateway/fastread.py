@@ -17,11 +17,18 @@ steps atomically, and hands every other request to the view, which answers it as
   generational cache's rule, ``gateway.cache``). Another merchant's object, or the other mode's,
   is a miss, answered by the view (its 404);
 * answer: the entry rendered by DRF's JSON renderer with the headers the view sets (Content-Type,
-  Allow). This middleware sits last in ``MIDDLEWARE``, so every other middleware (request id,
-  instance, Cache-Control, rate-limit headers, security headers, the access log) treats both alike;
-  the principal is attached for logging and used (``api_key_touch``) as authentication does.
+  Allow); the principal is attached for logging and used (``api_key_touch``) as authentication does.
 
-Only plain requests qualify: GET or HEAD, no query string, an ``Accept`` the view answers with
+Where it sits: after the middleware that shape every answer (request id, instance, Cache-Control,
+rate-limit headers, the access log, security headers), which treat both paths alike, and before
+the browser-facing ones, which a hit passes over (``_PASSED_OVER``): sessions, CSRF, messages and
+authentication act only on cookies or in a view, so a request carrying a ``Cookie`` goes to the
+view; ``CommonMiddleware`` (allowed hosts, user agents, ``Content-Length``) and the clickjacking
+header are run here, by their own methods, as they would run around the view. A middleware not
+in that table after this one is refused at start-up (``ImproperlyConfigured``), so none is passed
+over unread. Passing them over is most of what a hit saves against the bare view that pays them.
+
+Only plain requests qualify: GET or HEAD, no cookie, no query string, an ``Accept`` the view answers with
 plain ``application/json``, a bearer token of a registered kind whose principal the view's
 permissions admit, an id of letters, digits and ``_``. Redis failing (down, slow): the view
 answers (cache reads fall back to the database, the limiter fails open) and the fast path rests
@@ -45,7 +52,10 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import caches
+from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse
+from django.middleware.clickjacking import XFrameOptionsMiddleware
+from django.middleware.common import CommonMiddleware
 from django.urls import resolve, reverse
 from rest_framework.renderers import JSONRenderer
 
@@ -348,15 +358,63 @@ def _respond(
     return response
 
 
+# The middleware a hit may pass over (those after this one in MIDDLEWARE), and what a hit needs of
+# each: None, it acts only on a request's cookies (none on a hit) or around a view (none runs);
+# a class, run here by its own process_request and process_response, in MIDDLEWARE's order.
+_PASSED_OVER: dict[str, type | None] = {
+    "django.contrib.sessions.middleware.SessionMiddleware": None,
+    "django.middleware.common.CommonMiddleware": CommonMiddleware,
+    "django.middleware.csrf.CsrfViewMiddleware": None,
+    "django.contrib.auth.middleware.AuthenticationMiddleware": None,
+    "django.contrib.messages.middleware.MessageMiddleware": None,
+    "django.middleware.clickjacking.XFrameOptionsMiddleware": XFrameOptionsMiddleware,
+}
+_PATH = f"{__name__}.FastReadMiddleware"
+
+
+def _passed_over(get_response) -> list:
+    """Instances of the middleware after this one that a hit runs here; ImproperlyConfigured for
+    one it does not know to be idle for a hit."""
+    after = settings.MIDDLEWARE[settings.MIDDLEWARE.index(_PATH) + 1 :] if _PATH in settings.MIDDLEWARE else []
+    unknown = [path for path in after if path not in _PASSED_OVER]
+    if unknown:
+        raise ImproperlyConfigured(
+            f"{_PATH} would pass over {', '.join(unknown)} on a cache hit: put it before {_PATH} in MIDDLEWARE,"
+            " or add it to gateway.fastread._PASSED_OVER with what a hit needs of it"
+        )
+    return [run(get_response) for run in map(_PASSED_OVER.get, after) if run is not None]
+
+
 class FastReadMiddleware:
-    """Last in ``MIDDLEWARE``: answers registered cache hits (module docstring), passes the rest on."""
+    """Answers registered cache hits (module docstring) for the middleware after it, passes the rest on."""
 
     def __init__(self, get_response):
         self.get_response = get_response
+        self.passed_over = _passed_over(get_response)
 
     def __call__(self, request: HttpRequest):
-        if request.method in ("GET", "HEAD") and _registrations and settings.FAST_READS_ENABLED:
+        if (
+            request.method in ("GET", "HEAD")
+            and _registrations
+            and settings.FAST_READS_ENABLED
+            and not request.META.get("HTTP_COOKIE")  # the test client sends an empty one
+            and self._requests_pass(request)
+        ):
             response = _answer(request)
             if response is not None:
+                for middleware in reversed(self.passed_over):
+                    response = middleware.process_response(request, response)
                 return response
         return self.get_response(request)
+
+    def _requests_pass(self, request: HttpRequest) -> bool:
+        """Whether the passed-over middleware would let the request through to the view untouched
+        (a host not allowed, a refused user agent: no; their own answer is given below)."""
+        try:
+            return all(
+                middleware.process_request(request) is None
+                for middleware in self.passed_over
+                if hasattr(middleware, "process_request")
+            )
+        except Exception:
+            return False

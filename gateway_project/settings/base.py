@@ -54,14 +54,15 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "gateway.middleware.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Before the browser-facing middleware below, which a cache hit it answers has no use for
+    # (gateway/fastread.py: it runs what they would do to such a request and refuses any other).
+    "gateway.fastread.FastReadMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    # Last: a cache hit it answers passes through every middleware above, as the view's answer would.
-    "gateway.fastread.FastReadMiddleware",
 ]
 
 ROOT_URLCONF = "gateway_project.urls"

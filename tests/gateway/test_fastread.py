@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import pytest
 import redis.connection
 from django.core.cache import cache
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, connections, transaction
 from django.test import TestCase
 from django.test.utils import CaptureQueriesContext
@@ -198,6 +199,9 @@ CASES = [
     Case("null character in the id", path="/v1/payments/pay%00x"),
     Case("trailing slash", path="/v1/payments/{own}/"),
     Case("POST", method="post"),
+    # The middleware a hit passes over (gateway.fastread._PASSED_OVER) still decide these:
+    Case("a session cookie and a malformed CSRF cookie", headers=(("HTTP_COOKIE", "sessionid=x; csrftoken=bad"),)),
+    Case("a host not allowed", headers=(("HTTP_HOST", "evil.example"),)),
 ]
 
 
@@ -205,6 +209,7 @@ CASES = [
 class Observed:
     status: int
     headers: list[tuple[str, str]]
+    cookies: list[str]  # Set-Cookie lines (a value made anew per answer, such as a CSRF secret, as V)
     body: bytes
     access_log: list[tuple]
     fast: bool
@@ -215,6 +220,7 @@ def _observe(response, records) -> Observed:
     return Observed(
         status=response.status_code,
         headers=[(name, "req_X" if name == "Request-Id" else value) for name, value in response.items()],
+        cookies=sorted(m.OutputString().replace(f"={m.coded_value};", "=V;") for m in response.cookies.values()),
         body=response.content.replace(request_id.encode(), b"req_X"),
         access_log=[
             (r.getMessage(), r.levelname, r.merchant_id, r.method, r.path, r.status)
@@ -261,7 +267,7 @@ def test_the_fast_path_answers_exactly_as_the_drf_view(world, case, settings, ca
 
     # Then the client (and the access log) cannot tell them apart
     assert (fast.status, fast.body) == (drf.status, drf.body)
-    assert fast.headers == drf.headers
+    assert (fast.headers, fast.cookies) == (drf.headers, drf.cookies)
     assert fast.access_log == drf.access_log and len(drf.access_log) == 1
     # And the hits were the fast path's (the view's answers otherwise)
     assert fast.fast is case.fast and drf.fast is False
@@ -282,6 +288,8 @@ def test_the_matrix_covers_what_it_claims(world, settings, caplog):
         "rate limited": 429,
         "Redis unavailable": 200,
         "Accept: text/html": 406,
+        "a session cookie and a malformed CSRF cookie": 200,
+        "a host not allowed": 400,
     }
     by_name = {case.name: case for case in CASES}
     answers = {name: _side(world, by_name[name], fast=True, settings=settings, caplog=caplog) for name in expected}
@@ -292,6 +300,20 @@ def test_the_matrix_covers_what_it_claims(world, settings, caplog):
     assert "RateLimit-Limit" in dict(answers["hit"].headers)
     assert dict(answers["limits changed, cached by another instance"].headers)["RateLimit-Limit"] == "7"
     assert "RateLimit-Limit" not in dict(answers["Redis unavailable"].headers)
+    hit = dict(answers["hit"].headers)
+    assert (hit["X-Frame-Options"], hit["Content-Length"]) == ("DENY", str(len(answers["hit"].body)))
+    renewed = answers["a session cookie and a malformed CSRF cookie"].cookies
+    assert [cookie.split("=")[0] for cookie in renewed] == ["csrftoken", "sessionid"]
+    assert answers["hit"].cookies == []
+
+
+def test_a_middleware_it_would_pass_over_unread_is_refused_at_start(settings):
+    # Given a middleware after the fast path that it knows nothing about
+    settings.MIDDLEWARE = [*settings.MIDDLEWARE, "django.middleware.gzip.GZipMiddleware"]
+
+    # When the middleware is built, then start-up fails, naming it
+    with pytest.raises(ImproperlyConfigured, match="GZipMiddleware"):
+        fastread.FastReadMiddleware(lambda request: None)
 
 
 def _count_round_trips(monkeypatch) -> list[int]:
