@@ -17,12 +17,14 @@ see them. Portable to SQLite (embedded mode): no ``= ANY``, the lock only where 
 """
 
 from collections.abc import Iterable, Mapping, Sequence
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any, TypeVar
 
-from django.db import DatabaseError, NotSupportedError, connections, router, transaction
+from django.db import DatabaseError, NotSupportedError, connections, models, router, transaction
 from django.db.models import Field, Model
 from django.db.transaction import TransactionManagementError
+
+from .ids import PublicIdField
 
 M = TypeVar("M", bound=Model)
 
@@ -74,6 +76,59 @@ def _insert_sql(
     return sql
 
 
+# Field classes (exact) whose save conversion of a value of these exact types (or None) is known:
+# the value itself, or for integers the backend's adapt_integerfield_value alone (psycopg's
+# Int2/4/8 on PostgreSQL, which keeps one prepared statement per text). Django's
+# get_prep_value/to_python are the identity for them; skipping those calls saves half a dozen per
+# column. Any other value, type or field class (a subclass too) is converted as before.
+# tests/gateway/test_statements.py compares every entry with Django's own conversion.
+_TEXT, _INTEGER = "text", "integer"
+_PASSTHROUGH: dict[type[Field], tuple[tuple[type, ...], str]] = {
+    models.CharField: ((str,), _TEXT),
+    models.TextField: ((str,), _TEXT),
+    PublicIdField: ((str,), _TEXT),  # a CharField with a default; no conversion of its own
+    models.BooleanField: ((bool,), _TEXT),
+    models.IntegerField: ((int,), _INTEGER),
+    models.BigIntegerField: ((int,), _INTEGER),
+    models.SmallIntegerField: ((int,), _INTEGER),
+    models.PositiveIntegerField: ((int,), _INTEGER),
+    models.PositiveBigIntegerField: ((int,), _INTEGER),
+    models.PositiveSmallIntegerField: ((int,), _INTEGER),
+}
+_CONVERT: tuple[tuple[type, ...], str | None] = ((), None)
+
+
+def _passthrough(field: Field) -> tuple[tuple[type, ...], str | None]:
+    """(the exact value types converted the short way, the integer field's internal type or None);
+    ``_CONVERT`` for a field converted by its own methods. A foreign key converts as its target
+    field; ``pre_save`` must be ``Field``'s (the attribute)."""
+    target = field.target_field if type(field) is models.ForeignKey else field
+    if type(field).pre_save is not Field.pre_save or type(target).pre_save is not Field.pre_save:
+        return _CONVERT
+    types, kind = _PASSTHROUGH.get(type(target), ((), None))
+    if not types:
+        return _CONVERT
+    return types, target.get_internal_type() if kind == _INTEGER else None
+
+
+@lru_cache(maxsize=256)
+def _insert_plan(model: type[Model]) -> tuple[tuple[Field, str, tuple], ...]:
+    return tuple((f, f.attname, _passthrough(f)) for f in _insert_fields(model))
+
+
+@lru_cache(maxsize=256)
+def _update_plan(model: type[Model], names: tuple[str, ...]) -> tuple[tuple[Field, tuple], ...]:
+    return tuple((field, _passthrough(field)) for field in map(partial(_field, model), names))
+
+
+def _save_value(field: Field, plain: tuple[tuple[type, ...], str | None], value: Any, connection) -> Any:
+    """``field.get_db_prep_save(value, connection)``, the short way for a value ``plain`` admits."""
+    types, integer = plain
+    if types and (value is None or type(value) in types):
+        return value if integer is None else connection.ops.adapt_integerfield_value(value, integer)
+    return field.get_db_prep_save(value, connection)
+
+
 def _returning(model: type[Model], returning: Sequence[str]) -> tuple[str, ...]:
     """The columns to return: an auto-incremented primary key first (set on the objects)."""
     auto = model._meta.auto_field
@@ -120,12 +175,12 @@ def rows_insert(
             raise TypeError(f"rows_insert: {type(obj).__name__} among {model.__name__} rows")
         if auto is not None and obj.pk is not None:
             raise ValueError(f"rows_insert: {model.__name__}'s primary key is the database's to assign")
-        for field in _insert_fields(model):
-            value = field.pre_save(obj, True)
-            if field.attname in replaced:
-                params.extend(replaced[field.attname][1])
+        for field, attname, plain in _insert_plan(model):
+            value = getattr(obj, attname) if plain[0] else field.pre_save(obj, True)  # plain: Field.pre_save
+            if attname in replaced:
+                params.extend(replaced[attname][1])
             else:
-                params.append(field.get_db_prep_save(value, connection))
+                params.append(_save_value(field, plain, value, connection))
     # As save() and update(): an error marks the caller's atomic block for rollback.
     with transaction.mark_for_rollback_on_error(using=connection.alias), connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -206,7 +261,10 @@ def row_update(
         if isinstance(value, Model) or hasattr(value, "resolve_expression"):
             raise TypeError(f"row_update: {name} must be a plain value, not {type(value).__name__}")
     sql = _update_sql(connection.alias, model, tuple(values), _condition_shape(condition))
-    params = [_field(model, name).get_db_prep_save(value, connection) for name, value in values.items()]
+    params = [
+        _save_value(field, plain, value, connection)
+        for (field, plain), value in zip(_update_plan(model, tuple(values)), values.values(), strict=True)
+    ]
     params.append(model._meta.pk.get_db_prep_value(pk, connection, prepared=False))
     params.extend(_condition_params(model, condition, connection))
     with transaction.mark_for_rollback_on_error(using=connection.alias), connection.cursor() as cursor:

@@ -257,3 +257,41 @@ def test_rows_of_two_models_in_one_insert_are_refused():
     merchant = MerchantFactory()
     with pytest.raises(TypeError):
         rows_insert([_payment(merchant), SandboxCharge(merchant_id=merchant.id, reference="r")])
+
+
+_PLAIN_SAMPLES = {str: ("", "pay_01abc", "ünïcödé"), int: (0, -7, 1999, 2**40), bool: (True, False)}
+
+
+def test_a_value_converted_the_short_way_is_what_django_would_have_saved():
+    # Given every field of every installed model whose conversion the helpers shorten for plain values
+    from django.apps import apps
+
+    from gateway.statements import _passthrough, _save_value
+
+    short = [(f, _passthrough(f)) for m in apps.get_models() for f in m._meta.concrete_fields if _passthrough(f)[0]]
+    kinds = {type(f).__name__ for f, _ in short}
+    assert kinds >= {"CharField", "BigIntegerField", "PositiveSmallIntegerField", "BooleanField", "ForeignKey"}
+
+    # When each plain value (and None) is converted both ways, then the value and its type agree
+    for field, plain in short:
+        for value in [None, *(v for t in plain[0] for v in _PLAIN_SAMPLES[t])]:
+            django_saved = field.get_db_prep_save(value, connection)
+            helper_saved = _save_value(field, plain, value, connection)
+            assert (helper_saved, type(helper_saved)) == (django_saved, type(django_saved)), (field, value)
+
+
+def test_a_value_of_another_type_is_still_converted_by_the_field():
+    # Given a payment whose plain-typed columns hold values of other types (a lazy string, a bool for
+    # an integer, a float for an integer): the fields' own conversions must still apply
+    from django.utils.functional import lazy
+
+    merchant = MerchantFactory()
+    payment = _payment(merchant, description=lazy(lambda: "lazy text", str)())
+    payment.amount, payment.card_exp_month = True, 12.0
+
+    # When it is inserted by the helper
+    rows_insert([payment])
+
+    # Then the row holds what the fields made of them
+    row = _columns(Payment, payment.pk)
+    assert (row["description"], row["amount"], row["card_exp_month"]) == ("lazy text", 1, 12)
