@@ -38,13 +38,12 @@ it off.
 Apps register from their ``AppConfig.ready``: what may be read this way (``fast_read_register``: a
 named URL and the cache its view answers from) and how their credentials are cached
 (``fast_read_credentials_register``). The script builds the data key from the token it reads:
-standalone Redis (what django-redis's default client speaks), not Redis Cluster.
+standalone Redis (what django-redis's default client speaks), not Redis Cluster. The script and
+the connection it runs on are ``gateway.fastread_script``'s; the bytes on the wire ``gateway.resp``'s.
 """
 
 import logging
-import os
 import re
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -61,10 +60,10 @@ from rest_framework.renderers import JSONRenderer
 
 from .authentication import bearer_token, principal_attach_http
 from .cache import GenerationalCache
+from .fastread_script import script_run
 from .permissions import principal_kinds
 from .principal import Principal
 from .ratelimit import (
-    TOKEN_BUCKET_TAKE_LUA,
     BucketResult,
     bucket_parameters,
     bucket_redis_key,
@@ -73,33 +72,6 @@ from .ratelimit import (
 )
 
 logger = logging.getLogger("gateway.fastread")
-
-# KEYS: the credential's cached resolution, the principal's bucket, the object's token.
-# ARGV: the resolution's bytes as this process knows them, rate ('' with the limiter off), burst,
-# the data key without the token at its end.
-# Returns {0, resolution}: not the known one, nothing done; else {1, allowed, tokens * 1000, entry}
-# (no entry when refused, or when token or entry is missing).
-_READ_LUA = (
-    TOKEN_BUCKET_TAKE_LUA
-    + """
-local seen = redis.call('GET', KEYS[1])
-if seen ~= ARGV[1] then
-  return {0, seen}
-end
-local allowed, tokens = 1, 0
-if ARGV[2] ~= '' then
-  allowed, tokens = bucket_take(KEYS[2], tonumber(ARGV[2]), tonumber(ARGV[3]))
-  if allowed == 0 then
-    return {1, 0, math.floor(tokens * 1000)}
-  end
-end
-local token = redis.call('GET', KEYS[3])
-if not token then
-  return {1, allowed, math.floor(tokens * 1000)}
-end
-return {1, allowed, math.floor(tokens * 1000), redis.call('GET', ARGV[4] .. token)}
-"""
-)
 
 # What DRF's negotiation answers with plain ``application/json`` (a parameter such as indent, or
 # a browser's list, goes to the view).
@@ -145,7 +117,6 @@ _known: dict[str, tuple[bytes, Principal]] = {}  # credential cache key -> (cach
 _rendered: dict[bytes, bytes] = {}
 _RENDERED_MAX = 1_000
 _renderer = JSONRenderer()
-_script_sha: str | None = None
 _resting_until = 0.0
 _last_warning = 0.0
 
@@ -223,53 +194,6 @@ def _learn(backend, key: str, cached: bytes | None, credentials: _Credentials) -
     return cached, principal
 
 
-class _Link(threading.local):
-    """This thread's own connection to Redis for the script, made like the pool's connections
-    (address, database, credentials, TLS, timeouts) but used without the pool and the client:
-    borrowing from redis-py's pool and going through its client costs twice the round trip's own
-    CPU (locks, a poll of the socket, metrics). One more connection per worker thread."""
-
-    connection: Any = None
-    pool: Any = None
-    pid = 0
-    used_at = 0.0
-
-
-_link = _Link()
-_IDLE_CHECK_SECONDS = 1.0
-
-
-def _connection(client):
-    pool, now = client.connection_pool, time.monotonic()
-    if _link.connection is None or _link.pool is not pool or _link.pid != os.getpid():
-        if _link.connection is not None and _link.pid == os.getpid():
-            _link.connection.disconnect()
-        _link.connection = pool.connection_class(**pool.connection_kwargs)
-        _link.pool, _link.pid = pool, os.getpid()
-    elif now - _link.used_at > _IDLE_CHECK_SECONDS and _link.connection.can_read():
-        # Idle a while: Redis may have closed it (its ``timeout``), which shows as readable (EOF).
-        _link.connection.disconnect()
-    _link.used_at = now
-    return _link.connection
-
-
-def _run(client, keys: list[str], args: list) -> list:
-    """The script's reply, in one round trip (two after Redis lost the script: a restart)."""
-    global _script_sha
-    from redis.exceptions import NoScriptError
-
-    connection = _connection(client)
-    if _script_sha is None:
-        _script_sha = client.script_load(_READ_LUA)
-    try:
-        connection.send_packed_command(connection.pack_command("EVALSHA", _script_sha, len(keys), *keys, *args))
-        return connection.read_response()
-    except NoScriptError:
-        _script_sha = client.script_load(_READ_LUA)
-        connection.send_packed_command(connection.pack_command("EVALSHA", _script_sha, len(keys), *keys, *args))
-        return connection.read_response()
-
-
 def _rest(exc: Exception) -> None:
     global _resting_until, _last_warning
     now = time.monotonic()
@@ -309,7 +233,7 @@ def _answer(request: HttpRequest) -> HttpResponse | None:
             return None
         rate, burst = bucket_parameters(rate=principal.rate_limit_per_second, burst=principal.rate_limit_burst)
         limited = settings.RATE_LIMIT_ENABLED
-        reply = _run(
+        reply = script_run(
             client,
             [key, bucket_redis_key(principal.rate_limit_key), keys[0]],
             [cached, rate if limited else "", burst, keys[1]],

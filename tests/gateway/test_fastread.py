@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import pytest
 import redis.connection
+import redis.exceptions
 from django.core.cache import cache
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, connections, transaction
@@ -24,6 +25,7 @@ from django_redis import get_redis_connection
 from rest_framework.test import APIClient
 
 import gateway.fastread as fastread
+import gateway.fastread_script as fastread_script
 import merchants.services
 from merchants.models import ApiKey, Merchant
 from merchants.selectors import principal_for_api_key
@@ -357,20 +359,20 @@ def test_a_hit_records_the_keys_use_as_authentication_does(world):
 
 def test_a_script_redis_lost_is_loaded_again(world):
     world.warm()
-    fastread._script_sha = "0" * 40  # as after a Redis restart: NOSCRIPT
+    fastread_script._script_sha = "0" * 40  # as after a Redis restart: NOSCRIPT
 
     response = world.clients["secret"].get(f"/v1/payments/{world.own}")
 
     assert response.status_code == 200 and response.wsgi_request.gateway_fast_read
-    assert fastread._script_sha != "0" * 40
+    assert fastread_script._script_sha != "0" * 40
 
 
 def test_a_connection_redis_closed_costs_one_answer_by_the_view(world, monkeypatch):
     # Given the fast path's own connection closed by Redis (a restart, its idle timeout), unnoticed
     # by the idle check (which a busy machine's pause before the request could otherwise trigger)
-    monkeypatch.setattr(fastread, "_IDLE_CHECK_SECONDS", float("inf"))
+    monkeypatch.setattr(fastread_script, "_IDLE_CHECK_SECONDS", float("inf"))
     world.warm()
-    local = fastread._link.connection._sock.getsockname()
+    local = fastread_script._link.connection._sock.getsockname()
     get_redis_connection("default").client_kill(f"{local[0]}:{local[1]}")
 
     # Then the next request is answered by the view, correctly
@@ -431,3 +433,25 @@ def test_concurrent_hits_of_two_merchants_each_get_their_own(world, settings):
 
     # Then every answer was the fast path's, and each merchant's own payment
     assert failures == []
+
+
+def test_a_reply_out_of_step_drops_the_connection_and_the_view_answers(world, monkeypatch):
+    # Given a reply the fast path cannot read whole (gateway.resp's ConnectionError)
+    world.warm()
+    read = fastread_script.reply_read
+
+    def out_of_step(sock):
+        read(sock)
+        raise redis.exceptions.ConnectionError("more bytes than one Redis reply")
+
+    monkeypatch.setattr(fastread_script, "reply_read", out_of_step)
+
+    # Then the view answers, and the connection, out of step, is not used again
+    first = world.clients["secret"].get(f"/v1/payments/{world.own}")
+    assert first.status_code == 200 and not getattr(first.wsgi_request, "gateway_fast_read", False)
+    assert fastread_script._link.connection._sock is None
+    # And the next hit, once the rest is over, is the fast path's on a new connection
+    monkeypatch.setattr(fastread_script, "reply_read", read)
+    fastread._resting_until = 0.0
+    second = world.clients["secret"].get(f"/v1/payments/{world.own}")
+    assert second.wsgi_request.gateway_fast_read and second.content == first.content
