@@ -6,6 +6,7 @@ import threading
 import time
 from typing import Any
 
+from redis import exceptions as redis_errors
 from redis.exceptions import NoScriptError
 
 from .ratelimit import TOKEN_BUCKET_TAKE_LUA
@@ -64,11 +65,20 @@ def _connection(client):
             _link.connection.disconnect()
         _link.connection = pool.connection_class(**pool.connection_kwargs)
         _link.pool, _link.pid = pool, os.getpid()
-    elif now - _link.used_at > _IDLE_CHECK_SECONDS and _link.connection.can_read():
-        # Idle a while: Redis may have closed it (its ``timeout``), which shows as readable (EOF).
-        _link.connection.disconnect()
+    elif now - _link.used_at > _IDLE_CHECK_SECONDS and _closed_or_unread(_link.connection):
+        _link.connection.disconnect()  # the next command connects anew
     _link.used_at = now
     return _link.connection
+
+
+def _closed_or_unread(connection) -> bool:
+    """Whether a connection idle a while can no longer carry a command: Redis closed it (a restart,
+    its ``timeout``), which redis-py's ``can_read`` raises as ``ConnectionError`` rather than
+    answers, or bytes wait unread. As redis-py's own pool checks a connection it hands out."""
+    try:
+        return connection.can_read()
+    except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError):
+        return True
 
 
 def _call(connection, keys: list[str], args: list) -> list:

@@ -69,17 +69,20 @@ class _Reader:
             return None
         if kind == b"+":
             return rest
-        if kind == b"-":
+        if kind == b"-":  # returned, not raised: the rest of an array must still be read
             message = rest.decode(errors="replace")
-            raise (NoScriptError if message.startswith("NOSCRIPT") else ResponseError)(message)
+            return (NoScriptError if message.startswith("NOSCRIPT") else ResponseError)(message)
         raise ConnectionError(f"unexpected Redis reply type {kind!r}")
 
 
 def reply_read(sock) -> Any:
-    """The one reply to one command, read from ``sock``: ints, bytes, lists, None. A Redis error is
-    raised (``NoScriptError``, ``ResponseError``); bytes after the reply are a ``ConnectionError``."""
+    """The one reply to one command, read whole from ``sock``: ints, bytes, lists, None. A Redis
+    error as the reply is raised (``NoScriptError``, ``ResponseError``), one inside an array is an
+    element (as redis-py gives them); bytes after the reply are a ``ConnectionError``."""
     reader = _Reader(sock)
     value = reader.value()
     if reader.position != len(reader.buffer):
         raise ConnectionError("more bytes than one Redis reply")
+    if isinstance(value, ResponseError):
+        raise value
     return value

@@ -318,6 +318,45 @@ def test_a_middleware_it_would_pass_over_unread_is_refused_at_start(settings):
         fastread.FastReadMiddleware(lambda request: None)
 
 
+def test_csrf_kept_in_the_session_is_refused_at_start(settings):
+    # Given CSRF secrets kept in the session: CsrfViewMiddleware then reads the session of every
+    # request (and the answer gets Vary: Cookie), which a hit would skip
+    settings.CSRF_USE_SESSIONS = True
+
+    with pytest.raises(ImproperlyConfigured, match="CSRF_USE_SESSIONS"):
+        fastread.FastReadMiddleware(lambda request: None)
+
+
+def test_a_hit_that_fails_after_the_script_is_answered_by_the_view(world, monkeypatch):
+    # Given a hit whose answer fails after the script ran (the database down under api_key_touch)
+    world.warm()
+
+    def failing(*args, **kwargs):
+        raise RuntimeError("database unavailable")
+
+    monkeypatch.setattr(fastread, "_respond", failing)
+
+    # Then the view answers it, through every middleware, with the token already taken
+    response = world.clients["secret"].get(f"/v1/payments/{world.own}")
+    assert response.status_code == 200 and not getattr(response.wsgi_request, "gateway_fast_read", False)
+    assert response.wsgi_request.gateway_bucket_taken is not None
+    assert (response["X-Frame-Options"], response["Content-Length"]) == ("DENY", str(len(response.content)))
+
+
+def test_a_connection_redis_closed_while_idle_is_replaced_before_use(world, monkeypatch):
+    # Given the fast path's connection closed by Redis while idle past the idle check
+    monkeypatch.setattr(fastread_script, "_IDLE_CHECK_SECONDS", -1.0)  # every use is after an idle while
+    world.warm()
+    local = fastread_script._link.connection._sock.getsockname()
+    get_redis_connection("default").client_kill(f"{local[0]}:{local[1]}")
+
+    # Then the next hits are the fast path's, on a new connection
+    for _ in range(3):
+        response = world.clients["secret"].get(f"/v1/payments/{world.own}")
+        assert response.status_code == 200 and response.wsgi_request.gateway_fast_read
+    assert fastread_script._link.connection._sock.getsockname() != local
+
+
 def _count_round_trips(monkeypatch) -> list[int]:
     """Every round trip to Redis sends one packed command (a lone command, a pipeline, a script)."""
     sent: list[int] = []

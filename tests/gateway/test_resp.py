@@ -96,6 +96,14 @@ def test_errors_are_raised_as_redis_py_raises_them(redis_socket):
     assert _ask(redis_socket, "PING") == b"PONG"
 
 
+def test_an_error_inside_an_array_is_an_element_and_the_reply_is_read_whole():
+    # As redis-py gives it: raised only when it is the reply; the rest of the array still read
+    reply = reply_read(_Trickle(b"*3\r\n:1\r\n-NOSCRIPT No matching script\r\n$2\r\nok\r\n"))
+    assert reply[0] == 1 and isinstance(reply[1], NoScriptError) and reply[2] == b"ok"
+    with pytest.raises(ConnectionError):  # a NOSCRIPT reply followed by more bytes is out of step
+        reply_read(_Trickle(b"-NOSCRIPT No matching script\r\n:1\r\n", step=64))
+
+
 @pytest.mark.parametrize(
     "raw",
     [
