@@ -203,8 +203,9 @@ def _rest(exc: Exception) -> None:
         logger.warning("fast reads unavailable, views answer", extra={"error": type(exc).__name__})
 
 
-def _answer(request: HttpRequest) -> HttpResponse | None:
-    """The response to a cache hit, or None: the view answers (told of any token taken)."""
+def _answer(request: HttpRequest, requests_pass: Callable[[HttpRequest], bool]) -> HttpResponse | None:
+    """The response to a cache hit, or None: the view answers (told of any token taken).
+    ``requests_pass``: whether the middleware a hit passes over would let the request through."""
     meta = request.META
     if meta.get("QUERY_STRING") or meta.get("HTTP_ACCEPT", "*/*") not in _PLAIN_ACCEPT:
         return None
@@ -218,6 +219,8 @@ def _answer(request: HttpRequest) -> HttpResponse | None:
     credentials = next((c for c in _credentials if raw_token.startswith(c.prefixes)), None)
     backend = caches["default"]
     if credentials is None or time.monotonic() < _resting_until or not uses_redis(backend):
+        return None
+    if not requests_pass(request):  # here, not earlier: only a would-be hit pays it twice
         return None
     key = backend.make_key(credentials.cache_key(raw_token))
     try:
@@ -325,10 +328,9 @@ class FastReadMiddleware:
             and _registrations
             and settings.FAST_READS_ENABLED
             and not request.META.get("HTTP_COOKIE")  # the test client sends an empty one
-            and self._requests_pass(request)
         ):
             try:
-                response = _answer(request)
+                response = _answer(request, self._requests_pass)
             except Exception:  # (the database failing under api_key_touch): the view answers, in full
                 logger.warning("fast read failed, the view answers", exc_info=True)
                 response = None

@@ -6,8 +6,9 @@ import threading
 import time
 from typing import Any
 
-from redis import exceptions as redis_errors
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .ratelimit import TOKEN_BUCKET_TAKE_LUA
 from .resp import command_packed, reply_read
@@ -77,7 +78,7 @@ def _closed_or_unread(connection) -> bool:
     answers, or bytes wait unread. As redis-py's own pool checks a connection it hands out."""
     try:
         return connection.can_read()
-    except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError):
+    except (RedisConnectionError, RedisTimeoutError, OSError):
         return True
 
 

@@ -77,23 +77,22 @@ def _insert_sql(
 
 
 # Field classes (exact) whose save conversion of a value of these exact types (or None) is known:
-# the value itself, or for integers the backend's adapt_integerfield_value alone (psycopg's
+# the value itself, or for an integer field the backend's adapt_integerfield_value alone (psycopg's
 # Int2/4/8 on PostgreSQL, which keeps one prepared statement per text). Django's
 # get_prep_value/to_python are the identity for them; skipping those calls saves half a dozen per
 # column. Any other value, type or field class (a subclass too) is converted as before.
 # tests/gateway/test_statements.py compares every entry with Django's own conversion.
-_TEXT, _INTEGER = "text", "integer"
-_PASSTHROUGH: dict[type[Field], tuple[tuple[type, ...], str]] = {
-    models.CharField: ((str,), _TEXT),
-    models.TextField: ((str,), _TEXT),
-    PublicIdField: ((str,), _TEXT),  # a CharField with a default; no conversion of its own
-    models.BooleanField: ((bool,), _TEXT),
-    models.IntegerField: ((int,), _INTEGER),
-    models.BigIntegerField: ((int,), _INTEGER),
-    models.SmallIntegerField: ((int,), _INTEGER),
-    models.PositiveIntegerField: ((int,), _INTEGER),
-    models.PositiveBigIntegerField: ((int,), _INTEGER),
-    models.PositiveSmallIntegerField: ((int,), _INTEGER),
+_PASSTHROUGH: dict[type[Field], tuple[type, ...]] = {
+    models.CharField: (str,),
+    models.TextField: (str,),
+    PublicIdField: (str,),  # a CharField with a default; no conversion of its own
+    models.BooleanField: (bool,),
+    models.IntegerField: (int,),
+    models.BigIntegerField: (int,),
+    models.SmallIntegerField: (int,),
+    models.PositiveIntegerField: (int,),
+    models.PositiveBigIntegerField: (int,),
+    models.PositiveSmallIntegerField: (int,),
 }
 _CONVERT: tuple[tuple[type, ...], str | None] = ((), None)
 
@@ -103,12 +102,10 @@ def _passthrough(field: Field) -> tuple[tuple[type, ...], str | None]:
     ``_CONVERT`` for a field converted by its own methods. A foreign key converts as its target
     field; ``pre_save`` must be ``Field``'s (the attribute)."""
     target = field.target_field if type(field) is models.ForeignKey else field
-    if type(field).pre_save is not Field.pre_save or type(target).pre_save is not Field.pre_save:
+    types = _PASSTHROUGH.get(type(target), ())
+    if not types or type(field).pre_save is not Field.pre_save or type(target).pre_save is not Field.pre_save:
         return _CONVERT
-    types, kind = _PASSTHROUGH.get(type(target), ((), None))
-    if not types:
-        return _CONVERT
-    return types, target.get_internal_type() if kind == _INTEGER else None
+    return types, target.get_internal_type() if isinstance(target, models.IntegerField) else None
 
 
 @lru_cache(maxsize=256)
