@@ -6,18 +6,19 @@ Served by the same gunicorn settings as the gateway so the ratio measures our ow
 (issue 14: claim the key and commit the payment and its attempt before the processor is called;
 the processor's own book, which the sandbox writes; then the result, the event and the stored
 response), each commit durable. It prices that structure in raw SQL: what no framework change
-can take back.
+can take back. ``bench/bare_app.py`` runs the same three transactions inside the gateway's Django
+stack (the floor).
 """
 
 import json
 import os
 import uuid
+from collections.abc import Callable
+from contextlib import AbstractContextManager, contextmanager
 
 import psycopg
 
-DSN = os.environ["BASELINE_DSN"]
 _conn: psycopg.Connection | None = None
-STEPS = int(os.environ.get("BASELINE_STEPS", "1"))
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS bl_idempotency (merchant text, key text, status int, body text, PRIMARY KEY (merchant, key));
@@ -30,12 +31,23 @@ CREATE TABLE IF NOT EXISTS bl_charge (id text PRIMARY KEY, amount bigint, curren
                                       created timestamptz DEFAULT now());
 """
 
+# A transaction: a context manager giving something with ``execute(sql, params)`` (a psycopg
+# connection, a Django cursor), committed when it exits.
+Transaction = Callable[[], AbstractContextManager]
+
 
 def _connection() -> psycopg.Connection:
     global _conn
     if _conn is None or _conn.closed:
-        _conn = psycopg.connect(DSN)
+        _conn = psycopg.connect(os.environ["BASELINE_DSN"])
     return _conn
+
+
+@contextmanager
+def _psycopg_transaction():
+    conn = _connection()
+    with conn.transaction():
+        yield conn
 
 
 def application(environ, start_response):
@@ -45,39 +57,42 @@ def application(environ, start_response):
     length = int(environ.get("CONTENT_LENGTH") or 0)
     body = json.loads(environ["wsgi.input"].read(length) or b"{}")
     key = environ.get("HTTP_IDEMPOTENCY_KEY") or uuid.uuid4().hex
-    payment_id, attempt_id = "pay_" + uuid.uuid4().hex, "att_" + uuid.uuid4().hex
-    conn = _connection()
-    amount, currency = body.get("amount", 0), body.get("currency", "usd")
-    out = {"id": payment_id, "status": "succeeded", "amount": amount}
-    if STEPS == 3:
-        with conn.transaction():  # the key claimed with the payment and its attempt, committed
-            _claim(conn, key, payment_id, attempt_id, amount, currency, attempt_status="processing")
-        with conn.transaction():  # the processor's book
-            conn.execute(
-                "INSERT INTO bl_charge (id, amount, currency) VALUES (%s, %s, %s)",
-                ("ch_" + uuid.uuid4().hex, amount, currency),
-            )
-        with conn.transaction():  # the result, the event, the stored response
-            conn.execute("UPDATE bl_attempt SET status = 'succeeded' WHERE id = %s", (attempt_id,))
-            _finish(conn, payment_id, key, out)
-    else:
-        with conn.transaction():
-            _claim(conn, key, payment_id, attempt_id, amount, currency, attempt_status="succeeded")
-            _finish(conn, payment_id, key, out)
+    out = create_confirm(
+        _psycopg_transaction,
+        key=key,
+        amount=body.get("amount", 0),
+        currency=body.get("currency", "usd"),
+        steps=int(os.environ.get("BASELINE_STEPS", "1")),
+    )
     payload = json.dumps(out).encode()
     start_response("201 Created", [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))])
     return [payload]
 
 
+def create_confirm(transaction: Transaction, *, key: str, amount: int, currency: str, steps: int) -> dict:
+    """The baseline's writes of one create+confirm in ``steps`` (1 or 3) transactions; the answer."""
+    payment_id, attempt_id = "pay_" + uuid.uuid4().hex, "att_" + uuid.uuid4().hex
+    out = {"id": payment_id, "status": "succeeded", "amount": amount}
+    if steps == 3:
+        with transaction() as conn:  # the key claimed with the payment and its attempt, committed
+            _claim(conn, key, payment_id, attempt_id, amount, currency, attempt_status="processing")
+        with transaction() as conn:  # the processor's book
+            conn.execute(
+                "INSERT INTO bl_charge (id, amount, currency) VALUES (%s, %s, %s)",
+                ("ch_" + uuid.uuid4().hex, amount, currency),
+            )
+        with transaction() as conn:  # the result, the event, the stored response
+            conn.execute("UPDATE bl_attempt SET status = 'succeeded' WHERE id = %s", (attempt_id,))
+            _finish(conn, payment_id, key, out)
+    else:
+        with transaction() as conn:
+            _claim(conn, key, payment_id, attempt_id, amount, currency, attempt_status="succeeded")
+            _finish(conn, payment_id, key, out)
+    return out
+
+
 def _claim(
-    conn: psycopg.Connection,
-    key: str,
-    payment_id: str,
-    attempt_id: str,
-    amount: int,
-    currency: str,
-    *,
-    attempt_status: str,
+    conn, key: str, payment_id: str, attempt_id: str, amount: int, currency: str, *, attempt_status: str
 ) -> None:
     conn.execute("INSERT INTO bl_idempotency (merchant, key) VALUES ('m', %s)", (key,))
     conn.execute(
@@ -89,7 +104,7 @@ def _claim(
     )
 
 
-def _finish(conn: psycopg.Connection, payment_id: str, key: str, out: dict) -> None:
+def _finish(conn, payment_id: str, key: str, out: dict) -> None:
     conn.execute("UPDATE bl_payment SET status = 'succeeded' WHERE id = %s", (payment_id,))
     conn.execute(
         "INSERT INTO bl_event (id, payment_id, type, data) VALUES (%s, %s, 'payment.succeeded', %s)",
@@ -100,6 +115,6 @@ def _finish(conn: psycopg.Connection, payment_id: str, key: str, out: dict) -> N
     )
 
 
-def create_schema() -> None:
-    with psycopg.connect(DSN, autocommit=True) as conn:
+def create_schema(dsn: str | None = None) -> None:
+    with psycopg.connect(dsn or os.environ["BASELINE_DSN"], autocommit=True) as conn:
         conn.execute(SCHEMA)

@@ -6,13 +6,15 @@ Both servers run under gunicorn with identical settings on 127.0.0.1; the gatewa
 production settings on PostgreSQL and Redis. wrk drives each with unique Idempotency-Keys.
 Prints requests/s, p50 and p99 for both and the throughput ratio (issue 14's target: >= 0.20x); the
 baseline's writes again in the gateway's three transactions (``BASELINE_STEPS=3``), which prices the
-commits the at-most-once design requires apart from the framework; the
+commits the at-most-once design requires apart from the framework; the floor, the same three
+transactions inside the gateway's Django stack (authentication, the token bucket, DRF; no payment
+logic: ``bench/bare_app.py``), which prices the framework apart from the payment logic; the
 app CPU per request (CPU seconds of the gunicorn workers from /proc / requests) and PostgreSQL
 transactions per request; the same create+confirm with 3 ``gthread`` workers; ``GET
 /v1/payments/{id}`` (cache hit) against a bare Django view returning a constant JSON body under the
 same gunicorn (target >= 0.8x; the ratio is the median of GET_PAIRS short runs of the two in
 alternation, since this VM's speed drifts between longer runs); and, from bench/cost.py, the
-statements per create+confirm. Loopback only; every run is bounded by --duration (seven runs of it,
+statements per create+confirm. Loopback only; every run is bounded by --duration (eight runs of it,
 plus warm-ups and 2 x GET_PAIRS runs of PAIR_SECONDS).
 """
 
@@ -34,6 +36,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from bench.baseline_app import create_schema  # noqa: E402
 from bench.cost import processes_cpu_seconds, recreate_database  # noqa: E402
 from deploy.ports import reserve_port  # noqa: E402
 
@@ -43,6 +46,7 @@ GATEWAY_DB = "gateway_bench"
 GET_PAIRS = 8  # alternating GET / bare view runs
 PAIR_SECONDS = 3
 BASELINE_DB = "gateway_bench_baseline"
+FLOOR = "floor: Django + DRF, 3 xacts"  # bench/bare_app.py: the stack around the baseline's writes
 CARD_BODY = {
     "amount": 1999,
     "currency": "usd",
@@ -240,6 +244,7 @@ def main() -> int:
             text=True,
         ).stdout
     )
+    create_schema(f"{PG}/{GATEWAY_DB}")  # the floor's tables (bench/bare_app.py)
     baseline_env = dict(env, BASELINE_DSN=f"{PG}/{BASELINE_DB}")
     subprocess.run(
         [PY, "-c", "import bench.baseline_app as b; b.create_schema()"], cwd=ROOT, env=baseline_env, check=True
@@ -256,7 +261,7 @@ def main() -> int:
             results[name] = posts_measured(wrk, url, keys, args, f"{run}-baseline{steps}", proc, BASELINE_DB)
         finally:
             stop(proc)
-    bouncer, bouncer_port = start_pgbouncer(pool_size=args.workers)
+    bouncer, bouncer_port, bouncer_dir = start_pgbouncer(pool_size=args.workers)
     pooled_env = dict(
         env, DATABASE_URL=f"postgres://postgres@127.0.0.1:{bouncer_port}/{GATEWAY_DB}", DB_TRANSACTION_POOLING="1"
     )
@@ -271,6 +276,7 @@ def main() -> int:
     finally:
         os.killpg(bouncer.pid, signal.SIGTERM)  # runuser and PgBouncer (its own process group)
         bouncer.wait(timeout=20)
+        shutil.rmtree(bouncer_dir, ignore_errors=True)
 
     print(
         f"\n{'target':<32} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'p99/p50':>8}"
@@ -296,6 +302,14 @@ def main() -> int:
         f" (machine {three['all_ms']:.2f} ms, PostgreSQL {three['pg_ms']:.2f} ms per request);"
         f" the gateway is {sync['rps'] / three['rps']:.2f}x of it"
     )
+    floor = results[FLOOR]
+    print(
+        f"  the floor (the gateway's Django stack around the same three transactions, bench/bare_app.py):"
+        f" {floor['rps'] / baseline['rps']:.2f}x the baseline (machine {floor['all_ms']:.2f} ms per request);"
+        f" the gateway is {sync['rps'] / floor['rps']:.2f}x of it; at 0.20x the payment logic would have"
+        f" {baseline['all_ms'] / 0.2 - floor['all_ms']:.2f} ms of machine CPU, it takes"
+        f" {sync['all_ms'] - floor['all_ms']:.2f} ms"
+    )
     print(f"  through PgBouncer (transaction pooling) / direct: {results[gunicorns[2][0]]['rps'] / sync['rps']:.2f}")
     print(f"  gthread (3 x 4 threads) / sync: {results[gunicorns[1][0]]['rps'] / sync['rps']:.2f}")
     print(
@@ -315,7 +329,7 @@ def main() -> int:
     return 0
 
 
-def start_pgbouncer(*, pool_size: int) -> tuple[subprocess.Popen, int]:
+def start_pgbouncer(*, pool_size: int) -> tuple[subprocess.Popen, int, Path]:
     """PgBouncer in transaction pooling mode in front of the bench's PostgreSQL, configured from
     the same template as the production stack (deploy/pgbouncer.ini.template)."""
     from deploy.stack import pgbouncer_prepare
@@ -328,7 +342,7 @@ def start_pgbouncer(*, pool_size: int) -> tuple[subprocess.Popen, int]:
     while time.monotonic() < deadline:
         with socket.socket() as sock:
             if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return proc, port
+                return proc, port, run_dir
         if proc.poll() is not None:
             break
         time.sleep(0.2)
@@ -336,12 +350,21 @@ def start_pgbouncer(*, pool_size: int) -> tuple[subprocess.Popen, int]:
     raise RuntimeError(f"PgBouncer did not start (config in {directory})")
 
 
-def posts_measured(wrk: str, url: str, keys: dict, args, label: str, proc: subprocess.Popen, database: str) -> dict:
+def posts_measured(
+    wrk: str,
+    url: str,
+    keys: dict,
+    args,
+    label: str,
+    proc: subprocess.Popen,
+    database: str,
+    path: str = "/v1/payments",
+) -> dict:
     """create+confirm POSTs against the server ``proc`` after a 3 s warm-up, measured as ``measured`` does."""
-    run_wrk(wrk, url + "/v1/payments", keys["secret_key"], 3, args.connections, f"{label}-warm")
+    run_wrk(wrk, url + path, keys["secret_key"], 3, args.connections, f"{label}-warm")
     return measured(
         wrk,
-        url + "/v1/payments",
+        url + path,
         keys["secret_key"],
         args.duration,
         args.connections,
@@ -358,6 +381,7 @@ def run_gateways(wrk: str, run: str, args, keys: dict, gunicorns, results: dict,
             results[name] = posts_measured(wrk, url, keys, args, f"{run}-{name}", proc, GATEWAY_DB)
             if not with_gets:
                 continue
+            results[FLOOR] = posts_measured(wrk, url, keys, args, f"{run}-floor", proc, GATEWAY_DB, "/bench/floor")
             payment_id = payment_created(url, keys["secret_key"])
             for label, path in (
                 ("GET payment (cache hit)", f"/v1/payments/{payment_id}"),
