@@ -55,7 +55,8 @@ class CheckoutSession(models.Model):
     Status = SessionStatus
 
     id = models.CharField(primary_key=True, max_length=64, editable=False, default=checkout_session_id_new)
-    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="+")
+    # No index of its own: an index or unique constraint of this table leads with it.
+    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="+", db_index=False)
     livemode = models.BooleanField(default=False)
     status = models.CharField(max_length=16, choices=SessionStatus.choices, default=SessionStatus.OPEN)
     payment_status = models.CharField(
@@ -69,9 +70,9 @@ class CheckoutSession(models.Model):
     customer = models.ForeignKey(
         "customers.Customer", on_delete=models.PROTECT, related_name="+", null=True, blank=True
     )
-    payment = models.OneToOneField(
-        "payments.Payment", on_delete=models.PROTECT, related_name="+", null=True, blank=True
-    )
+    # One session per payment: the unique constraint with the merchant below (a distributed table
+    # enforces uniqueness only with the distribution column; tests/test_sharding.py).
+    payment = models.ForeignKey("payments.Payment", on_delete=models.PROTECT, related_name="+", null=True, blank=True)
     payment_method_types = models.JSONField(default=list)
     capture_method = models.CharField(max_length=16, default="automatic")
     success_url = models.URLField(max_length=2000)
@@ -98,6 +99,7 @@ class CheckoutSession(models.Model):
             ),
         ]
         constraints = [
+            models.UniqueConstraint(fields=["merchant", "payment"], name="cs_merchant_payment_unique"),
             models.CheckConstraint(condition=Q(status__in=SessionStatus.values), name="cs_status_valid"),
             models.CheckConstraint(
                 condition=Q(payment_status__in=SessionPaymentStatus.values), name="cs_payment_status_valid"

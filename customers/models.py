@@ -15,7 +15,8 @@ EMAIL_UNIQUE_CONSTRAINT = "customer_email_unique_per_merchant_mode"
 
 class Customer(models.Model):
     id = PublicIdField(prefix="cus")
-    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="+")
+    # No index of its own: an index or unique constraint of this table leads with it.
+    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="+", db_index=False)
     # Test and live customers are separate worlds: a key of one mode never reaches the other's rows.
     livemode = models.BooleanField(default=False)
     # Null once personal data is erased; the row stays so orders and payments remain auditable.
@@ -62,7 +63,8 @@ class CustomerSession(models.Model):
     """A customer's login. Only a SHA-256 of the token is kept; the token is shown once, at login."""
 
     id = PublicIdField(prefix="sess")
-    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="+")
+    # No index of its own: an index or unique constraint of this table leads with it.
+    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="+", db_index=False)
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="sessions")
     token_hash = models.CharField(max_length=64, editable=False)
     livemode = models.BooleanField(default=False)

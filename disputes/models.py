@@ -14,7 +14,8 @@ from .state import DISPUTE_STATUSES
 
 class Dispute(models.Model):
     id = PublicIdField(prefix="dp")
-    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="+")
+    # No index of its own: an index or unique constraint of this table leads with it.
+    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="+", db_index=False)
     livemode = models.BooleanField(default=False)
     payment = models.ForeignKey("payments.Payment", on_delete=models.PROTECT, related_name="+")
     order_id = models.CharField(max_length=40, blank=True)

@@ -8,7 +8,8 @@ class Event(models.Model):
     """Transactional outbox: written in the same transaction as the change it describes."""
 
     id = PublicIdField(prefix="evt")
-    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="+")
+    # No index of its own: the (merchant, ...) indexes below lead with it (docs/performance.md, indexes).
+    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="+", db_index=False)
     type = models.CharField(max_length=64)
     livemode = models.BooleanField(default=False)
     # Snapshot of the API representation of the object at the time of the change.
@@ -35,7 +36,8 @@ class Event(models.Model):
 
 class WebhookEndpoint(models.Model):
     id = PublicIdField(prefix="we")
-    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="+")
+    # No index of its own: an index or unique constraint of this table leads with it.
+    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="+", db_index=False)
     livemode = models.BooleanField(default=False)
     url = models.CharField(max_length=2048)
     description = models.CharField(max_length=500, blank=True, default="")
@@ -76,7 +78,8 @@ class Delivery(models.Model):
     id = PublicIdField(prefix="whd")
     merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="+")
     event = models.ForeignKey(Event, on_delete=models.PROTECT, related_name="deliveries")
-    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.PROTECT, related_name="deliveries")
+    # No index of its own: an index or unique constraint of this table leads with it.
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.PROTECT, related_name="deliveries", db_index=False)
     # The first delivery of an event to an endpoint is unique; resends are extra rows.
     is_resend = models.BooleanField(default=False)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
@@ -110,7 +113,8 @@ class Delivery(models.Model):
 
 class DeliveryAttempt(models.Model):
     # The delivery's merchant, so the row is distributed with its delivery (docs/scaling.md).
-    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="+")
+    # No index of its own: an index or unique constraint of this table leads with it.
+    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="+", db_index=False)
     delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempts")
     number = models.PositiveIntegerField()
     attempted_at = models.DateTimeField()

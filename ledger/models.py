@@ -87,7 +87,10 @@ PAYOUT_KINDS = frozenset({EntryKind.PAYOUT, EntryKind.PAYOUT_PAID, EntryKind.PAY
 
 
 class LedgerAccount(models.Model):
-    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="ledger_accounts")
+    # No index of its own: an index or unique constraint of this table leads with it.
+    merchant = models.ForeignKey(
+        "merchants.Merchant", on_delete=models.PROTECT, related_name="ledger_accounts", db_index=False
+    )
     code = models.CharField(max_length=40, choices=AccountCode.choices)
     type = models.CharField(max_length=16, choices=AccountType.choices)
     currency = models.CharField(max_length=3)
@@ -116,7 +119,10 @@ class JournalEntry(models.Model):
     in one currency."""
 
     id = PublicIdField(prefix="je")
-    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="journal_entries")
+    # No index of its own: the (merchant, ...) index and unique constraint below lead with it.
+    merchant = models.ForeignKey(
+        "merchants.Merchant", on_delete=models.PROTECT, related_name="journal_entries", db_index=False
+    )
     kind = models.CharField(max_length=16, choices=EntryKind.choices)
     currency = models.CharField(max_length=3)
     # Test or live money: every line of the entry is on an account of the same mode.

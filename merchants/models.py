@@ -30,7 +30,8 @@ class ApiKey(models.Model):
         PUBLISHABLE = "publishable", "Publishable"
 
     id = PublicIdField(prefix="key")
-    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="api_keys")
+    # No index of its own: an index or unique constraint of this table leads with it.
+    merchant = models.ForeignKey(Merchant, on_delete=models.CASCADE, related_name="api_keys", db_index=False)
     kind = models.CharField(max_length=16, choices=Kind.choices)
     livemode = models.BooleanField(default=False)
     name = models.CharField(max_length=100, blank=True)

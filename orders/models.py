@@ -39,7 +39,8 @@ class Order(models.Model):
     Status = OrderStatus
 
     id = PublicIdField(prefix="ord")
-    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="+")
+    # No index of its own: an index or unique constraint of this table leads with it.
+    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="+", db_index=False)
     customer = models.ForeignKey("customers.Customer", on_delete=models.PROTECT, related_name="+")
     livemode = models.BooleanField(default=False)
     currency = models.CharField(max_length=3)
@@ -110,7 +111,8 @@ class Order(models.Model):
 
 class OrderLine(models.Model):
     id = PublicIdField(prefix="li")
-    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="+")
+    # No index of its own: an index or unique constraint of this table leads with it.
+    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="+", db_index=False)
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="lines")
     position = models.PositiveSmallIntegerField()
     sku = models.CharField(max_length=100)

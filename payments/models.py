@@ -47,7 +47,8 @@ class PaymentMethod(models.Model):
     it is single-use (a card given before confirmation) and its ciphertext is erased once used."""
 
     id = PublicIdField(prefix="pm")
-    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="+")
+    # No index of its own: an index or unique constraint of this table leads with it.
+    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="+", db_index=False)
     customer = models.ForeignKey(
         "customers.Customer", on_delete=models.PROTECT, related_name="+", null=True, blank=True
     )
@@ -94,7 +95,8 @@ class Payment(models.Model):
     Status = PaymentStatus
 
     id = PublicIdField(prefix="pay")
-    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="+")
+    # No index of its own: the (merchant, ...) indexes below lead with it (docs/performance.md, indexes).
+    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="+", db_index=False)
     livemode = models.BooleanField(default=False)
     amount = models.BigIntegerField()
     currency = models.CharField(max_length=3)
@@ -225,7 +227,8 @@ class PaymentAttempt(models.Model):
 
     id = PublicIdField(prefix="att")
     merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="+")
-    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="attempts")
+    # No index of its own: att_payment_id (payment, id) leads with it.
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="attempts", db_index=False)
     operation = models.CharField(max_length=16, choices=AttemptOperation.choices)
     # The payment's status before the operation: where it returns if nothing was processed.
     origin_status = models.CharField(max_length=32, choices=PaymentStatus.choices)
@@ -297,7 +300,8 @@ class Refund(models.Model):
     Status = RefundStatus
 
     id = PublicIdField(prefix="re")
-    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="+")
+    # No index of its own: an index or unique constraint of this table leads with it.
+    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="+", db_index=False)
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
     livemode = models.BooleanField(default=False)
     amount = models.BigIntegerField()

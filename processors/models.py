@@ -20,7 +20,10 @@ class ProcessorAccount(models.Model):
         SANDBOX = "sandbox", "Sandbox"
 
     id = PublicIdField(prefix="pra")
-    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="processor_accounts")
+    # No index of its own: an index or unique constraint of this table leads with it.
+    merchant = models.ForeignKey(
+        "merchants.Merchant", on_delete=models.PROTECT, related_name="processor_accounts", db_index=False
+    )
     processor = models.CharField(max_length=16, choices=Processor.choices)
     display_name = models.CharField(max_length=100)
     livemode = models.BooleanField(default=False)
@@ -54,7 +57,10 @@ class ProcessorRoute(models.Model):
         PAYPAL = "paypal", "PayPal"
 
     id = PublicIdField(prefix="prr")
-    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.CASCADE, related_name="processor_routes")
+    # No index of its own: an index or unique constraint of this table leads with it.
+    merchant = models.ForeignKey(
+        "merchants.Merchant", on_delete=models.CASCADE, related_name="processor_routes", db_index=False
+    )
     payment_method_type = models.CharField(max_length=16, choices=PaymentMethodType.choices)
     # Empty: any currency. Currency-specific entries are tried before the generic ones.
     currency = models.CharField(max_length=3, blank=True, default="")
@@ -104,7 +110,8 @@ class ProcessorWebhookEvent(models.Model):
     redelivery is acknowledged and ignored."""
 
     id = PublicIdField(prefix="pwe")
-    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.CASCADE, related_name="+")
+    # No index of its own: an index or unique constraint of this table leads with it.
+    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.CASCADE, related_name="+", db_index=False)
     account = models.ForeignKey(ProcessorAccount, on_delete=models.CASCADE, related_name="webhook_events")
     processor_event_id = models.CharField(max_length=255)
     type = models.CharField(max_length=100)

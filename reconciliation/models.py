@@ -42,7 +42,8 @@ class RunSource(models.TextChoices):
 
 class ReconciliationRun(models.Model):
     id = PublicIdField(prefix="rcr")
-    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="+")
+    # No index of its own: an index or unique constraint of this table leads with it.
+    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="+", db_index=False)
     livemode = models.BooleanField(default=False)
     processor = models.CharField(max_length=16)
     # A ProcessorAccount id, or "sandbox" (the built-in sandbox has no account row).
@@ -77,7 +78,8 @@ class ReconciliationRun(models.Model):
 
 class ReconciliationItem(models.Model):
     id = PublicIdField(prefix="rci")
-    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="+")
+    # No index of its own: an index or unique constraint of this table leads with it.
+    merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="+", db_index=False)
     livemode = models.BooleanField(default=False)
     run = models.ForeignKey(ReconciliationRun, on_delete=models.PROTECT, related_name="items")
     # Stable identity within the run: "line:<settlement line id>" or "payment:<id>" / "refund:<id>".

@@ -26,6 +26,7 @@ PROJECT_APPS = {
     "audit",
     "disputes",
     "reconciliation",
+    "checkout",
 }
 
 # Replicated to every node (Citus reference tables): small, rarely written, read by id or hash on

@@ -1,0 +1,48 @@
+# Issue 14: no index that no query uses (gateway.migration_operations; tests/test_lean_indexes.py).
+
+import django.db.models.deletion
+from django.db import migrations, models
+
+from gateway.migration_operations import ForeignKeyIndexesRemove, LikeIndexesRemove
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("customers", "0003_session_token_names_merchant"),
+        ("merchants", "0002_lean_indexes"),
+    ]
+
+    operations = [
+        migrations.SeparateDatabaseAndState(
+            state_operations=[
+                migrations.AlterField(
+                    model_name="customer",
+                    name="merchant",
+                    field=models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="merchants.merchant",
+                    ),
+                )
+            ],
+            database_operations=[ForeignKeyIndexesRemove(model_name="customer", fields=["merchant"])],
+        ),
+        migrations.SeparateDatabaseAndState(
+            state_operations=[
+                migrations.AlterField(
+                    model_name="customersession",
+                    name="merchant",
+                    field=models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="merchants.merchant",
+                    ),
+                )
+            ],
+            database_operations=[ForeignKeyIndexesRemove(model_name="customersession", fields=["merchant"])],
+        ),
+        LikeIndexesRemove(model_name="customer", fields=["id"]),
+        LikeIndexesRemove(model_name="customersession", fields=["id", "customer"]),
+    ]

@@ -1,0 +1,32 @@
+# Issue 14: no index that no query uses (gateway.migration_operations; tests/test_lean_indexes.py).
+
+import django.db.models.deletion
+from django.db import migrations, models
+
+from gateway.migration_operations import ForeignKeyIndexesRemove, LikeIndexesRemove
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("disputes", "0002_books_flag"),
+        ("merchants", "0002_lean_indexes"),
+    ]
+
+    operations = [
+        migrations.SeparateDatabaseAndState(
+            state_operations=[
+                migrations.AlterField(
+                    model_name="dispute",
+                    name="merchant",
+                    field=models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="merchants.merchant",
+                    ),
+                )
+            ],
+            database_operations=[ForeignKeyIndexesRemove(model_name="dispute", fields=["merchant"])],
+        ),
+        LikeIndexesRemove(model_name="dispute", fields=["id", "payment"]),
+    ]

@@ -1,0 +1,48 @@
+# Issue 14: no index that no query uses (gateway.migration_operations; tests/test_lean_indexes.py).
+
+import django.db.models.deletion
+from django.db import migrations, models
+
+from gateway.migration_operations import ForeignKeyIndexesRemove, LikeIndexesRemove
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("merchants", "0002_lean_indexes"),
+        ("reconciliation", "0002_payout_refused"),
+    ]
+
+    operations = [
+        migrations.SeparateDatabaseAndState(
+            state_operations=[
+                migrations.AlterField(
+                    model_name="reconciliationitem",
+                    name="merchant",
+                    field=models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="merchants.merchant",
+                    ),
+                )
+            ],
+            database_operations=[ForeignKeyIndexesRemove(model_name="reconciliationitem", fields=["merchant"])],
+        ),
+        migrations.SeparateDatabaseAndState(
+            state_operations=[
+                migrations.AlterField(
+                    model_name="reconciliationrun",
+                    name="merchant",
+                    field=models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="merchants.merchant",
+                    ),
+                )
+            ],
+            database_operations=[ForeignKeyIndexesRemove(model_name="reconciliationrun", fields=["merchant"])],
+        ),
+        LikeIndexesRemove(model_name="reconciliationrun", fields=["id"]),
+        LikeIndexesRemove(model_name="reconciliationitem", fields=["id", "run"]),
+    ]
