@@ -12,6 +12,7 @@
 """
 
 import os
+import uuid
 from contextlib import contextmanager
 
 from django.conf import settings
@@ -46,7 +47,7 @@ class FloorView(GatewayAPIView):
     def dispatch(self, request, *args, **kwargs):
         # The key goes to the baseline's own table, as the baseline writes it, not to the
         # gateway's idempotency layer (which the floor leaves out).
-        request.META["BENCH_KEY"] = request.META.pop("HTTP_IDEMPOTENCY_KEY", "")
+        request.META["BENCH_KEY"] = request.META.pop("HTTP_IDEMPOTENCY_KEY", None) or uuid.uuid4().hex
         return super().dispatch(request, *args, **kwargs)
 
     def post(self, request):

@@ -261,7 +261,7 @@ def main() -> int:
             results[name] = posts_measured(wrk, url, keys, args, f"{run}-baseline{steps}", proc, BASELINE_DB)
         finally:
             stop(proc)
-    bouncer, bouncer_port, bouncer_dir = start_pgbouncer(pool_size=args.workers)
+    bouncer, bouncer_port, bouncer_dirs = start_pgbouncer(pool_size=args.workers)
     pooled_env = dict(
         env, DATABASE_URL=f"postgres://postgres@127.0.0.1:{bouncer_port}/{GATEWAY_DB}", DB_TRANSACTION_POOLING="1"
     )
@@ -276,7 +276,8 @@ def main() -> int:
     finally:
         os.killpg(bouncer.pid, signal.SIGTERM)  # runuser and PgBouncer (its own process group)
         bouncer.wait(timeout=20)
-        shutil.rmtree(bouncer_dir, ignore_errors=True)
+        for directory in bouncer_dirs:
+            shutil.rmtree(directory, ignore_errors=True)
 
     print(
         f"\n{'target':<32} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'p99/p50':>8}"
@@ -329,9 +330,10 @@ def main() -> int:
     return 0
 
 
-def start_pgbouncer(*, pool_size: int) -> tuple[subprocess.Popen, int, Path]:
+def start_pgbouncer(*, pool_size: int) -> tuple[subprocess.Popen, int, list[Path]]:
     """PgBouncer in transaction pooling mode in front of the bench's PostgreSQL, configured from
-    the same template as the production stack (deploy/pgbouncer.ini.template)."""
+    the same template as the production stack (deploy/pgbouncer.ini.template); the directories
+    to remove after it (as root its files are in a directory of their own)."""
     from deploy.stack import pgbouncer_prepare
 
     port = free_port()
@@ -342,7 +344,7 @@ def start_pgbouncer(*, pool_size: int) -> tuple[subprocess.Popen, int, Path]:
     while time.monotonic() < deadline:
         with socket.socket() as sock:
             if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return proc, port, run_dir
+                return proc, port, [run_dir, directory]
         if proc.poll() is not None:
             break
         time.sleep(0.2)

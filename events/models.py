@@ -8,7 +8,7 @@ class Event(models.Model):
     """Transactional outbox: written in the same transaction as the change it describes."""
 
     id = PublicIdField(prefix="evt")
-    # No index of its own: the (merchant, ...) indexes below lead with it (docs/performance.md, indexes).
+    # No index of its own: the (merchant, ...) indexes below lead with it (tests/test_lean_indexes.py).
     merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="+", db_index=False)
     type = models.CharField(max_length=64)
     livemode = models.BooleanField(default=False)

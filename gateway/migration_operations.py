@@ -20,7 +20,12 @@ from django.db.migrations.operations.base import Operation
 class _IndexesRemove(Operation):
     """Drops indexes PostgreSQL's schema editor made for ``fields`` of ``model_name``, under the
     names it gave them (``suffixes`` of Django's index name); reversed, makes them again. Nothing
-    on other databases, and no change to Django's state."""
+    on other databases, and no change to Django's state.
+
+    ``CONCURRENTLY`` both ways, so the migration must say ``atomic = False``: a plain DROP INDEX
+    takes an ACCESS EXCLUSIVE lock, and waiting for it behind a long query would stop every read
+    and write of a payments table meanwhile. Each statement is ``IF EXISTS``, so a migration
+    stopped half-way runs again."""
 
     reversible = True
     reduces_to_sql = True
@@ -45,7 +50,7 @@ class _IndexesRemove(Operation):
             column = model._meta.get_field(name).column
             for suffix in self.suffixes:
                 index = schema_editor._create_index_name(model._meta.db_table, [column], suffix=suffix)
-                schema_editor.execute(schema_editor._delete_index_sql(model, index))  # DROP INDEX IF EXISTS
+                schema_editor.execute(schema_editor._delete_index_sql(model, index, concurrently=True))
 
     def database_backwards(self, app_label, schema_editor, from_state, to_state):
         if schema_editor.connection.vendor != "postgresql":
@@ -53,11 +58,15 @@ class _IndexesRemove(Operation):
         model = to_state.apps.get_model(app_label, self.model_name)
         for name in self.fields:
             field = model._meta.get_field(name)
-            statements = [schema_editor._create_index_sql(model, fields=[field])] if "" in self.suffixes else []
-            statements.append(schema_editor._create_like_index_sql(model, field))
-            for statement in statements:
-                if statement is not None:
-                    schema_editor.execute(statement)
+            if "" in self.suffixes:
+                schema_editor.execute(schema_editor._create_index_sql(model, fields=[field], concurrently=True))
+            if schema_editor._create_like_index_sql(model, field) is not None:  # the backend's rule for a twin
+                kind = "varchar" if field.db_type(schema_editor.connection).startswith("varchar") else "text"
+                schema_editor.execute(
+                    schema_editor._create_index_sql(
+                        model, fields=[field], suffix="_like", opclasses=[f"{kind}_pattern_ops"], concurrently=True
+                    )
+                )
 
     def describe(self) -> str:
         return f"Remove the {self.what} of {self.model_name}: {', '.join(self.fields)}"

@@ -95,7 +95,7 @@ class Payment(models.Model):
     Status = PaymentStatus
 
     id = PublicIdField(prefix="pay")
-    # No index of its own: the (merchant, ...) indexes below lead with it (docs/performance.md, indexes).
+    # No index of its own: the (merchant, ...) indexes below lead with it (tests/test_lean_indexes.py).
     merchant = models.ForeignKey("merchants.Merchant", on_delete=models.PROTECT, related_name="+", db_index=False)
     livemode = models.BooleanField(default=False)
     amount = models.BigIntegerField()

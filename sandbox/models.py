@@ -136,7 +136,8 @@ class SandboxDispute(models.Model):
 
     id = PublicIdField(prefix="sbdp")
     merchant_id = models.CharField(max_length=40)
-    charge = models.ForeignKey(SandboxCharge, on_delete=models.PROTECT, related_name="disputes")
+    # No index of its own: sandbox_dispute_one_per_charge (charge) serves it.
+    charge = models.ForeignKey(SandboxCharge, on_delete=models.PROTECT, related_name="disputes", db_index=False)
     amount = models.BigIntegerField()
     currency = models.CharField(max_length=3)
     fee = models.BigIntegerField(default=0)

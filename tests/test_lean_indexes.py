@@ -4,8 +4,9 @@ PostgreSQL writes every index of a table on each INSERT, and on each UPDATE that
 payment's status change is not: status is indexed). Read from the database's own catalog:
 - no ``varchar_pattern_ops``/``text_pattern_ops`` index (the ``_like`` twins Django's PostgreSQL
   backend adds; gateway.migration_operations says why none is needed);
-- no plain index whose columns lead another index of the same table (that one serves its
-  lookups and the foreign key's checks), unless it is unique or partial: those say more;
+- no plain index whose columns lead another index of the same table, or are a unique index's
+  (that one serves its lookups and the foreign key's checks), unless it is unique or partial:
+  those say more;
 - every foreign-key column leads an index, so a lookup by it, and the check PostgreSQL makes
   when the referenced row is deleted, never reads the whole table.
 """
@@ -80,8 +81,10 @@ def index_problems(table: str) -> list[str]:
             continue
         if unique or partial:
             continue
-        for other, other_columns, _, other_partial, other_definition in indexes:
-            leads = len(other_columns) > len(columns) and other_columns[: len(columns)] == columns
+        for other, other_columns, other_unique, other_partial, other_definition in indexes:
+            # a longer index, or a unique one on the same columns, serves every lookup this one does
+            longer = len(other_columns) > len(columns) or (other_unique and len(other_columns) == len(columns))
+            leads = longer and other_columns[: len(columns)] == columns
             if other != name and leads and not other_partial and "_pattern_ops" not in other_definition:
                 problems.append(f"{table}: {name} on {columns} is led by {other} on {other_columns}")
                 break
@@ -111,6 +114,13 @@ def test_the_check_reports_a_like_index_and_an_index_led_by_another():
         " on ['merchant_id', 'customer_id', 'id']",
         "payments_payment: probe_like is a LIKE index (btree (customer_id varchar_pattern_ops))",
     ]
+    # And a plain index on a unique index's columns
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE INDEX probe_same ON gateway_idempotencykey (merchant_id, scope, key)")
+    assert index_problems("gateway_idempotencykey") == [
+        "gateway_idempotencykey: probe_same on ['merchant_id', 'scope', 'key'] is led by idempotency_key_unique"
+        " on ['merchant_id', 'scope', 'key']"
+    ]
 
 
 @pytest.mark.django_db
@@ -123,7 +133,7 @@ def test_the_check_reports_a_foreign_key_no_index_leads_with():
     assert index_problems("events_delivery") == ["events_delivery: no index leads with the foreign key endpoint_id"]
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # CONCURRENTLY: outside a transaction
 def test_the_operation_reverses_and_applies_again():
     # Given the migrated schema (the payment's LIKE indexes removed)
     state = MigrationExecutor(connection).loader.project_state()
@@ -140,7 +150,7 @@ def test_the_operation_reverses_and_applies_again():
     assert operation.describe() == "Remove the LIKE indexes of payment: id, customer"
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(transaction=True)  # CONCURRENTLY: outside a transaction
 def test_the_foreign_key_operation_reverses_and_applies_again():
     # Given the migrated schema (the payment's merchant led by pay_merchant_id, without an index of its own)
     state = MigrationExecutor(connection).loader.project_state()

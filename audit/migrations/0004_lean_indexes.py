@@ -6,6 +6,8 @@ from gateway.migration_operations import LikeIndexesRemove
 
 
 class Migration(migrations.Migration):
+    atomic = False  # the indexes are dropped CONCURRENTLY
+
     dependencies = [
         ("audit", "0003_operator_groups"),
     ]

@@ -7,6 +7,8 @@ from gateway.migration_operations import ForeignKeyIndexesRemove, LikeIndexesRem
 
 
 class Migration(migrations.Migration):
+    atomic = False  # the indexes are dropped CONCURRENTLY
+
     dependencies = [
         ("customers", "0003_session_token_names_merchant"),
         ("merchants", "0002_lean_indexes"),

@@ -7,6 +7,8 @@ from gateway.migration_operations import ForeignKeyIndexesRemove, LikeIndexesRem
 
 
 class Migration(migrations.Migration):
+    atomic = False  # the indexes are dropped CONCURRENTLY
+
     dependencies = [
         ("disputes", "0002_books_flag"),
         ("merchants", "0002_lean_indexes"),

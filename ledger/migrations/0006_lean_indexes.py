@@ -7,6 +7,8 @@ from gateway.migration_operations import ForeignKeyIndexesRemove, LikeIndexesRem
 
 
 class Migration(migrations.Migration):
+    atomic = False  # the indexes are dropped CONCURRENTLY
+
     dependencies = [
         ("ledger", "0005_livemode"),
         ("merchants", "0002_lean_indexes"),

@@ -7,6 +7,8 @@ from gateway.migration_operations import ForeignKeyIndexesRemove, LikeIndexesRem
 
 
 class Migration(migrations.Migration):
+    atomic = False  # the indexes are dropped CONCURRENTLY
+
     dependencies = [
         ("merchants", "0002_lean_indexes"),
         ("processors", "0002_tenant_keys"),
