@@ -20,7 +20,7 @@ from django.db.migrations.operations.base import Operation
 class _IndexesRemove(Operation):
     """Drops indexes PostgreSQL's schema editor made for ``fields`` of ``model_name``, under the
     names it gave them (``suffixes`` of Django's index name); reversed, makes them again. Nothing
-    on other databases, and no change to Django's state.
+    on other databases.
 
     ``CONCURRENTLY`` both ways, so the migration must say ``atomic = False``: a plain DROP INDEX
     takes an ACCESS EXCLUSIVE lock, and waiting for it behind a long query would stop every read
@@ -85,15 +85,21 @@ class LikeIndexesRemove(_IndexesRemove):
 
 class ForeignKeyIndexesRemove(_IndexesRemove):
     """The index of each foreign key of ``fields`` (and its ``_like`` twin), where another index
-    leads with the column. The database side only: the migration pairs it with the ``AlterField``
-    to ``db_index=False`` as Django's state (``SeparateDatabaseAndState``).
+    leads with the column; in Django's state, the field becomes ``db_index=False``.
 
-    Not the ``AlterField`` itself: for a foreign key Django drops and adds the constraint back, and
-    adding it checks every row under a lock that blocks writes to the table and to the one it
-    references. Dropping an index takes a moment. SQLite keeps its index (the embedded mode only)."""
+    Not an ``AlterField``: for a foreign key Django drops and adds the constraint back, and adding
+    it checks every row under a lock that blocks writes to the table and to the one it references.
+    Dropping an index takes a moment. SQLite keeps its index (the embedded mode only)."""
 
     suffixes = ("", "_like")
     what = "foreign keys' own indexes"
+
+    def state_forwards(self, app_label, state):
+        model_name = self.model_name.lower()
+        for name in self.fields:
+            field = state.models[app_label, model_name].fields[name].clone()
+            field.db_index = False
+            state.alter_field(app_label, model_name, name, field, True)
 
     @property
     def migration_name_fragment(self) -> str:

@@ -1,7 +1,6 @@
 # Issue 14: no index that no query uses (gateway.migration_operations; tests/test_lean_indexes.py).
 
-import django.db.models.deletion
-from django.db import migrations, models
+from django.db import migrations
 
 from gateway.migration_operations import ForeignKeyIndexesRemove, LikeIndexesRemove
 
@@ -15,36 +14,8 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.SeparateDatabaseAndState(
-            state_operations=[
-                migrations.AlterField(
-                    model_name="customer",
-                    name="merchant",
-                    field=models.ForeignKey(
-                        db_index=False,
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="+",
-                        to="merchants.merchant",
-                    ),
-                )
-            ],
-            database_operations=[ForeignKeyIndexesRemove(model_name="customer", fields=["merchant"])],
-        ),
-        migrations.SeparateDatabaseAndState(
-            state_operations=[
-                migrations.AlterField(
-                    model_name="customersession",
-                    name="merchant",
-                    field=models.ForeignKey(
-                        db_index=False,
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="+",
-                        to="merchants.merchant",
-                    ),
-                )
-            ],
-            database_operations=[ForeignKeyIndexesRemove(model_name="customersession", fields=["merchant"])],
-        ),
+        ForeignKeyIndexesRemove(model_name="customer", fields=["merchant"]),
+        ForeignKeyIndexesRemove(model_name="customersession", fields=["merchant"]),
         LikeIndexesRemove(model_name="customer", fields=["id"]),
         LikeIndexesRemove(model_name="customersession", fields=["id", "customer"]),
     ]

@@ -1,7 +1,6 @@
 # Issue 14: no index that no query uses (gateway.migration_operations; tests/test_lean_indexes.py).
 
-import django.db.models.deletion
-from django.db import migrations, models
+from django.db import migrations
 
 from gateway.migration_operations import ForeignKeyIndexesRemove, LikeIndexesRemove
 
@@ -15,36 +14,8 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.SeparateDatabaseAndState(
-            state_operations=[
-                migrations.AlterField(
-                    model_name="journalentry",
-                    name="merchant",
-                    field=models.ForeignKey(
-                        db_index=False,
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="journal_entries",
-                        to="merchants.merchant",
-                    ),
-                )
-            ],
-            database_operations=[ForeignKeyIndexesRemove(model_name="journalentry", fields=["merchant"])],
-        ),
-        migrations.SeparateDatabaseAndState(
-            state_operations=[
-                migrations.AlterField(
-                    model_name="ledgeraccount",
-                    name="merchant",
-                    field=models.ForeignKey(
-                        db_index=False,
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="ledger_accounts",
-                        to="merchants.merchant",
-                    ),
-                )
-            ],
-            database_operations=[ForeignKeyIndexesRemove(model_name="ledgeraccount", fields=["merchant"])],
-        ),
+        ForeignKeyIndexesRemove(model_name="journalentry", fields=["merchant"]),
+        ForeignKeyIndexesRemove(model_name="ledgeraccount", fields=["merchant"]),
         LikeIndexesRemove(model_name="journalentry", fields=["id"]),
         LikeIndexesRemove(model_name="journalline", fields=["merchant", "entry"]),
     ]

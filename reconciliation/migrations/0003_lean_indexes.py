@@ -1,7 +1,6 @@
 # Issue 14: no index that no query uses (gateway.migration_operations; tests/test_lean_indexes.py).
 
-import django.db.models.deletion
-from django.db import migrations, models
+from django.db import migrations
 
 from gateway.migration_operations import ForeignKeyIndexesRemove, LikeIndexesRemove
 
@@ -15,36 +14,8 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.SeparateDatabaseAndState(
-            state_operations=[
-                migrations.AlterField(
-                    model_name="reconciliationitem",
-                    name="merchant",
-                    field=models.ForeignKey(
-                        db_index=False,
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="+",
-                        to="merchants.merchant",
-                    ),
-                )
-            ],
-            database_operations=[ForeignKeyIndexesRemove(model_name="reconciliationitem", fields=["merchant"])],
-        ),
-        migrations.SeparateDatabaseAndState(
-            state_operations=[
-                migrations.AlterField(
-                    model_name="reconciliationrun",
-                    name="merchant",
-                    field=models.ForeignKey(
-                        db_index=False,
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="+",
-                        to="merchants.merchant",
-                    ),
-                )
-            ],
-            database_operations=[ForeignKeyIndexesRemove(model_name="reconciliationrun", fields=["merchant"])],
-        ),
+        ForeignKeyIndexesRemove(model_name="reconciliationitem", fields=["merchant"]),
+        ForeignKeyIndexesRemove(model_name="reconciliationrun", fields=["merchant"]),
         LikeIndexesRemove(model_name="reconciliationrun", fields=["id"]),
         LikeIndexesRemove(model_name="reconciliationitem", fields=["id", "run"]),
     ]

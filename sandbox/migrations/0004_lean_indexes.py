@@ -1,7 +1,6 @@
 # Issue 14: no index that no query uses (gateway.migration_operations; tests/test_lean_indexes.py).
 
-import django.db.models.deletion
-from django.db import migrations, models
+from django.db import migrations
 
 from gateway.migration_operations import ForeignKeyIndexesRemove, LikeIndexesRemove
 
@@ -18,19 +17,5 @@ class Migration(migrations.Migration):
         LikeIndexesRemove(model_name="sandboxrefund", fields=["id", "charge"]),
         LikeIndexesRemove(model_name="sandboxfaultplan", fields=["merchant_id"]),
         LikeIndexesRemove(model_name="sandboxdispute", fields=["id"]),
-        migrations.SeparateDatabaseAndState(
-            state_operations=[
-                migrations.AlterField(
-                    model_name="sandboxdispute",
-                    name="charge",
-                    field=models.ForeignKey(
-                        db_index=False,
-                        on_delete=django.db.models.deletion.PROTECT,
-                        related_name="disputes",
-                        to="sandbox.sandboxcharge",
-                    ),
-                )
-            ],
-            database_operations=[ForeignKeyIndexesRemove(model_name="sandboxdispute", fields=["charge"])],
-        ),
+        ForeignKeyIndexesRemove(model_name="sandboxdispute", fields=["charge"]),
     ]
