@@ -239,7 +239,8 @@ def test_the_card_number_never_appears_in_html_logs_or_the_database(shop, stack)
         spaced = " ".join(number[i : i + 4] for i in range(0, 16, 4))
         for name, text in haystacks.items():
             assert number not in text and spaced not in text, (name, number)
-    assert "737" not in "\n".join(shop.pages_html)  # nor the CVC
+    # nor the CVC: as a token of its own (the shop's random port, 127.0.0.1:39737, or an id may hold the digits)
+    assert not re.search(r"\b737\b", "\n".join(shop.pages_html))
     assert_books_balance(shop.keys.merchant_id)
     assert CheckoutSession.objects.get(pk=session["id"]).status == "complete"
     assert Payment.objects.count() == 1
